@@ -1,0 +1,109 @@
+import type { Config } from "./config.ts";
+import { type EmbeddedDatabase, startEmbeddedDatabase } from "./database/embedded.ts";
+import { migrate, openOrm } from "./database/orm.ts";
+import type { AppDeps } from "./deps.ts";
+import { startBoss } from "./jobs/boss.ts";
+import { startWorkers } from "./jobs/index.ts";
+import { createLogger, type Logger } from "./logger.ts";
+import { buildServer, GRAPHQL_PATH, type PodflowServer } from "./server.ts";
+
+export interface RunningPodflow {
+  deps: AppDeps;
+  /** Present when this process has the `api` role. */
+  server: PodflowServer | null;
+  /** Base URL of the API, when it runs. */
+  url: string | null;
+  /** Orderly stop: HTTP, then jobs, then database connections, then the embedded database. */
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  logger?: Logger;
+  /** How long in-flight requests and jobs get to finish on stop. */
+  shutdownGraceMs?: number;
+}
+
+/**
+ * Builds the dependencies and starts the roles the config asks for. On a failure half-way,
+ * whatever was started is stopped again before the error is rethrown.
+ */
+export async function startPodflow(
+  config: Config,
+  options: StartOptions = {},
+): Promise<RunningPodflow> {
+  const logger = options.logger ?? createLogger(config);
+  const graceMs = options.shutdownGraceMs ?? 10_000;
+  const cleanups: Array<() => Promise<void>> = [];
+  const stopAll = async () => {
+    for (const cleanup of cleanups.reverse()) {
+      await cleanup().catch((error: unknown) =>
+        logger.error({ err: error }, "error while stopping"),
+      );
+    }
+    cleanups.length = 0;
+  };
+
+  try {
+    let embedded: EmbeddedDatabase | null = null;
+    let databaseUrl = config.databaseUrl;
+    if (!databaseUrl) {
+      embedded = await startEmbeddedDatabase({ dataDir: config.dataDir, logger });
+      cleanups.push(() => (embedded as EmbeddedDatabase).stop());
+      databaseUrl = embedded.url;
+    }
+
+    const orm = await openOrm(databaseUrl, logger);
+    cleanups.push(() => orm.close());
+    await migrate(orm, databaseUrl, logger);
+
+    const worker = config.roles.has("worker");
+    const boss = await startBoss({ databaseUrl, logger, schedule: worker });
+    cleanups.push(() => boss.stop({ graceful: true, timeout: graceMs, close: true }));
+
+    const deps: AppDeps = { config, logger, orm, boss };
+
+    if (!config.ittybit.apiKey) {
+      logger.warn(
+        "ITTYBIT_API_KEY is not set: episodes can be created, but processing is unavailable until a key is configured",
+      );
+    }
+    if (!config.ittybit.webhookSecret) {
+      logger.warn(
+        "ITTYBIT_WEBHOOK_SECRET is not set: webhook signatures are not verified (refused in production)",
+      );
+    }
+
+    if (worker) {
+      await startWorkers(deps);
+    }
+
+    let server: PodflowServer | null = null;
+    let url: string | null = null;
+    if (config.roles.has("api")) {
+      const api = buildServer(deps);
+      server = api;
+      url = await api.start(config.port, config.host);
+      // Runs first on stop: no new requests while jobs drain.
+      cleanups.push(() => api.stop(graceMs));
+      logger.info(
+        { url, graphiql: `${url}${GRAPHQL_PATH}` },
+        `Podflow is serving GraphiQL at ${url}${GRAPHQL_PATH}`,
+      );
+    }
+    logger.info({ roles: [...config.roles] }, "Podflow started");
+
+    let stopping: Promise<void> | null = null;
+    return {
+      deps,
+      server,
+      url,
+      stop: () => {
+        stopping ??= stopAll().then(() => logger.info("Podflow stopped"));
+        return stopping;
+      },
+    };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}

@@ -1,0 +1,179 @@
+import path from "node:path";
+import { z } from "zod";
+
+/** The roles a Podflow process can play: serve the API, run the job workers, or both. */
+export type Role = "api" | "worker";
+
+export interface Config {
+  nodeEnv: "development" | "production" | "test";
+  /** Unset: Podflow starts an embedded PostgreSQL under `dataDir`. */
+  databaseUrl: string | undefined;
+  port: number;
+  host: string;
+  /** Externally reachable base URL, without a trailing slash (webhook URLs are built from it). */
+  publicUrl: string;
+  logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+  dataDir: string;
+  roles: ReadonlySet<Role>;
+  /** Largest upload `prepareUpload` accepts, in bytes. */
+  maxUploadBytes: number;
+  ittybit: {
+    /** Unset: the API runs, processing waits until a key is configured. */
+    apiKey: string | undefined;
+    apiUrl: string;
+    /** Standard Webhooks secret (`whsec_…`); unset skips verification outside production. */
+    webhookSecret: string | undefined;
+  };
+  /** How long a task may stay unchanged before the reconciler asks Ittybit about it. */
+  reconcileAfterSeconds: number;
+  /** Cron expression for the reconciler. */
+  reconcileCron: string;
+}
+
+/** A bad environment: the message names the variable and is meant to be shown as one line. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+type Env = Record<string, string | undefined>;
+
+const blankToUndefined = (value: unknown) =>
+  typeof value === "string" && value.trim() === "" ? undefined : value;
+
+const optionalString = z.preprocess(blankToUndefined, z.string().optional());
+
+const port = z.preprocess(
+  blankToUndefined,
+  z.coerce
+    .number({ message: "must be a whole number from 1 to 65535" })
+    .int("must be a whole number from 1 to 65535")
+    .min(1, "must be a whole number from 1 to 65535")
+    .max(65535, "must be a whole number from 1 to 65535")
+    .optional(),
+);
+
+const positiveInt = (message: string) =>
+  z.preprocess(
+    blankToUndefined,
+    z.coerce.number({ message }).int(message).positive(message).optional(),
+  );
+
+const httpUrl = (message: string) =>
+  z.preprocess(
+    blankToUndefined,
+    z
+      .url({ protocol: /^https?$/, message })
+      .transform((url) => url.replace(/\/+$/, ""))
+      .optional(),
+  );
+
+const envSchema = z.object({
+  NODE_ENV: z.preprocess(
+    blankToUndefined,
+    z
+      .enum(["development", "production", "test"], {
+        message: "must be development, production or test",
+      })
+      .default("development"),
+  ),
+  DATABASE_URL: z.preprocess(
+    blankToUndefined,
+    z
+      .url({
+        protocol: /^postgres(ql)?$/,
+        message: "must be a postgres:// or postgresql:// URL",
+      })
+      .optional(),
+  ),
+  PORT: port,
+  HOST: z.preprocess(blankToUndefined, z.string().default("127.0.0.1")),
+  PUBLIC_URL: httpUrl("must be an http:// or https:// URL"),
+  LOG_LEVEL: z.preprocess(
+    (value) => (typeof value === "string" ? blankToUndefined(value.toLowerCase()) : value),
+    z
+      .enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"], {
+        message: "must be one of fatal, error, warn, info, debug, trace, silent",
+      })
+      .default("info"),
+  ),
+  PODFLOW_DATA_DIR: z.preprocess(blankToUndefined, z.string().default("./.podflow")),
+  PODFLOW_ROLES: z.preprocess(
+    blankToUndefined,
+    z
+      .string()
+      .default("api,worker")
+      .transform((value, ctx) => {
+        const roles = value
+          .split(/[\s,]+/)
+          .map((role) => role.trim().toLowerCase())
+          .filter(Boolean);
+        const unknown = roles.filter((role) => role !== "api" && role !== "worker");
+        if (roles.length === 0 || unknown.length > 0) {
+          ctx.addIssue({
+            code: "custom",
+            message: `must be "api", "worker" or "api,worker" (got "${value}")`,
+          });
+          return z.NEVER;
+        }
+        return new Set(roles as Role[]);
+      }),
+  ),
+  PODFLOW_MAX_UPLOAD_BYTES: positiveInt("must be a positive whole number of bytes"),
+  PODFLOW_RECONCILE_AFTER_SECONDS: positiveInt("must be a positive whole number of seconds"),
+  PODFLOW_RECONCILE_CRON: z.preprocess(blankToUndefined, z.string().default("* * * * *")),
+  ITTYBIT_API_KEY: optionalString,
+  ITTYBIT_API_URL: httpUrl("must be an http:// or https:// URL"),
+  ITTYBIT_WEBHOOK_SECRET: z.preprocess(
+    blankToUndefined,
+    z
+      .string()
+      .refine(
+        (secret) => /^whsec_[A-Za-z0-9+/]+={0,2}$/.test(secret),
+        'must be "whsec_" followed by a base64 key',
+      )
+      .optional(),
+  ),
+});
+
+/** Ittybit's direct-upload limit (reference §2.3): 4 GiB. */
+export const DEFAULT_MAX_UPLOAD_BYTES = 4 * 1024 ** 3;
+
+/**
+ * Reads and validates the environment once. Throws a ConfigError whose message is one line
+ * naming the offending variable, so `main` can print it and exit.
+ */
+export function loadConfig(env: Env = process.env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const variable = String(issue?.path[0] ?? "environment");
+    throw new ConfigError(`Invalid ${variable}: ${issue?.message ?? "invalid value"}`);
+  }
+  const e = parsed.data;
+  const portNumber = e.PORT ?? 4000;
+  if (e.NODE_ENV === "production" && !e.ITTYBIT_WEBHOOK_SECRET) {
+    throw new ConfigError(
+      "Invalid ITTYBIT_WEBHOOK_SECRET: required when NODE_ENV=production (unsigned webhooks would be accepted)",
+    );
+  }
+  const publicHost = e.HOST === "0.0.0.0" || e.HOST === "::" ? "127.0.0.1" : e.HOST;
+  const hostForUrl = publicHost.includes(":") ? `[${publicHost}]` : publicHost;
+  return {
+    nodeEnv: e.NODE_ENV,
+    databaseUrl: e.DATABASE_URL,
+    port: portNumber,
+    host: e.HOST,
+    publicUrl: e.PUBLIC_URL ?? `http://${hostForUrl}:${portNumber}`,
+    logLevel: e.LOG_LEVEL,
+    dataDir: path.resolve(e.PODFLOW_DATA_DIR),
+    roles: e.PODFLOW_ROLES,
+    maxUploadBytes: e.PODFLOW_MAX_UPLOAD_BYTES ?? DEFAULT_MAX_UPLOAD_BYTES,
+    ittybit: {
+      apiKey: e.ITTYBIT_API_KEY,
+      apiUrl: e.ITTYBIT_API_URL ?? "https://api.ittybit.com",
+      webhookSecret: e.ITTYBIT_WEBHOOK_SECRET,
+    },
+    reconcileAfterSeconds: e.PODFLOW_RECONCILE_AFTER_SECONDS ?? 600,
+    reconcileCron: e.PODFLOW_RECONCILE_CRON,
+  };
+}

@@ -1,0 +1,68 @@
+import { defineEntity, p } from "@mikro-orm/core";
+import { User } from "./user.entity.ts";
+
+export const EPISODE_STATUSES = [
+  "AWAITING_UPLOAD",
+  "UPLOADED",
+  "PROCESSING",
+  "PROCESSED",
+  "FAILED",
+] as const;
+export type EpisodeStatus = (typeof EPISODE_STATUSES)[number];
+
+/** One timed piece of a transcript, in seconds from the start of the episode. */
+export interface TranscriptSegment {
+  start: number;
+  end: number;
+  text: string;
+  speaker?: string | null;
+}
+
+/** A chapter marker, in seconds from the start of the episode. */
+export interface Chapter {
+  start: number;
+  end: number | null;
+  title: string;
+}
+
+/** An episode a producer uploaded, and everything Podflow made of it. */
+export const EpisodeSchema = defineEntity({
+  name: "Episode",
+  tableName: "episodes",
+  properties: {
+    id: p.uuid().primary(),
+    user: () => p.manyToOne(User).deleteRule("cascade"),
+    title: p.string().length(200),
+    description: p.text().nullable(),
+    originalFilename: p.string().length(255).nullable(),
+    /** Bytes; bigint in the database, exact as a JS number up to 2^53. */
+    fileSize: p.bigint("number").nullable(),
+    status: p.enum(EPISODE_STATUSES).default("AWAITING_UPLOAD"),
+    failureReason: p.text().nullable(),
+    ittybitFolder: p.string().length(255).nullable(),
+    ittybitFileId: p.string().length(64).nullable(),
+    ittybitMediaId: p.string().length(64).nullable(),
+    audioFileId: p.string().length(64).nullable(),
+    audioUrl: p.text().nullable(),
+    videoFileId: p.string().length(64).nullable(),
+    videoUrl: p.text().nullable(),
+    transcript: p.text().nullable(),
+    transcriptSegments: p.json<TranscriptSegment[]>().nullable(),
+    chapters: p.json<Chapter[]>().nullable(),
+    processingStartedAt: p.datetime().nullable(),
+    processingCompletedAt: p.datetime().nullable(),
+    createdAt: p.datetime().onCreate(() => new Date()),
+    updatedAt: p
+      .datetime()
+      .onCreate(() => new Date())
+      .onUpdate(() => new Date()),
+  },
+  indexes: [
+    // The episodes connection: a user's episodes, newest first, optionally by status.
+    { properties: ["user", "createdAt", "id"] },
+    { properties: ["user", "status", "createdAt", "id"] },
+  ],
+});
+
+export class Episode extends EpisodeSchema.class {}
+EpisodeSchema.setClass(Episode);

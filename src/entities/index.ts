@@ -1,0 +1,13 @@
+import { ApiTokenSchema } from "./api-token.entity.ts";
+import { EpisodeSchema } from "./episode.entity.ts";
+import { ProcessingTaskSchema } from "./processing-task.entity.ts";
+import { UserSchema } from "./user.entity.ts";
+import { WebhookDeliverySchema } from "./webhook-delivery.entity.ts";
+
+export const entities = [
+  UserSchema,
+  ApiTokenSchema,
+  EpisodeSchema,
+  ProcessingTaskSchema,
+  WebhookDeliverySchema,
+];

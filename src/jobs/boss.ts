@@ -1,0 +1,43 @@
+import { PgBoss } from "pg-boss";
+import type { Logger } from "pino";
+import { QUEUE_POLICIES } from "./queues.ts";
+
+/** pg-boss keeps its tables in their own schema of Podflow's database. */
+export const BOSS_SCHEMA = "pgboss";
+
+/**
+ * Starts pg-boss on Podflow's database (it migrates its own schema, safely under concurrent
+ * starts) and makes sure every queue exists with its policy. Scheduling (the reconciler's cron)
+ * only runs where `schedule` is true: in worker processes.
+ */
+export async function startBoss(options: {
+  databaseUrl: string;
+  logger: Logger;
+  schedule: boolean;
+  poolMax?: number;
+}): Promise<PgBoss> {
+  const { logger } = options;
+  const boss = new PgBoss({
+    connectionString: options.databaseUrl,
+    schema: BOSS_SCHEMA,
+    application_name: "podflow-jobs",
+    max: options.poolMax ?? 10,
+    // Workers are woken by NOTIFY the moment a job is created, not at the next poll.
+    useListenNotify: true,
+    schedule: options.schedule,
+    supervise: options.schedule,
+  });
+  boss.on("error", (error) => logger.error({ err: error }, "job queue error"));
+  boss.on("warning", (warning) => logger.warn({ warning }, "job queue warning"));
+  await boss.start();
+  for (const queue of QUEUE_POLICIES) {
+    const { name, ...policy } = queue;
+    if (await boss.getQueue(name)) {
+      const { policy: _fixedAtCreation, partition: _partition, ...changeable } = policy;
+      await boss.updateQueue(name, changeable);
+    } else {
+      await boss.createQueue(name, policy);
+    }
+  }
+  return boss;
+}

@@ -1,0 +1,10 @@
+import { lexicographicSortSchema, printSchema } from "graphql";
+import { builder } from "./builder.ts";
+import "./health.ts";
+
+export const schema = builder.toSchema();
+
+/** The SDL committed as schema.graphql; a test fails when the two differ. */
+export function printPodflowSchema(): string {
+  return `${printSchema(lexicographicSortSchema(schema))}\n`;
+}

@@ -1,0 +1,154 @@
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { ExecutionArgs } from "graphql";
+import { useServer } from "graphql-ws/use/ws";
+import { createYoga, type YogaInitialContext } from "graphql-yoga";
+import { WebSocketServer } from "ws";
+import type { AppDeps } from "./deps.ts";
+import type { GraphQLContext } from "./schema/context.ts";
+import { schema } from "./schema/index.ts";
+import { checkReadiness } from "./services/health.ts";
+
+export const GRAPHQL_PATH = "/graphql";
+
+export interface PodflowServer {
+  /** Listens on `port` (0 picks a free one) and resolves with the base URL. */
+  start(port: number, host?: string): Promise<string>;
+  /**
+   * Stops accepting, lets in-flight requests finish (up to `graceMs`), then closes what is
+   * left, WebSockets included.
+   */
+  stop(graceMs?: number): Promise<void>;
+  /** The base URL once started, e.g. http://127.0.0.1:4000. */
+  readonly url: string;
+}
+
+/** Yoga's envelop exposes execute/subscribe as functions taking the args bag. */
+interface EnvelopedRoot {
+  execute: (args: ExecutionArgs) => unknown;
+  subscribe: (args: ExecutionArgs) => unknown;
+}
+
+/** One HTTP server: GraphQL (HTTP, SSE and graphql-ws on /graphql), health probes, webhooks. */
+export function buildServer(deps: AppDeps): PodflowServer {
+  const { logger } = deps;
+  const yoga = createYoga<Record<string, never>, GraphQLContext>({
+    schema,
+    graphqlEndpoint: GRAPHQL_PATH,
+    // Internal errors reach clients as "Unexpected error." — never stack traces or SQL.
+    maskedErrors: true,
+    landingPage: false,
+    graphiql: { title: "Podflow", subscriptionsProtocol: "WS" },
+    logging: {
+      debug: (...args) => logger.debug({ yoga: args }, "graphql"),
+      info: (...args) => logger.info({ yoga: args }, "graphql"),
+      warn: (...args) => logger.warn({ yoga: args }, "graphql"),
+      error: (...args) => logger.error({ yoga: args }, "graphql"),
+    },
+    context: (): GraphQLContext => ({ deps, em: deps.orm.em.fork() }),
+  });
+
+  const http = createServer((req, res) => {
+    route(req, res).catch((error: unknown) => {
+      logger.error({ err: error, url: req.url }, "request failed");
+      if (!res.headersSent) sendJson(res, 500, { error: "internal error" });
+      else res.destroy();
+    });
+  });
+
+  async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = new URL(req.url ?? "/", "http://podflow.invalid").pathname;
+    if (path === "/healthz" && req.method === "GET") {
+      sendJson(res, 200, { status: "ok" });
+      return;
+    }
+    if (path === "/readyz" && req.method === "GET") {
+      const readiness = await checkReadiness(deps);
+      sendJson(res, readiness.ready ? 200 : 503, readiness);
+      return;
+    }
+    if (path === GRAPHQL_PATH) {
+      await yoga(req, res);
+      return;
+    }
+    sendJson(res, 404, { error: "not found" });
+  }
+
+  const wss = new WebSocketServer({ server: http, path: GRAPHQL_PATH });
+  useServer<Record<string, unknown>, { request: IncomingMessage }>(
+    {
+      execute: (args) => (args.rootValue as EnvelopedRoot).execute(args) as never,
+      subscribe: (args) => (args.rootValue as EnvelopedRoot).subscribe(args) as never,
+      onSubscribe: async (ctx, _id, params) => {
+        const {
+          schema: enveloped,
+          execute,
+          subscribe,
+          contextFactory,
+          parse,
+          validate,
+        } = yoga.getEnveloped({
+          ...ctx,
+          req: ctx.extra.request,
+          socket: ctx.extra.socket,
+          params,
+        } as unknown as YogaInitialContext);
+        const args = {
+          schema: enveloped,
+          operationName: params.operationName,
+          document: parse(params.query),
+          variableValues: params.variables,
+          contextValue: await contextFactory(),
+          rootValue: { execute, subscribe },
+        };
+        const errors = validate(args.schema, args.document);
+        if (errors.length) return errors;
+        return args;
+      },
+    },
+    wss,
+  );
+
+  let baseUrl = "";
+  return {
+    get url() {
+      return baseUrl;
+    },
+    start(port, host = "127.0.0.1") {
+      return new Promise((resolve, reject) => {
+        http.once("error", reject);
+        http.listen(port, host, () => {
+          http.off("error", reject);
+          const address = http.address() as AddressInfo;
+          const shownHost = address.family === "IPv6" ? `[${address.address}]` : address.address;
+          baseUrl = `http://${shownHost === "0.0.0.0" ? "127.0.0.1" : shownHost}:${address.port}`;
+          resolve(baseUrl);
+        });
+      });
+    },
+    async stop(graceMs = 10_000) {
+      // Going away: clients reconnect to another instance.
+      for (const socket of wss.clients) socket.close(1001, "server shutting down");
+      const closed = new Promise<void>((resolve) => http.close(() => resolve()));
+      http.closeIdleConnections();
+      const deadline = setTimeout(() => {
+        logger.warn({ graceMs }, "in-flight requests did not finish in time; closing them");
+        http.closeAllConnections();
+        for (const socket of wss.clients) socket.terminate();
+      }, graceMs);
+      await closed;
+      clearTimeout(deadline);
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+    },
+  };
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    "content-type": "application/json; charset=utf-8",
+    "content-length": Buffer.byteLength(text),
+    "cache-control": "no-store",
+  });
+  res.end(text);
+}

@@ -1,0 +1,86 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, DEFAULT_MAX_UPLOAD_BYTES, loadConfig } from "../../src/config.ts";
+
+describe("loadConfig", () => {
+  it("applies the documented defaults to an empty environment", () => {
+    const config = loadConfig({});
+    expect(config.port).toBe(4000);
+    expect(config.host).toBe("127.0.0.1");
+    expect(config.publicUrl).toBe("http://127.0.0.1:4000");
+    expect(config.databaseUrl).toBeUndefined();
+    expect(config.dataDir).toMatch(/\.podflow$/);
+    expect([...config.roles].sort()).toEqual(["api", "worker"]);
+    expect(config.ittybit.apiUrl).toBe("https://api.ittybit.com");
+    expect(config.ittybit.apiKey).toBeUndefined();
+    expect(config.maxUploadBytes).toBe(DEFAULT_MAX_UPLOAD_BYTES);
+    expect(config.logLevel).toBe("info");
+  });
+
+  it("reads every variable", () => {
+    const config = loadConfig({
+      DATABASE_URL: "postgres://u:p@db:5432/podflow",
+      PORT: "8080",
+      HOST: "0.0.0.0",
+      PUBLIC_URL: "https://podflow.example.com/",
+      LOG_LEVEL: "DEBUG",
+      PODFLOW_DATA_DIR: "/var/lib/podflow",
+      PODFLOW_ROLES: "worker",
+      ITTYBIT_API_KEY: "ittybit_key",
+      ITTYBIT_API_URL: "http://127.0.0.1:9999",
+      ITTYBIT_WEBHOOK_SECRET: "whsec_c2VjcmV0",
+    });
+    expect(config.databaseUrl).toBe("postgres://u:p@db:5432/podflow");
+    expect(config.port).toBe(8080);
+    expect(config.host).toBe("0.0.0.0");
+    expect(config.publicUrl).toBe("https://podflow.example.com");
+    expect(config.logLevel).toBe("debug");
+    expect(config.dataDir).toBe("/var/lib/podflow");
+    expect([...config.roles]).toEqual(["worker"]);
+    expect(config.ittybit).toEqual({
+      apiKey: "ittybit_key",
+      apiUrl: "http://127.0.0.1:9999",
+      webhookSecret: "whsec_c2VjcmV0",
+    });
+  });
+
+  it("builds the public URL from HOST and PORT, reachable when bound to all interfaces", () => {
+    expect(loadConfig({ HOST: "0.0.0.0", PORT: "5000" }).publicUrl).toBe("http://127.0.0.1:5000");
+    expect(loadConfig({ HOST: "::1", PORT: "5000" }).publicUrl).toBe("http://[::1]:5000");
+  });
+
+  it.each([
+    [{ PORT: "abc" }, /^Invalid PORT: /],
+    [{ PORT: "70000" }, /^Invalid PORT: /],
+    [{ PORT: "4.5" }, /^Invalid PORT: /],
+    [{ DATABASE_URL: "mysql://x" }, /^Invalid DATABASE_URL: /],
+    [{ PUBLIC_URL: "ftp://x" }, /^Invalid PUBLIC_URL: /],
+    [{ LOG_LEVEL: "loud" }, /^Invalid LOG_LEVEL: /],
+    [{ PODFLOW_ROLES: "api,cron" }, /^Invalid PODFLOW_ROLES: /],
+    [{ ITTYBIT_API_URL: "not a url" }, /^Invalid ITTYBIT_API_URL: /],
+    [{ ITTYBIT_WEBHOOK_SECRET: "plain-secret" }, /^Invalid ITTYBIT_WEBHOOK_SECRET: /],
+    [{ PODFLOW_MAX_UPLOAD_BYTES: "-1" }, /^Invalid PODFLOW_MAX_UPLOAD_BYTES: /],
+    [{ NODE_ENV: "staging" }, /^Invalid NODE_ENV: /],
+  ])("rejects %o with one line naming the variable", (env, message) => {
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    expect(() => loadConfig(env)).toThrow(message);
+    try {
+      loadConfig(env);
+    } catch (error) {
+      expect((error as Error).message).not.toContain("\n");
+    }
+  });
+
+  it("refuses production without a webhook secret, and accepts it with one", () => {
+    expect(() => loadConfig({ NODE_ENV: "production" })).toThrow(/ITTYBIT_WEBHOOK_SECRET/);
+    expect(
+      loadConfig({ NODE_ENV: "production", ITTYBIT_WEBHOOK_SECRET: "whsec_c2VjcmV0" }).nodeEnv,
+    ).toBe("production");
+  });
+
+  it("treats blank values as unset", () => {
+    const config = loadConfig({ PORT: "", ITTYBIT_API_KEY: " ", DATABASE_URL: "" });
+    expect(config.port).toBe(4000);
+    expect(config.ittybit.apiKey).toBeUndefined();
+    expect(config.databaseUrl).toBeUndefined();
+  });
+});

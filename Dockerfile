@@ -14,6 +14,7 @@ ENV NODE_ENV=production \
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
+COPY bin ./bin
 COPY src ./src
 RUN mkdir -p /app/data && chown node:node /app/data
 USER node

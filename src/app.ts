@@ -6,6 +6,8 @@ import { startBoss } from "./jobs/boss.ts";
 import { startWorkers } from "./jobs/index.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { buildServer, GRAPHQL_PATH, type PodflowServer } from "./server.ts";
+import { createIttybitClient, type IttybitClientOptions } from "./services/ittybit/index.ts";
+import { createPostgresPubSub } from "./services/pubsub.ts";
 
 export interface RunningPodflow {
   deps: AppDeps;
@@ -21,6 +23,10 @@ export interface StartOptions {
   logger?: Logger;
   /** How long in-flight requests and jobs get to finish on stop. */
   shutdownGraceMs?: number;
+  /** Timeouts and retry pacing of the Ittybit client (tests make them short). */
+  ittybit?: Pick<IttybitClientOptions, "retry" | "timeoutMs">;
+  /** Called with each SQL statement the ORM sends (for measuring queries per request). */
+  onSqlQuery?: (sql: string) => void;
 }
 
 /**
@@ -52,7 +58,7 @@ export async function startPodflow(
       databaseUrl = embedded.url;
     }
 
-    const orm = await openOrm(databaseUrl, logger);
+    const orm = await openOrm(databaseUrl, logger, { onQuery: options.onSqlQuery });
     cleanups.push(() => orm.close());
     await migrate(orm, databaseUrl, logger);
 
@@ -60,7 +66,17 @@ export async function startPodflow(
     const boss = await startBoss({ databaseUrl, logger, schedule: worker });
     cleanups.push(() => boss.stop({ graceful: true, timeout: graceMs, close: true }));
 
-    const deps: AppDeps = { config, logger, orm, boss };
+    const ittybit = config.ittybit.apiKey
+      ? createIttybitClient({
+          apiUrl: config.ittybit.apiUrl,
+          apiKey: config.ittybit.apiKey,
+          publicUrl: config.publicUrl,
+          logger,
+          ...options.ittybit,
+        })
+      : null;
+    const pubsub = createPostgresPubSub();
+    const deps: AppDeps = { config, logger, orm, boss, ittybit, pubsub };
 
     if (!config.ittybit.apiKey) {
       logger.warn(

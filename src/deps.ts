@@ -2,6 +2,8 @@ import type { PgBoss } from "pg-boss";
 import type { Logger } from "pino";
 import type { Config } from "./config.ts";
 import type { Orm } from "./database/orm.ts";
+import type { IttybitClient } from "./services/ittybit/index.ts";
+import type { PubSub } from "./services/pubsub.ts";
 
 /**
  * Everything a request, a job or a command needs, built once in main.ts (or by a test) and
@@ -12,4 +14,8 @@ export interface AppDeps {
   logger: Logger;
   orm: Orm;
   boss: PgBoss;
+  /** Null while ITTYBIT_API_KEY is unset: processing is unavailable, the rest of the API works. */
+  ittybit: IttybitClient | null;
+  /** Announces committed episode and task changes to subscribers on every instance. */
+  pubsub: PubSub;
 }

@@ -5,8 +5,9 @@ import { useServer } from "graphql-ws/use/ws";
 import { createYoga, type YogaInitialContext } from "graphql-yoga";
 import { WebSocketServer } from "ws";
 import type { AppDeps } from "./deps.ts";
-import type { GraphQLContext } from "./schema/context.ts";
+import { createContext, type GraphQLContext } from "./schema/context.ts";
 import { schema } from "./schema/index.ts";
+import { authenticate } from "./services/accounts.ts";
 import { checkReadiness } from "./services/health.ts";
 
 export const GRAPHQL_PATH = "/graphql";
@@ -22,6 +23,14 @@ export interface PodflowServer {
   /** The base URL once started, e.g. http://127.0.0.1:4000. */
   readonly url: string;
 }
+
+/** What graphql-ws keeps per socket. */
+type SocketExtra = {
+  request: IncomingMessage;
+  socket: import("ws").WebSocket;
+  /** The Authorization value from connectionParams, checked on connect. */
+  authorization?: string;
+};
 
 /** Yoga's envelop exposes execute/subscribe as functions taking the args bag. */
 interface EnvelopedRoot {
@@ -45,7 +54,10 @@ export function buildServer(deps: AppDeps): PodflowServer {
       warn: (...args) => logger.warn({ yoga: args }, "graphql"),
       error: (...args) => logger.error({ yoga: args }, "graphql"),
     },
-    context: (): GraphQLContext => ({ deps, em: deps.orm.em.fork() }),
+    // HTTP: the token is in the Authorization header. WebSocket: it was in connectionParams,
+    // checked on connect and kept on the socket (see onConnect below).
+    context: ({ request, extra }: { request?: Request; extra?: SocketExtra }) =>
+      createContext(deps, extra?.authorization ?? request?.headers.get("authorization")),
   });
 
   const http = createServer((req, res) => {
@@ -75,8 +87,20 @@ export function buildServer(deps: AppDeps): PodflowServer {
   }
 
   const wss = new WebSocketServer({ server: http, path: GRAPHQL_PATH });
-  useServer<Record<string, unknown>, { request: IncomingMessage }>(
+  useServer<Record<string, unknown>, SocketExtra>(
     {
+      // A connection without a valid token is refused with 4401 (graphql-ws would say 4403).
+      onConnect: async (ctx) => {
+        const raw = ctx.connectionParams?.authorization;
+        const authorization = typeof raw === "string" ? raw : undefined;
+        const viewer = await authenticate(deps.orm.em.fork(), authorization);
+        if (!viewer) {
+          ctx.extra.socket.close(4401, "Unauthorized");
+          return false;
+        }
+        ctx.extra.authorization = authorization;
+        return true;
+      },
       execute: (args) => (args.rootValue as EnvelopedRoot).execute(args) as never,
       subscribe: (args) => (args.rootValue as EnvelopedRoot).subscribe(args) as never,
       onSubscribe: async (ctx, _id, params) => {

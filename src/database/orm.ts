@@ -15,7 +15,14 @@ export const MIGRATIONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.u
 /** Any constant: the advisory lock that lets one of several starting instances migrate at a time. */
 const MIGRATION_LOCK_KEY = 0x706f64666c6f77n; // "podflow"
 
-export function ormOptions(databaseUrl: string, logger: Logger, poolMax = 10): Options {
+export interface OrmOptions {
+  poolMax?: number;
+  /** Called with each SQL statement sent (MikroORM's query log). */
+  onQuery?: (sql: string) => void;
+}
+
+export function ormOptions(databaseUrl: string, logger: Logger, options: OrmOptions = {}): Options {
+  const { poolMax = 10, onQuery } = options;
   return defineConfig({
     clientUrl: databaseUrl,
     entities,
@@ -37,13 +44,20 @@ export function ormOptions(databaseUrl: string, logger: Logger, poolMax = 10): O
       snapshotOnMigrate: false,
       silent: true,
     },
-    debug: logger.isLevelEnabled("trace") ? ["query", "query-params"] : false,
-    logger: (message) => logger.trace({ orm: message }, "mikro-orm"),
+    debug: onQuery ? ["query"] : logger.isLevelEnabled("trace") ? ["query", "query-params"] : false,
+    logger: (message) => {
+      if (onQuery) onQuery(message);
+      else logger.trace({ orm: message }, "mikro-orm");
+    },
   });
 }
 
-export async function openOrm(databaseUrl: string, logger: Logger, poolMax?: number): Promise<Orm> {
-  return MikroORM.init(ormOptions(databaseUrl, logger, poolMax));
+export async function openOrm(
+  databaseUrl: string,
+  logger: Logger,
+  options?: OrmOptions,
+): Promise<Orm> {
+  return MikroORM.init(ormOptions(databaseUrl, logger, options));
 }
 
 /**

@@ -1,5 +1,4 @@
 import SchemaBuilder from "@pothos/core";
-import DataloaderPlugin from "@pothos/plugin-dataloader";
 import ErrorsPlugin from "@pothos/plugin-errors";
 import RelayPlugin from "@pothos/plugin-relay";
 import { DateTimeResolver, SafeIntResolver } from "graphql-scalars";
@@ -15,11 +14,17 @@ export const builder = new SchemaBuilder<{
     ID: { Input: string; Output: string | number };
   };
 }>({
-  plugins: [ErrorsPlugin, RelayPlugin, DataloaderPlugin],
+  plugins: [ErrorsPlugin, RelayPlugin],
   defaultFieldNullability: false,
   relay: {
     clientMutationId: "omit",
     cursorType: "String",
+    nodeQueryOptions: {
+      description: "Any object with a global id that the viewer may see; null otherwise.",
+    },
+    nodesQueryOptions: {
+      description: "The objects with these global ids that the viewer may see.",
+    },
   },
   errors: {
     defaultTypes: [],
@@ -34,3 +39,4 @@ builder.addScalarType("SafeInt", SafeIntResolver, {
 });
 
 builder.queryType({ description: "Everything a producer can read." });
+builder.mutationType({ description: "Everything a producer can change." });

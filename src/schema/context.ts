@@ -1,9 +1,50 @@
 import type { EntityManager } from "@mikro-orm/postgresql";
+import DataLoader from "dataloader";
+import { GraphQLError } from "graphql";
 import type { AppDeps } from "../deps.ts";
+import type { ProcessingTask } from "../entities/processing-task.entity.ts";
+import type { User } from "../entities/user.entity.ts";
+import { authenticate } from "../services/accounts.ts";
+import { latestTasksByEpisode } from "../services/episodes.ts";
 
 /** Built per GraphQL operation, HTTP and WebSocket alike. */
 export interface GraphQLContext {
   deps: AppDeps;
   /** A fork of the ORM's EntityManager for this operation alone (DESIGN §4). */
   em: EntityManager;
+  /** The user the bearer token belongs to; null without a valid token. */
+  viewer: User | null;
+  loaders: {
+    /** Latest attempt of each task type, by episode id: one query per batch of episodes. */
+    tasksByEpisode: DataLoader<string, ProcessingTask[]>;
+  };
+}
+
+export async function createContext(
+  deps: AppDeps,
+  authorization: string | null | undefined,
+): Promise<GraphQLContext> {
+  const em = deps.orm.em.fork();
+  const viewer = await authenticate(em, authorization);
+  return {
+    deps,
+    em,
+    viewer,
+    loaders: {
+      tasksByEpisode: new DataLoader(async (episodeIds) => {
+        const tasks = await latestTasksByEpisode(em, episodeIds);
+        return episodeIds.map((id) => tasks.get(id) ?? []);
+      }),
+    },
+  };
+}
+
+/** The signed-in user, or the UNAUTHENTICATED error every protected field answers with. */
+export function requireViewer(context: GraphQLContext): User {
+  if (!context.viewer) {
+    throw new GraphQLError("A valid API token is required: send `Authorization: Bearer <token>`", {
+      extensions: { code: "UNAUTHENTICATED" },
+    });
+  }
+  return context.viewer;
 }

@@ -1,6 +1,11 @@
 import { lexicographicSortSchema, printSchema } from "graphql";
 import { builder } from "./builder.ts";
+import "./errors.ts";
 import "./health.ts";
+import "./viewer.ts";
+import "./task.ts";
+import "./episode.ts";
+import "./upload.ts";
 
 export const schema = builder.toSchema();
 

@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { type RunningPodflow, startPodflow } from "../../src/app.ts";
+import { type RunningPodflow, type StartOptions, startPodflow } from "../../src/app.ts";
 import { type Config, loadConfig } from "../../src/config.ts";
 import { freePort } from "../../src/database/embedded.ts";
 
@@ -14,6 +14,7 @@ export async function startTestPodflow(options: {
   databaseUrl: string;
   env?: Record<string, string>;
   overrides?: Partial<Config>;
+  start?: StartOptions;
 }): Promise<RunningPodflow> {
   const dataDir = await mkdtemp(path.join(tmpdir(), "podflow-app-"));
   const config = {
@@ -29,7 +30,7 @@ export async function startTestPodflow(options: {
     }),
     ...options.overrides,
   };
-  const podflow = await startPodflow(config, { shutdownGraceMs: 2_000 });
+  const podflow = await startPodflow(config, { shutdownGraceMs: 2_000, ...options.start });
   return {
     ...podflow,
     stop: async () => {

@@ -1,0 +1,257 @@
+import { decodeGlobalID } from "@pothos/plugin-relay";
+import { GraphQLError } from "graphql";
+import { type EPISODE_STATUSES, Episode } from "../entities/episode.entity.ts";
+import {
+  decodeEpisodeCursor,
+  encodeEpisodeCursor,
+  episodeProgress,
+  findEpisode,
+  findEpisodes,
+  listEpisodes,
+  MAX_PAGE_SIZE,
+} from "../services/episodes.ts";
+import { builder } from "./builder.ts";
+import { type GraphQLContext, requireViewer } from "./context.ts";
+import { ProcessingTaskRef } from "./task.ts";
+
+export const EpisodeStatusEnum = builder.enumType("EpisodeStatus", {
+  description: "Where an episode is on its way from upload to outputs.",
+  values: {
+    AWAITING_UPLOAD: { description: "Created; waiting for the file to be uploaded and confirmed." },
+    UPLOADED: { description: "The upload is confirmed; processing is queued." },
+    PROCESSING: { description: "Ittybit is processing the episode's tasks." },
+    PROCESSED: { description: "Every task completed; the outputs are ready." },
+    FAILED: {
+      description: "Processing failed; `failureReason` says why. `retryEpisode` tries again.",
+    },
+  } satisfies Record<(typeof EPISODE_STATUSES)[number], { description: string }>,
+});
+
+const TranscriptSegmentRef = builder
+  .objectRef<{ start: number; end: number; text: string; speaker?: string | null }>(
+    "TranscriptSegment",
+  )
+  .implement({
+    description: "A timed piece of the transcript.",
+    fields: (t) => ({
+      start: t.exposeFloat("start", { description: "Seconds from the start of the episode." }),
+      end: t.exposeFloat("end", { description: "Seconds from the start of the episode." }),
+      text: t.exposeString("text", { description: "What was said." }),
+      speaker: t.string({
+        nullable: true,
+        description: "Who said it, when the transcript tells.",
+        resolve: (segment) => segment.speaker ?? null,
+      }),
+    }),
+  });
+
+const ChapterRef = builder
+  .objectRef<{ start: number; end: number | null; title: string }>("Chapter")
+  .implement({
+    description: "A chapter marker.",
+    fields: (t) => ({
+      start: t.exposeFloat("start", { description: "Seconds from the start of the episode." }),
+      end: t.float({
+        nullable: true,
+        description: "Seconds from the start of the episode; null for an open end.",
+        resolve: (chapter) => chapter.end,
+      }),
+      title: t.exposeString("title", { description: "The chapter's title." }),
+    }),
+  });
+
+const EpisodeOutputsRef = builder.objectRef<Episode>("EpisodeOutputs").implement({
+  description: "What processing made of the episode, as far as it got.",
+  fields: (t) => ({
+    audioUrl: t.string({
+      nullable: true,
+      description: "The podcast MP3.",
+      resolve: (episode) => episode.audioUrl ?? null,
+    }),
+    videoUrl: t.string({
+      nullable: true,
+      description: "The YouTube-ready MP4.",
+      resolve: (episode) => episode.videoUrl ?? null,
+    }),
+    transcriptAvailable: t.boolean({
+      description: "True once the transcript is stored.",
+      resolve: (episode) => episode.transcript != null,
+    }),
+    transcript: t.string({
+      nullable: true,
+      description: "The full transcript text.",
+      resolve: (episode) => episode.transcript ?? null,
+    }),
+    transcriptSegments: t.field({
+      type: [TranscriptSegmentRef],
+      nullable: true,
+      description: "The transcript in timed segments.",
+      resolve: (episode) => episode.transcriptSegments ?? null,
+    }),
+    chapters: t.field({
+      type: [ChapterRef],
+      nullable: true,
+      description: "The chapters, in order.",
+      resolve: (episode) => episode.chapters ?? null,
+    }),
+  }),
+});
+
+/** The viewer's episodes among these ids, in the order asked, null where missing or not theirs. */
+async function loadEpisodes(ids: readonly string[], context: GraphQLContext) {
+  const viewer = requireViewer(context);
+  const episodes = await findEpisodes(context.em, viewer, ids);
+  const byId = new Map(episodes.map((episode) => [episode.id, episode]));
+  return ids.map((id) => byId.get(id) ?? null);
+}
+
+export const EpisodeRef = builder.node(Episode, {
+  name: "Episode",
+  description: "An episode a producer uploaded, and everything Podflow made of it.",
+  id: { resolve: (episode) => episode.id },
+  loadManyWithoutCache: loadEpisodes,
+  fields: (t) => ({
+    title: t.exposeString("title", { description: "The episode's title." }),
+    description: t.string({
+      nullable: true,
+      description: "The episode's description (show notes).",
+      resolve: (episode) => episode.description ?? null,
+    }),
+    status: t.field({
+      type: EpisodeStatusEnum,
+      description: "Where the episode is.",
+      resolve: (episode) => episode.status,
+    }),
+    progress: t.int({
+      description:
+        "0–100: the share of the episode's processing tasks that ended (completed or failed).",
+      resolve: async (episode, _args, context) =>
+        episodeProgress(episode, await context.loaders.tasksByEpisode.load(episode.id)),
+    }),
+    originalFilename: t.string({
+      nullable: true,
+      description: "The name of the uploaded file.",
+      resolve: (episode) => episode.originalFilename ?? null,
+    }),
+    fileSize: t.field({
+      type: "SafeInt",
+      nullable: true,
+      description: "The size of the uploaded file, in bytes.",
+      resolve: (episode) => episode.fileSize ?? null,
+    }),
+    failureReason: t.string({
+      nullable: true,
+      description: "Why processing failed, when it did.",
+      resolve: (episode) => episode.failureReason ?? null,
+    }),
+    ittybitFileId: t.string({
+      nullable: true,
+      description: "The uploaded file's id at Ittybit, once confirmed.",
+      resolve: (episode) => episode.ittybitFileId ?? null,
+    }),
+    createdAt: t.field({
+      type: "DateTime",
+      description: "When the episode was created.",
+      resolve: (episode) => episode.createdAt,
+    }),
+    processingStartedAt: t.field({
+      type: "DateTime",
+      nullable: true,
+      description: "When its processing tasks were created.",
+      resolve: (episode) => episode.processingStartedAt ?? null,
+    }),
+    processingCompletedAt: t.field({
+      type: "DateTime",
+      nullable: true,
+      description: "When processing ended.",
+      resolve: (episode) => episode.processingCompletedAt ?? null,
+    }),
+    tasks: t.field({
+      type: [ProcessingTaskRef],
+      description: "The latest attempt of each processing task.",
+      resolve: (episode, _args, context) => context.loaders.tasksByEpisode.load(episode.id),
+    }),
+    outputs: t.field({
+      type: EpisodeOutputsRef,
+      description: "What processing made of the episode.",
+      resolve: (episode) => episode,
+    }),
+  }),
+});
+
+/** A global Episode id → the uuid, or null for anything else (which then finds nothing). */
+export function episodeIdFromGlobalId(globalId: string): string | null {
+  try {
+    const { typename, id } = decodeGlobalID(globalId);
+    return typename === "Episode" ? id : null;
+  } catch {
+    return null;
+  }
+}
+
+builder.queryField("episode", (t) =>
+  t.field({
+    type: EpisodeRef,
+    nullable: true,
+    description:
+      "One of the viewer's episodes; null when there is none with this id, or it is not theirs.",
+    args: { id: t.arg.id({ required: true, description: "The episode's global id." }) },
+    resolve: async (_root, args, context) => {
+      const viewer = requireViewer(context);
+      const id = episodeIdFromGlobalId(String(args.id));
+      return id ? findEpisode(context.em, viewer, id) : null;
+    },
+  }),
+);
+
+builder.queryField("episodes", (t) =>
+  t.connection(
+    {
+      type: EpisodeRef,
+      description: `The viewer's episodes, newest first, in pages of at most ${MAX_PAGE_SIZE}.`,
+      args: {
+        status: t.arg({
+          type: EpisodeStatusEnum,
+          required: false,
+          description: "Only episodes in this status.",
+        }),
+      },
+      resolve: async (_root, args, context) => {
+        const viewer = requireViewer(context);
+        if (args.last != null || args.before != null) {
+          throw badInput("Only forward pagination is supported: use `first` and `after`");
+        }
+        const first = args.first ?? 20;
+        if (first < 0 || first > MAX_PAGE_SIZE) {
+          throw badInput(`\`first\` must be between 0 and ${MAX_PAGE_SIZE}`);
+        }
+        const after = args.after ? decodeEpisodeCursor(args.after) : null;
+        if (args.after && !after) throw badInput("`after` is not a cursor from this connection");
+        const page = await listEpisodes(context.em, viewer, {
+          first,
+          after,
+          status: args.status ?? null,
+        });
+        const edges = page.episodes.map((episode) => ({
+          cursor: encodeEpisodeCursor(episode),
+          node: episode,
+        }));
+        return {
+          edges,
+          pageInfo: {
+            hasNextPage: page.hasNextPage,
+            hasPreviousPage: after != null,
+            startCursor: edges[0]?.cursor ?? null,
+            endCursor: edges.at(-1)?.cursor ?? null,
+          },
+        };
+      },
+    },
+    { name: "EpisodeConnection", description: "A page of episodes." },
+    { name: "EpisodeEdge", description: "An episode in a page." },
+  ),
+);
+
+function badInput(message: string): GraphQLError {
+  return new GraphQLError(message, { extensions: { code: "BAD_USER_INPUT" } });
+}

@@ -1,0 +1,62 @@
+import {
+  ConflictError,
+  type DomainError,
+  type FieldProblem,
+  NotFoundError,
+  ProcessingUnavailableError,
+  UnknownFileError,
+  ValidationError,
+} from "../services/errors.ts";
+import { builder } from "./builder.ts";
+
+/** Every domain error a mutation can return as a result, rather than as a GraphQL error. */
+export const ErrorInterface = builder.interfaceRef<Error>("Error").implement({
+  description: "Something the request could not do. Nothing was changed.",
+  fields: (t) => ({
+    message: t.exposeString("message", { description: "What went wrong, for a person to read." }),
+  }),
+});
+
+const FieldProblemRef = builder.objectRef<FieldProblem>("FieldProblem").implement({
+  description: "One invalid input field.",
+  fields: (t) => ({
+    field: t.exposeString("field", { description: "The input field, e.g. `title`." }),
+    message: t.exposeString("message", { description: "Why its value is not accepted." }),
+  }),
+});
+
+builder.objectType(ValidationError, {
+  name: "ValidationError",
+  description: "The input was invalid; `fields` names each offending field.",
+  interfaces: [ErrorInterface],
+  isTypeOf: (value) => value instanceof ValidationError,
+  fields: (t) => ({
+    fields: t.stringList({
+      description: "The names of the invalid input fields.",
+      resolve: (error) => error.problems.map((problem) => problem.field),
+    }),
+    problems: t.field({
+      type: [FieldProblemRef],
+      description: "Each invalid field with the reason.",
+      resolve: (error) => error.problems,
+    }),
+  }),
+});
+
+function simpleError(errorClass: typeof DomainError, name: string, description: string) {
+  builder.objectType(errorClass, {
+    name,
+    description,
+    interfaces: [ErrorInterface],
+    isTypeOf: (value) => value instanceof errorClass,
+  });
+}
+
+simpleError(NotFoundError, "NotFoundError", "No such object, or not yours.");
+simpleError(ConflictError, "ConflictError", "The request contradicts the object's current state.");
+simpleError(UnknownFileError, "UnknownFileError", "Ittybit does not know that file id.");
+simpleError(
+  ProcessingUnavailableError,
+  "ProcessingUnavailableError",
+  "Media processing is not configured or Ittybit could not be reached; try again later.",
+);

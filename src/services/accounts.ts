@@ -1,0 +1,112 @@
+import { createHash, randomBytes, randomUUID } from "node:crypto";
+import type { EntityManager } from "@mikro-orm/postgresql";
+import { z } from "zod";
+import { ApiToken } from "../entities/api-token.entity.ts";
+import { User } from "../entities/user.entity.ts";
+import { NotFoundError, ValidationError } from "./errors.ts";
+
+/** Tokens look like `pf_<43 base64url characters>`: 256 random bits, recognisable in a leak scan. */
+const TOKEN_PREFIX = "pf_";
+
+/** Last use is recorded at most this often per token, so reads do not each cost a write. */
+const LAST_USED_RESOLUTION_MS = 60_000;
+
+export function hashToken(token: string): string {
+  return createHash("sha256").update(token).digest("hex");
+}
+
+const emailSchema = z.email("must be an email address").max(320);
+const tokenNameSchema = z.string().trim().min(1, "must not be empty").max(100);
+
+function parseEmail(email: string): string {
+  const parsed = emailSchema.safeParse(email.trim().toLowerCase());
+  if (!parsed.success) {
+    throw new ValidationError([
+      { field: "email", message: parsed.error.issues[0]?.message ?? "invalid" },
+    ]);
+  }
+  return parsed.data;
+}
+
+export interface IssuedToken {
+  token: ApiToken;
+  /** The secret itself: shown once, never stored. */
+  secret: string;
+}
+
+export async function createUser(em: EntityManager, email: string): Promise<User> {
+  const normalized = parseEmail(email);
+  if (await em.count(User, { email: normalized })) {
+    throw new ValidationError([{ field: "email", message: `a user with ${normalized} exists` }]);
+  }
+  const user = em.create(User, { id: randomUUID(), email: normalized });
+  await em.flush();
+  return user;
+}
+
+export async function findUserByEmail(em: EntityManager, email: string): Promise<User> {
+  const user = await em.findOne(User, { email: parseEmail(email) });
+  if (!user) throw new NotFoundError(`No user with email ${email.trim().toLowerCase()}`);
+  return user;
+}
+
+export async function issueToken(
+  em: EntityManager,
+  user: User,
+  name = "default",
+): Promise<IssuedToken> {
+  const parsedName = tokenNameSchema.safeParse(name);
+  if (!parsedName.success) {
+    throw new ValidationError([
+      { field: "name", message: parsedName.error.issues[0]?.message ?? "invalid" },
+    ]);
+  }
+  const secret = `${TOKEN_PREFIX}${randomBytes(32).toString("base64url")}`;
+  const token = em.create(ApiToken, {
+    id: randomUUID(),
+    user,
+    name: parsedName.data,
+    tokenHash: hashToken(secret),
+    tokenPrefix: secret.slice(0, 10),
+  });
+  await em.flush();
+  return { token, secret };
+}
+
+export async function listTokens(em: EntityManager, user: User): Promise<ApiToken[]> {
+  return em.find(ApiToken, { user }, { orderBy: { createdAt: "asc" } });
+}
+
+/** Revokes a token by id; revoking a revoked token changes nothing. */
+export async function revokeToken(em: EntityManager, tokenId: string): Promise<ApiToken> {
+  const token = z.uuid().safeParse(tokenId).success
+    ? await em.findOne(ApiToken, { id: tokenId }, { populate: ["user"] })
+    : null;
+  if (!token) throw new NotFoundError(`No token with id ${tokenId}`);
+  token.revokedAt ??= new Date();
+  await em.flush();
+  return token;
+}
+
+/**
+ * The user a bearer token belongs to, or null for a missing, unknown or revoked token.
+ * Accepts the raw `Authorization` header value (`Bearer <token>`).
+ */
+export async function authenticate(
+  em: EntityManager,
+  authorization: string | null | undefined,
+): Promise<User | null> {
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? "");
+  if (!match?.[1]) return null;
+  const token = await em.findOne(
+    ApiToken,
+    { tokenHash: hashToken(match[1]), revokedAt: null },
+    { populate: ["user"] },
+  );
+  if (!token) return null;
+  const now = Date.now();
+  if (!token.lastUsedAt || now - token.lastUsedAt.getTime() > LAST_USED_RESOLUTION_MS) {
+    await em.nativeUpdate(ApiToken, { id: token.id }, { lastUsedAt: new Date(now) });
+  }
+  return token.user;
+}

@@ -1,0 +1,317 @@
+import { randomUUID } from "node:crypto";
+import { LockMode } from "@mikro-orm/core";
+import type { EntityManager } from "@mikro-orm/postgresql";
+import type { PgBoss } from "pg-boss";
+import { z } from "zod";
+import { Episode, type EpisodeStatus } from "../entities/episode.entity.ts";
+import { ProcessingTask, TASK_TYPES } from "../entities/processing-task.entity.ts";
+import type { User } from "../entities/user.entity.ts";
+import {
+  ConflictError,
+  NotFoundError,
+  ProcessingUnavailableError,
+  UnknownFileError,
+  ValidationError,
+} from "./errors.ts";
+import { type IttybitClient, IttybitError } from "./ittybit/index.ts";
+import { enqueue } from "./job-queue.ts";
+
+/** What Ittybit accepts for processing into audio, video, transcript and chapters. */
+export const MEDIA_EXTENSIONS = [
+  "mp4",
+  "mov",
+  "mkv",
+  "webm",
+  "m4a",
+  "mp3",
+  "wav",
+  "flac",
+  "aac",
+  "ogg",
+] as const;
+
+/** How long a signed upload URL stays valid: a multi-gigabyte upload on a slow line takes hours. */
+const UPLOAD_URL_LIFETIME_MS = 12 * 60 * 60 * 1000;
+
+export interface PrepareUploadInput {
+  filename: string;
+  title: string;
+  description?: string | null;
+  filesize: number;
+}
+
+export interface PreparedUpload {
+  episode: Episode;
+  upload: { url: string; method: string; expiresAt: Date };
+}
+
+function prepareUploadSchema(maxUploadBytes: number) {
+  return z.object({
+    title: z.string().trim().min(1, "must not be empty").max(200, "must be at most 200 characters"),
+    description: z
+      .string()
+      .trim()
+      .max(5000, "must be at most 5000 characters")
+      .nullish()
+      .transform((value) => value || null),
+    filename: z
+      .string()
+      .trim()
+      .min(1, "must not be empty")
+      .max(255, "must be at most 255 characters")
+      .refine((name) => !/[/\\\0]/.test(name), "must be a file name, not a path")
+      .refine(
+        (name) => (MEDIA_EXTENSIONS as readonly string[]).includes(extensionOf(name)),
+        `must end in one of .${MEDIA_EXTENSIONS.join(", .")}`,
+      ),
+    filesize: z
+      .number()
+      .int("must be a whole number of bytes")
+      .positive("must be more than 0 bytes")
+      .max(maxUploadBytes, `must be at most ${maxUploadBytes} bytes`),
+  });
+}
+
+function extensionOf(filename: string): string {
+  const dot = filename.lastIndexOf(".");
+  return dot < 0 ? "" : filename.slice(dot + 1).toLowerCase();
+}
+
+/** Zod issues → a ValidationError naming each field once. */
+function validate<T>(schema: z.ZodType<T>, input: unknown): T {
+  const parsed = schema.safeParse(input);
+  if (parsed.success) return parsed.data;
+  const seen = new Set<string>();
+  const problems = parsed.error.issues
+    .map((issue) => ({ field: issue.path.join(".") || "input", message: issue.message }))
+    .filter((problem) => !seen.has(problem.field) && seen.add(problem.field));
+  throw new ValidationError(problems);
+}
+
+function requireIttybit(ittybit: IttybitClient | null): IttybitClient {
+  if (!ittybit) {
+    throw new ProcessingUnavailableError(
+      "Media processing is not configured on this server (ITTYBIT_API_KEY is not set)",
+    );
+  }
+  return ittybit;
+}
+
+/** A failure of Ittybit itself (after the client's retries) is the producer's to retry later. */
+function unavailable(error: unknown, action: string): never {
+  if (error instanceof IttybitError) {
+    const answer = error.status ? `it answered ${error.status}` : `no answer (${error.failure})`;
+    throw new ProcessingUnavailableError(
+      `Ittybit could not ${action} (${answer}); try again later`,
+    );
+  }
+  throw error;
+}
+
+/**
+ * Creates an episode awaiting its upload and a signed URL to PUT the file to, straight to
+ * Ittybit. The URL is asked for before anything is stored, so a refusal leaves nothing behind.
+ */
+export async function prepareUpload(
+  deps: { em: EntityManager; ittybit: IttybitClient | null; maxUploadBytes: number },
+  user: User,
+  input: PrepareUploadInput,
+): Promise<PreparedUpload> {
+  const valid = validate(prepareUploadSchema(deps.maxUploadBytes), input);
+  const ittybit = requireIttybit(deps.ittybit);
+  const id = randomUUID();
+  const folder = `episodes/${id}`;
+  const signature = await ittybit
+    .createSignature({
+      folder,
+      filename: valid.filename,
+      method: "put",
+      expiry: new Date(Date.now() + UPLOAD_URL_LIFETIME_MS),
+    })
+    .catch((error: unknown) => unavailable(error, "sign an upload URL"));
+  const episode = deps.em.create(Episode, {
+    id,
+    user,
+    title: valid.title,
+    description: valid.description,
+    originalFilename: valid.filename,
+    fileSize: valid.filesize,
+    ittybitFolder: folder,
+    status: "AWAITING_UPLOAD",
+  });
+  await deps.em.flush();
+  return {
+    episode,
+    upload: { url: signature.url, method: "PUT", expiresAt: signature.expiresAt },
+  };
+}
+
+export interface ConfirmUploadInput {
+  episodeId: string;
+  ittybitFileId: string;
+}
+
+/**
+ * Records the uploaded file and queues processing, in one transaction. Confirming again with
+ * the same file is answered with the episode as it is and queues nothing; another file once
+ * one was confirmed is a conflict. Concurrent confirms serialise on the episode's row lock.
+ */
+export async function confirmUpload(
+  deps: { em: EntityManager; ittybit: IttybitClient | null; boss: PgBoss },
+  user: User,
+  input: ConfirmUploadInput,
+): Promise<Episode> {
+  const { ittybitFileId } = validate(
+    z.object({
+      episodeId: z.string(),
+      ittybitFileId: z.string().trim().min(1, "must not be empty").max(64, "is too long"),
+    }),
+    input,
+  );
+  const episode = await findEpisode(deps.em, user, input.episodeId);
+  if (!episode) throw new NotFoundError("No such episode");
+  if (episode.ittybitFileId === ittybitFileId) return episode;
+  assertCanConfirm(episode, ittybitFileId);
+
+  const ittybit = requireIttybit(deps.ittybit);
+  await ittybit.getFile(ittybitFileId).catch((error: unknown) => {
+    if (error instanceof IttybitError && error.status === 404) {
+      throw new UnknownFileError(`Ittybit has no file ${ittybitFileId}`);
+    }
+    unavailable(error, "look up the file");
+  });
+
+  return deps.em.transactional(async (em) => {
+    const locked = await em.findOneOrFail(
+      Episode,
+      { id: episode.id },
+      { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true },
+    );
+    // Another confirm may have won the lock while we asked Ittybit.
+    if (locked.ittybitFileId === ittybitFileId) return locked;
+    assertCanConfirm(locked, ittybitFileId);
+    locked.ittybitFileId = ittybitFileId;
+    locked.status = "UPLOADED";
+    await em.flush();
+    await enqueue(deps.boss, em, "process-episode", { episodeId: locked.id });
+    return locked;
+  });
+}
+
+function assertCanConfirm(episode: Episode, ittybitFileId: string): void {
+  if (episode.status !== "AWAITING_UPLOAD") {
+    throw new ConflictError(
+      `This episode is ${episode.status.toLowerCase().replace("_", " ")} with file ${episode.ittybitFileId}; it cannot take file ${ittybitFileId}`,
+    );
+  }
+}
+
+/** The user's episode with this id, or null — also for a malformed id or another's episode. */
+export async function findEpisode(
+  em: EntityManager,
+  user: User,
+  episodeId: string,
+): Promise<Episode | null> {
+  if (!z.uuid().safeParse(episodeId).success) return null;
+  return em.findOne(Episode, { id: episodeId, user: user.id });
+}
+
+/** The user's episodes among these ids, in no particular order (for batched loading). */
+export async function findEpisodes(
+  em: EntityManager,
+  user: User,
+  episodeIds: readonly string[],
+): Promise<Episode[]> {
+  const valid = episodeIds.filter((id) => z.uuid().safeParse(id).success);
+  if (valid.length === 0) return [];
+  return em.find(Episode, { id: { $in: valid }, user: user.id });
+}
+
+export const MAX_PAGE_SIZE = 100;
+
+export interface EpisodePage {
+  episodes: Episode[];
+  hasNextPage: boolean;
+}
+
+/** Position of an episode in the newest-first order: opaque to clients. */
+export interface EpisodeCursor {
+  createdAt: Date;
+  id: string;
+}
+
+export function encodeEpisodeCursor(episode: EpisodeCursor): string {
+  return Buffer.from(`${episode.createdAt.toISOString()}|${episode.id}`).toString("base64url");
+}
+
+export function decodeEpisodeCursor(cursor: string): EpisodeCursor | null {
+  const [createdAt, id] = Buffer.from(cursor, "base64url").toString("utf8").split("|");
+  const date = new Date(createdAt ?? "");
+  if (Number.isNaN(date.getTime()) || !z.uuid().safeParse(id).success) return null;
+  return { createdAt: date, id: id as string };
+}
+
+/**
+ * A page of the user's episodes, newest first, by keyset on (createdAt, id): stable while
+ * episodes are added, and one indexed query whatever the page.
+ */
+export async function listEpisodes(
+  em: EntityManager,
+  user: User,
+  options: { first: number; after?: EpisodeCursor | null; status?: EpisodeStatus | null },
+): Promise<EpisodePage> {
+  const { first, after, status } = options;
+  const rows = await em.find(
+    Episode,
+    {
+      user: user.id,
+      ...(status ? { status } : {}),
+      ...(after
+        ? {
+            $or: [
+              { createdAt: { $lt: after.createdAt } },
+              { createdAt: after.createdAt, id: { $lt: after.id } },
+            ],
+          }
+        : {}),
+    },
+    { orderBy: [{ createdAt: "desc" }, { id: "desc" }], limit: first + 1 },
+  );
+  return { episodes: rows.slice(0, first), hasNextPage: rows.length > first };
+}
+
+/**
+ * The latest attempt of each task type for each episode, in one query whatever the number of
+ * episodes (for a page of episodes through a dataloader).
+ */
+export async function latestTasksByEpisode(
+  em: EntityManager,
+  episodeIds: readonly string[],
+): Promise<Map<string, ProcessingTask[]>> {
+  const tasks = await em.find(
+    ProcessingTask,
+    { episode: { $in: [...episodeIds] } },
+    { orderBy: { attempt: "asc" } },
+  );
+  const latest = new Map<string, Map<string, ProcessingTask>>();
+  for (const task of tasks) {
+    const episodeId = task.episode.id;
+    const byType = latest.get(episodeId) ?? new Map<string, ProcessingTask>();
+    byType.set(task.type, task);
+    latest.set(episodeId, byType);
+  }
+  const order = (task: ProcessingTask) => TASK_TYPES.indexOf(task.type);
+  return new Map(
+    episodeIds.map((id) => [
+      id,
+      [...(latest.get(id)?.values() ?? [])].sort((a, b) => order(a) - order(b)),
+    ]),
+  );
+}
+
+/** 0–100: the share of the episode's tasks that ended, completed or failed. */
+export function episodeProgress(episode: Episode, tasks: readonly ProcessingTask[]): number {
+  if (episode.status === "PROCESSED") return 100;
+  const ended = tasks.filter((task) => task.status === "COMPLETED" || task.status === "FAILED");
+  return Math.floor((100 * ended.length) / TASK_TYPES.length);
+}

@@ -1,0 +1,45 @@
+/**
+ * Domain errors: what a producer can get wrong or run into, as opposed to bugs. The GraphQL
+ * layer turns each into a typed result (the errors plugin); job handlers record them.
+ */
+export class DomainError extends Error {
+  override name = "DomainError";
+}
+
+export interface FieldProblem {
+  /** The input field, as the client named it (e.g. `title`). */
+  field: string;
+  message: string;
+}
+
+/** Bad input: names every offending field. Nothing was changed. */
+export class ValidationError extends DomainError {
+  override name = "ValidationError";
+  readonly problems: FieldProblem[];
+  constructor(problems: FieldProblem[]) {
+    super(
+      `Invalid input: ${problems.map((problem) => `${problem.field}: ${problem.message}`).join("; ")}`,
+    );
+    this.problems = problems;
+  }
+}
+
+/** Missing — or not the caller's, which looks the same from outside. */
+export class NotFoundError extends DomainError {
+  override name = "NotFoundError";
+}
+
+/** The request contradicts the current state (e.g. another file after processing started). */
+export class ConflictError extends DomainError {
+  override name = "ConflictError";
+}
+
+/** Ittybit does not know the file the client says it uploaded. */
+export class UnknownFileError extends DomainError {
+  override name = "UnknownFileError";
+}
+
+/** Ittybit is not configured, or could not be reached after retries; trying later may work. */
+export class ProcessingUnavailableError extends DomainError {
+  override name = "ProcessingUnavailableError";
+}

@@ -1,0 +1,402 @@
+import { randomUUID } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  ITTYBIT_TEST_ATTEMPTS,
+  type Scenario,
+  startScenario,
+  type TestProducer,
+} from "../support/scenario.ts";
+
+const sqlLog: string[] = [];
+let scenario: Scenario;
+let alice: TestProducer;
+let bob: TestProducer;
+
+beforeAll(async () => {
+  // The API alone: confirmed episodes stay UPLOADED with their job queued, so these tests see
+  // exactly what confirmUpload did.
+  scenario = await startScenario({
+    env: { PODFLOW_ROLES: "api", PODFLOW_MAX_UPLOAD_BYTES: String(4 * 1024 ** 3) },
+    start: { onSqlQuery: (sql) => sqlLog.push(sql) },
+  });
+  alice = await scenario.producer();
+  bob = await scenario.producer();
+});
+afterAll(() => scenario.stop());
+
+const PREPARE = `
+  mutation Prepare($input: PrepareUploadInput!) {
+    prepareUpload(input: $input) {
+      __typename
+      ... on PrepareUploadPayload {
+        episode { id title description status progress originalFilename fileSize createdAt tasks { id } outputs { audioUrl videoUrl transcriptAvailable } }
+        upload { url method expiresAt }
+      }
+      ... on Error { message }
+      ... on ValidationError { fields problems { field message } }
+    }
+  }`;
+
+const CONFIRM = `
+  mutation Confirm($input: ConfirmUploadInput!) {
+    confirmUpload(input: $input) {
+      __typename
+      ... on ConfirmUploadPayload { episode { id status ittybitFileId } }
+      ... on Error { message }
+    }
+  }`;
+
+interface PreparedEpisode {
+  id: string;
+  title: string;
+  status: string;
+  fileSize: number;
+}
+
+async function prepare(producer: TestProducer, input: Record<string, unknown> = {}) {
+  const { body } = await producer.gql<{ prepareUpload: Record<string, unknown> }>(PREPARE, {
+    input: { filename: "episode-42.mp4", title: "Episode 42", filesize: 1_000_000, ...input },
+  });
+  expect(body.errors).toBeUndefined();
+  return body.data?.prepareUpload as {
+    __typename: string;
+    message?: string;
+    fields?: string[];
+    episode: PreparedEpisode;
+    upload: { url: string; method: string; expiresAt: string };
+  };
+}
+
+async function confirm(producer: TestProducer, episodeId: string, ittybitFileId: string) {
+  const { body } = await producer.gql<{ confirmUpload: Record<string, unknown> }>(CONFIRM, {
+    input: { episodeId, ittybitFileId },
+  });
+  expect(body.errors).toBeUndefined();
+  return body.data?.confirmUpload as {
+    __typename: string;
+    message?: string;
+    episode: { id: string; status: string; ittybitFileId: string };
+  };
+}
+
+async function episodeCount(): Promise<number> {
+  const rows = await scenario.em().execute("select count(*)::int as n from episodes");
+  return rows[0]?.n as number;
+}
+
+async function processJobs(globalEpisodeId: string): Promise<number> {
+  const { id } = JSON.parse(
+    `{"id":"${Buffer.from(globalEpisodeId, "base64").toString().split(":")[1]}"}`,
+  ) as { id: string };
+  const rows = await scenario
+    .em()
+    .execute(
+      "select count(*)::int as n from pgboss.job where name = 'process-episode' and data->>'episodeId' = ?",
+      [id],
+    );
+  return rows[0]?.n as number;
+}
+
+describe("prepareUpload", () => {
+  it("creates an episode awaiting its upload and a signed PUT URL from Ittybit for its folder", async () => {
+    const before = scenario.ittybit.signatures.length;
+    const result = await prepare(alice, {
+      title: "  The Pilot  ",
+      description: "Show notes",
+      filename: "pilot.MOV",
+    });
+    expect(result.__typename).toBe("PrepareUploadPayload");
+    expect(result.episode).toMatchObject({
+      title: "The Pilot",
+      description: "Show notes",
+      status: "AWAITING_UPLOAD",
+      progress: 0,
+      originalFilename: "pilot.MOV",
+      tasks: [],
+      outputs: { audioUrl: null, videoUrl: null, transcriptAvailable: false },
+    });
+    expect(result.upload.method).toBe("PUT");
+    expect(new Date(result.upload.expiresAt).getTime()).toBeGreaterThan(Date.now());
+    const signature = scenario.ittybit.signatures.at(-1);
+    expect(scenario.ittybit.signatures.length).toBe(before + 1);
+    expect(result.upload.url).toBe(signature?.url);
+    const uuid = Buffer.from(result.episode.id, "base64").toString().split(":")[1];
+    expect(signature).toMatchObject({ folder: `episodes/${uuid}`, filename: "pilot.MOV" });
+  });
+
+  it("keeps a 2.5 GB file size exact", async () => {
+    const size = 2_684_354_561; // 2.5 GiB + 1 byte: beyond 32-bit integers
+    const result = await prepare(alice, { filesize: size });
+    expect(result.episode.fileSize).toBe(size);
+    const { body } = await alice.gql<{ episode: { fileSize: number } }>(
+      "query($id: ID!) { episode(id: $id) { fileSize } }",
+      { id: result.episode.id },
+    );
+    expect(body.data?.episode.fileSize).toBe(size);
+  });
+
+  it.each([
+    ["an empty title", { title: "" }, ["title"]],
+    ["a title of spaces", { title: "    " }, ["title"]],
+    ["a title over 200 characters", { title: "x".repeat(201) }, ["title"]],
+    ["a file without a media extension", { filename: "notes.txt" }, ["filename"]],
+    ["a file without an extension", { filename: "episode" }, ["filename"]],
+    ["a path instead of a file name", { filename: "../etc/episode.mp4" }, ["filename"]],
+    ["a zero file size", { filesize: 0 }, ["filesize"]],
+    ["a negative file size", { filesize: -5 }, ["filesize"]],
+    ["a file over the upload limit", { filesize: 4 * 1024 ** 3 + 1 }, ["filesize"]],
+    [
+      "several bad fields at once",
+      { title: "", filename: "a.doc", filesize: 0 },
+      ["title", "filename", "filesize"],
+    ],
+  ])(
+    "refuses %s with a ValidationError naming the field, creating nothing",
+    async (_case, input, fields) => {
+      const episodes = await episodeCount();
+      const signatures = scenario.ittybit.signatures.length;
+      const result = await prepare(alice, input);
+      expect(result.__typename).toBe("ValidationError");
+      expect(result.fields?.sort()).toEqual([...fields].sort());
+      expect(result.message).toMatch(/Invalid input/);
+      expect(await episodeCount()).toBe(episodes);
+      expect(scenario.ittybit.signatures.length).toBe(signatures);
+    },
+  );
+
+  it("accepts a title of exactly 200 characters and every media extension", async () => {
+    expect((await prepare(alice, { title: "y".repeat(200) })).__typename).toBe(
+      "PrepareUploadPayload",
+    );
+    for (const extension of [
+      "mp4",
+      "mov",
+      "mkv",
+      "webm",
+      "m4a",
+      "mp3",
+      "wav",
+      "flac",
+      "aac",
+      "ogg",
+    ]) {
+      expect((await prepare(alice, { filename: `show.${extension}` })).__typename).toBe(
+        "PrepareUploadPayload",
+      );
+    }
+  });
+
+  it("answers an Ittybit outage with ProcessingUnavailableError and stores nothing", async () => {
+    const episodes = await episodeCount();
+    scenario.ittybit.failNext({
+      method: "POST",
+      path: "/signatures",
+      status: 503,
+      times: ITTYBIT_TEST_ATTEMPTS,
+    });
+    const result = await prepare(alice);
+    expect(result.__typename).toBe("ProcessingUnavailableError");
+    expect(await episodeCount()).toBe(episodes);
+  });
+
+  it("requires a token", async () => {
+    const { body } = await scenario.producer().then(() =>
+      fetch(`${scenario.url}/graphql`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({
+          query: PREPARE,
+          variables: { input: { filename: "a.mp4", title: "t", filesize: 1 } },
+        }),
+      }).then(async (response) => ({
+        body: (await response.json()) as { errors?: Array<{ extensions?: { code?: string } }> },
+      })),
+    );
+    expect(body.errors?.[0]?.extensions?.code).toBe("UNAUTHENTICATED");
+  });
+});
+
+describe("confirmUpload", () => {
+  it("stores the file, sets UPLOADED and queues processing once", async () => {
+    const { episode } = await prepare(alice);
+    const file = scenario.ittybit.addFile({ filename: "episode-42.mp4" });
+    const result = await confirm(alice, episode.id, file.id);
+    expect(result.__typename).toBe("ConfirmUploadPayload");
+    expect(result.episode).toMatchObject({
+      id: episode.id,
+      status: "UPLOADED",
+      ittybitFileId: file.id,
+    });
+    expect(await processJobs(episode.id)).toBe(1);
+  });
+
+  it("answers a repeat with the same file unchanged and queues nothing more", async () => {
+    const { episode } = await prepare(alice);
+    const file = scenario.ittybit.addFile();
+    await confirm(alice, episode.id, file.id);
+    const again = await confirm(alice, episode.id, file.id);
+    expect(again.episode).toMatchObject({ status: "UPLOADED", ittybitFileId: file.id });
+    expect(await processJobs(episode.id)).toBe(1);
+  });
+
+  it("queues exactly one job when the same confirm is sent several times at once", async () => {
+    for (let round = 0; round < 5; round += 1) {
+      const { episode } = await prepare(alice);
+      const file = scenario.ittybit.addFile();
+      const results = await Promise.all(
+        Array.from({ length: 4 }, () => confirm(alice, episode.id, file.id)),
+      );
+      for (const result of results) expect(result.episode.status).toBe("UPLOADED");
+      expect(await processJobs(episode.id)).toBe(1);
+    }
+  });
+
+  it("refuses another file once one is confirmed, changing nothing", async () => {
+    const { episode } = await prepare(alice);
+    const first = scenario.ittybit.addFile();
+    const second = scenario.ittybit.addFile();
+    await confirm(alice, episode.id, first.id);
+    const result = await confirm(alice, episode.id, second.id);
+    expect(result.__typename).toBe("ConflictError");
+    const { body } = await alice.gql<{ episode: { ittybitFileId: string } }>(
+      "query($id: ID!) { episode(id: $id) { ittybitFileId } }",
+      { id: episode.id },
+    );
+    expect(body.data?.episode.ittybitFileId).toBe(first.id);
+    expect(await processJobs(episode.id)).toBe(1);
+  });
+
+  it("answers a file Ittybit does not know with UnknownFileError, changing nothing", async () => {
+    const { episode } = await prepare(alice);
+    const result = await confirm(alice, episode.id, "file_doesnotexist0000");
+    expect(result.__typename).toBe("UnknownFileError");
+    const { body } = await alice.gql<{ episode: { status: string } }>(
+      "query($id: ID!) { episode(id: $id) { status } }",
+      { id: episode.id },
+    );
+    expect(body.data?.episode.status).toBe("AWAITING_UPLOAD");
+    expect(await processJobs(episode.id)).toBe(0);
+  });
+
+  it("answers an unknown episode id with NotFoundError", async () => {
+    const file = scenario.ittybit.addFile();
+    const unknown = Buffer.from(`Episode:${randomUUID()}`).toString("base64");
+    expect((await confirm(alice, unknown, file.id)).__typename).toBe("NotFoundError");
+    expect((await confirm(alice, "not-an-id", file.id)).__typename).toBe("NotFoundError");
+  });
+});
+
+describe("another producer's episode", () => {
+  it("is indistinguishable from a missing one everywhere", async () => {
+    const { episode } = await prepare(alice, { title: "Alice only" });
+    const missing = Buffer.from(`Episode:${randomUUID()}`).toString("base64");
+
+    for (const id of [episode.id, missing]) {
+      const { body } = await bob.gql<{ episode: unknown; node: unknown; nodes: unknown[] }>(
+        "query($id: ID!) { episode(id: $id) { id } node(id: $id) { id } nodes(ids: [$id]) { id } }",
+        { id },
+      );
+      expect(body.errors).toBeUndefined();
+      expect(body.data).toEqual({ episode: null, node: null, nodes: [null] });
+    }
+
+    const file = scenario.ittybit.addFile();
+    const denied = await confirm(bob, episode.id, file.id);
+    const absent = await confirm(bob, missing, file.id);
+    expect(denied).toEqual(absent);
+    expect(denied.__typename).toBe("NotFoundError");
+    expect(await processJobs(episode.id)).toBe(0);
+
+    const { body } = await bob.gql<{ episodes: { edges: Array<{ node: { title: string } }> } }>(
+      "{ episodes(first: 100) { edges { node { title } } } }",
+    );
+    expect(body.data?.episodes.edges.map((edge) => edge.node.title)).not.toContain("Alice only");
+
+    const own = await alice.gql<{ node: { title: string } }>(
+      "query($id: ID!) { node(id: $id) { ... on Episode { title } } }",
+      { id: episode.id },
+    );
+    expect(own.body.data?.node.title).toBe("Alice only");
+  });
+});
+
+describe("episodes", () => {
+  const LIST = `
+    query($first: Int, $after: String, $status: EpisodeStatus) {
+      episodes(first: $first, after: $after, status: $status) {
+        edges { cursor node { id title status tasks { type status } progress } }
+        pageInfo { hasNextPage endCursor }
+      }
+    }`;
+
+  interface Page {
+    episodes: {
+      edges: Array<{ cursor: string; node: { id: string; title: string; status: string } }>;
+      pageInfo: { hasNextPage: boolean; endCursor: string | null };
+    };
+  }
+
+  it("pages through every episode, newest first, with no gaps or repeats, and filters by status", async () => {
+    const carol = await scenario.producer();
+    const titles: string[] = [];
+    for (let index = 0; index < 23; index += 1) {
+      titles.push(`Carol ${index}`);
+      await prepare(carol, { title: `Carol ${index}` });
+    }
+    const seen: string[] = [];
+    let after: string | null = null;
+    let pages = 0;
+    do {
+      const response: { body: { data?: Page; errors?: unknown } } = await carol.gql<Page>(LIST, {
+        first: 10,
+        after,
+      });
+      expect(response.body.errors).toBeUndefined();
+      const page: Page["episodes"] | undefined = response.body.data?.episodes;
+      seen.push(...(page?.edges.map((edge) => edge.node.title) ?? []));
+      after = page?.pageInfo.hasNextPage ? page.pageInfo.endCursor : null;
+      pages += 1;
+    } while (after);
+    expect(pages).toBe(3);
+    expect(seen).toEqual([...titles].reverse());
+
+    const { episode } = await prepare(carol, { title: "Carol uploaded" });
+    await confirm(carol, episode.id, scenario.ittybit.addFile().id);
+    const { body } = await carol.gql<Page>(LIST, { first: 100, status: "UPLOADED" });
+    expect(body.data?.episodes.edges.map((edge) => edge.node.title)).toEqual(["Carol uploaded"]);
+  });
+
+  it("refuses pages over 100 and cursors it did not make", async () => {
+    const tooMany = await alice.gql(LIST, { first: 101 });
+    expect(tooMany.body.errors?.[0]?.message).toMatch(/between 0 and 100/);
+    const badCursor = await alice.gql(LIST, { first: 10, after: "garbage" });
+    expect(badCursor.body.errors?.[0]?.message).toMatch(/cursor/);
+  });
+
+  it("loads tasks for a page of episodes with a constant number of SQL statements", async () => {
+    const dave = await scenario.producer();
+    for (let index = 0; index < 30; index += 1) await prepare(dave, { title: `Dave ${index}` });
+    // Give every episode its four tasks, as processing would.
+    await scenario.em().execute(
+      `insert into processing_tasks (id, episode_id, type, attempt, ittybit_task_id, status, created_at, updated_at)
+       select gen_random_uuid(), e.id, t.type, 1, 'task_' || replace(gen_random_uuid()::text, '-', ''), 'PROCESSING', now(), now()
+       from episodes e cross join (values ('AUDIO_EXTRACTION'), ('VIDEO_TRANSCODE'), ('TRANSCRIPT_GENERATION'), ('CHAPTER_DETECTION')) as t(type)
+       where e.user_id = ?`,
+      [dave.userId],
+    );
+    const statementsFor = async (first: number) => {
+      sqlLog.length = 0;
+      const { body } = await dave.gql<Page>(LIST, { first });
+      expect(body.data?.episodes.edges).toHaveLength(first);
+      for (const edge of body.data?.episodes.edges ?? []) {
+        expect((edge.node as unknown as { tasks: unknown[] }).tasks).toHaveLength(4);
+      }
+      return sqlLog.length;
+    };
+    const small = await statementsFor(2);
+    const large = await statementsFor(30);
+    expect(large).toBe(small);
+    // The token lookup, the page and the tasks of the whole page.
+    expect(small).toBeLessThanOrEqual(3);
+  });
+});

@@ -7,6 +7,7 @@ import { startWorkers } from "./jobs/index.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { buildServer, GRAPHQL_PATH, type PodflowServer } from "./server.ts";
 import { createIttybitClient, type IttybitClientOptions } from "./services/ittybit/index.ts";
+import { createOutputFetcher } from "./services/outputs.ts";
 import { createPostgresPubSub } from "./services/pubsub.ts";
 
 export interface RunningPodflow {
@@ -25,6 +26,8 @@ export interface StartOptions {
   shutdownGraceMs?: number;
   /** Timeouts and retry pacing of the Ittybit client (tests make them short). */
   ittybit?: Pick<IttybitClientOptions, "retry" | "timeoutMs">;
+  /** Pacing of output downloads (tests make retries short). */
+  outputs?: { timeoutMs?: number; retryLimit?: number; maxBytes?: number };
   /** Called with each SQL statement the ORM sends (for measuring queries per request). */
   onSqlQuery?: (sql: string) => void;
 }
@@ -58,7 +61,10 @@ export async function startPodflow(
       databaseUrl = embedded.url;
     }
 
-    const orm = await openOrm(databaseUrl, logger, { onQuery: options.onSqlQuery });
+    const orm = await openOrm(databaseUrl, logger, {
+      poolMax: config.databasePoolSize,
+      onQuery: options.onSqlQuery,
+    });
     cleanups.push(() => orm.close());
     await migrate(orm, databaseUrl, logger);
 
@@ -76,7 +82,8 @@ export async function startPodflow(
         })
       : null;
     const pubsub = createPostgresPubSub();
-    const deps: AppDeps = { config, logger, orm, boss, ittybit, pubsub };
+    const outputs = createOutputFetcher({ logger, ...options.outputs });
+    const deps: AppDeps = { config, logger, orm, boss, ittybit, pubsub, outputs };
 
     if (!config.ittybit.apiKey) {
       logger.warn(

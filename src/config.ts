@@ -15,6 +15,8 @@ export interface Config {
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
   dataDir: string;
   roles: ReadonlySet<Role>;
+  /** Connections the ORM may open to PostgreSQL (pg-boss and the listener have their own). */
+  databasePoolSize: number;
   /** Largest upload `prepareUpload` accepts, in bytes. */
   maxUploadBytes: number;
   ittybit: {
@@ -119,6 +121,7 @@ const envSchema = z.object({
       }),
   ),
   PODFLOW_MAX_UPLOAD_BYTES: positiveInt("must be a positive whole number of bytes"),
+  PODFLOW_DATABASE_POOL_SIZE: positiveInt("must be a positive whole number of connections"),
   PODFLOW_RECONCILE_AFTER_SECONDS: positiveInt("must be a positive whole number of seconds"),
   PODFLOW_RECONCILE_CRON: z.preprocess(blankToUndefined, z.string().default("* * * * *")),
   ITTYBIT_API_KEY: optionalString,
@@ -167,6 +170,7 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel: e.LOG_LEVEL,
     dataDir: path.resolve(e.PODFLOW_DATA_DIR),
     roles: e.PODFLOW_ROLES,
+    databasePoolSize: e.PODFLOW_DATABASE_POOL_SIZE ?? 10,
     maxUploadBytes: e.PODFLOW_MAX_UPLOAD_BYTES ?? DEFAULT_MAX_UPLOAD_BYTES,
     ittybit: {
       apiKey: e.ITTYBIT_API_KEY,

@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import type { Config } from "./config.ts";
 import type { Orm } from "./database/orm.ts";
 import type { IttybitClient } from "./services/ittybit/index.ts";
+import type { OutputFetcher } from "./services/outputs.ts";
 import type { PubSub } from "./services/pubsub.ts";
 
 /**
@@ -16,6 +17,8 @@ export interface AppDeps {
   boss: PgBoss;
   /** Null while ITTYBIT_API_KEY is unset: processing is unavailable, the rest of the API works. */
   ittybit: IttybitClient | null;
+  /** Downloads task outputs (transcripts, chapters) from Ittybit's storage. */
+  outputs: OutputFetcher;
   /** Announces committed episode and task changes to subscribers on every instance. */
   pubsub: PubSub;
 }

@@ -9,6 +9,7 @@ import { createContext, type GraphQLContext } from "./schema/context.ts";
 import { schema } from "./schema/index.ts";
 import { authenticate } from "./services/accounts.ts";
 import { checkReadiness } from "./services/health.ts";
+import { handleIttybitWebhook, ITTYBIT_WEBHOOK_PATH } from "./webhooks.ts";
 
 export const GRAPHQL_PATH = "/graphql";
 
@@ -77,6 +78,10 @@ export function buildServer(deps: AppDeps): PodflowServer {
     if (path === "/readyz" && req.method === "GET") {
       const readiness = await checkReadiness(deps);
       sendJson(res, readiness.ready ? 200 : 503, readiness);
+      return;
+    }
+    if (path === ITTYBIT_WEBHOOK_PATH) {
+      await handleIttybitWebhook(deps, req, (status, body) => sendJson(res, status, body));
       return;
     }
     if (path === GRAPHQL_PATH) {

@@ -49,6 +49,13 @@ export const EpisodeSchema = defineEntity({
     transcript: p.text().nullable(),
     transcriptSegments: p.json<TranscriptSegment[]>().nullable(),
     chapters: p.json<Chapter[]>().nullable(),
+    /**
+     * 1 for the first processing; each `retryEpisode` adds one. Tasks record the round that
+     * created them, so only an explicit retry starts a failed task over.
+     */
+    processingRound: p.integer().default(1),
+    /** The last round for which complete-episode was queued: it is queued once per round. */
+    completionQueuedRound: p.integer().default(0),
     processingStartedAt: p.datetime().nullable(),
     processingCompletedAt: p.datetime().nullable(),
     createdAt: p.datetime().onCreate(() => new Date()),

@@ -25,6 +25,8 @@ export const ProcessingTaskSchema = defineEntity({
     episode: () => p.manyToOne(Episode).deleteRule("cascade"),
     type: p.enum(TASK_TYPES),
     attempt: p.integer().default(1),
+    /** The episode's processing round that created this attempt. */
+    round: p.integer().default(1),
     ittybitTaskId: p.string().length(64).unique(),
     status: p.enum(TASK_STATUSES).default("PENDING"),
     /** 0–100 as Ittybit reports it; null until it says. */

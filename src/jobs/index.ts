@@ -1,9 +1,44 @@
 import type { AppDeps } from "../deps.ts";
+import { completeEpisodeHandler } from "./complete-episode.ts";
+import { episodeDeadLetterHandler } from "./episode-dead-letter.ts";
+import { processEpisodeHandler } from "./process-episode.ts";
+import { QUEUES } from "./queues.ts";
+import { reconcileTasksHandler } from "./reconcile-tasks.ts";
 
 /**
- * Registers the job handlers of the worker role. pg-boss's own maintenance and scheduling run
- * in worker processes too (see startBoss).
+ * Jobs that talk to Ittybit run a few at a time per process; each waits mostly on HTTP. New jobs
+ * wake workers by NOTIFY; a retry that comes due does not, so the backstop poll is what picks it
+ * up: every 2 s rather than pg-boss's default 30 s.
+ */
+const EPISODE_WORK = {
+  localConcurrency: 4,
+  notifyPollingIntervalSeconds: 2,
+  pollingIntervalSeconds: 2,
+};
+
+/**
+ * Registers the job handlers of the worker role. Without an Ittybit key the jobs that need
+ * Ittybit are left queued — they run once a key is configured — and the rest run as usual.
  */
 export async function startWorkers(deps: AppDeps): Promise<void> {
-  deps.logger.info("job workers started");
+  const { boss, logger } = deps;
+  await boss.work(QUEUES.completeEpisode, EPISODE_WORK, completeEpisodeHandler(deps));
+  await boss.work(
+    QUEUES.episodeDeadLetter,
+    { ...EPISODE_WORK, includeMetadata: true },
+    episodeDeadLetterHandler(deps),
+  );
+  if (!deps.ittybit) {
+    logger.warn("process-episode and reconcile-tasks are paused until ITTYBIT_API_KEY is set");
+    return;
+  }
+  await boss.work(QUEUES.processEpisode, EPISODE_WORK, processEpisodeHandler(deps, deps.ittybit));
+  await boss.work(QUEUES.reconcileTasks, reconcileTasksHandler(deps, deps.ittybit));
+  await boss.schedule(
+    QUEUES.reconcileTasks,
+    deps.config.reconcileCron,
+    {},
+    { singletonKey: "reconcile" },
+  );
+  logger.info("job workers started");
 }

@@ -38,7 +38,7 @@ export const QUEUE_POLICIES: ReadonlyArray<Queue> = [
   },
   {
     name: QUEUES.processEpisode,
-    // One live job per episode: a second confirm or a retry while one is queued adds nothing.
+    // Retried with backoff for about 10 minutes of Ittybit trouble; then the dead letter queue.
     policy: "standard",
     retryLimit: 8,
     retryDelay: 2,

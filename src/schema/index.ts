@@ -6,6 +6,7 @@ import "./viewer.ts";
 import "./task.ts";
 import "./episode.ts";
 import "./upload.ts";
+import "./processing.ts";
 
 export const schema = builder.toSchema();
 

@@ -2,7 +2,9 @@ import { readFile } from "node:fs/promises";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningPodflow } from "../../src/app.ts";
+import { Episode } from "../../src/entities/episode.entity.ts";
 import { printPodflowSchema } from "../../src/schema/index.ts";
+import { createUser, issueToken } from "../../src/services/accounts.ts";
 import { createTestDatabase } from "../support/database.ts";
 import { graphql } from "../support/http.ts";
 import { startTestPodflow } from "../support/podflow.ts";
@@ -92,6 +94,24 @@ describe("HTTP server", () => {
     await expect
       .poll(async () => (await fetch(`${url}/readyz`)).status, { timeout: 10_000 })
       .toBe(200);
+  });
+});
+
+describe("without ITTYBIT_API_KEY", () => {
+  it("serves the API but answers uploads with ProcessingUnavailableError, storing nothing", async () => {
+    const em = podflow.deps.orm.em.fork();
+    const user = await createUser(em, "nokey@example.com");
+    const { secret } = await issueToken(em, user);
+    const { body } = await graphql<{ prepareUpload: { __typename: string; message: string } }>(
+      url,
+      `mutation { prepareUpload(input: { filename: "a.mp3", title: "A", filesize: 10 }) {
+         __typename ... on Error { message } } }`,
+      {},
+      { authorization: `Bearer ${secret}` },
+    );
+    expect(body.data?.prepareUpload.__typename).toBe("ProcessingUnavailableError");
+    expect(body.data?.prepareUpload.message).toMatch(/ITTYBIT_API_KEY/);
+    expect(await em.fork().count(Episode, {})).toBe(0);
   });
 });
 

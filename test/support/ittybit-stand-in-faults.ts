@@ -9,6 +9,8 @@ export interface FaultTarget {
   path: string | RegExp;
   /** How many matching requests the fault applies to; 1 when omitted. */
   times?: number;
+  /** Let this many matching requests through untouched first (e.g. fail the third task). */
+  after?: number;
 }
 
 export interface FailFault extends FaultTarget {
@@ -29,10 +31,10 @@ export type Fault =
   | ({ type: "malformed" } & FaultTarget);
 
 export class FaultQueue {
-  readonly #faults: Array<{ fault: Fault; remaining: number }> = [];
+  readonly #faults: Array<{ fault: Fault; skip: number; remaining: number }> = [];
 
   add(fault: Fault): void {
-    this.#faults.push({ fault, remaining: fault.times ?? 1 });
+    this.#faults.push({ fault, skip: fault.after ?? 0, remaining: fault.times ?? 1 });
   }
 
   /** The first scripted fault that matches this request, used up once. */
@@ -40,6 +42,10 @@ export class FaultQueue {
     const index = this.#faults.findIndex(({ fault }) => matchesTarget(fault, method, path));
     const entry = this.#faults[index];
     if (!entry) return undefined;
+    if (entry.skip > 0) {
+      entry.skip -= 1;
+      return undefined;
+    }
     entry.remaining -= 1;
     if (entry.remaining === 0) this.#faults.splice(index, 1);
     return entry.fault;

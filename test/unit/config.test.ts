@@ -14,6 +14,7 @@ describe("loadConfig", () => {
     expect(config.ittybit.apiKey).toBeUndefined();
     expect(config.maxUploadBytes).toBe(DEFAULT_MAX_UPLOAD_BYTES);
     expect(config.logLevel).toBe("info");
+    expect(config.databasePoolSize).toBe(10);
   });
 
   it("reads every variable", () => {
@@ -59,6 +60,7 @@ describe("loadConfig", () => {
     [{ ITTYBIT_API_URL: "not a url" }, /^Invalid ITTYBIT_API_URL: /],
     [{ ITTYBIT_WEBHOOK_SECRET: "plain-secret" }, /^Invalid ITTYBIT_WEBHOOK_SECRET: /],
     [{ PODFLOW_MAX_UPLOAD_BYTES: "-1" }, /^Invalid PODFLOW_MAX_UPLOAD_BYTES: /],
+    [{ PODFLOW_DATABASE_POOL_SIZE: "0" }, /^Invalid PODFLOW_DATABASE_POOL_SIZE: /],
     [{ NODE_ENV: "staging" }, /^Invalid NODE_ENV: /],
   ])("rejects %o with one line naming the variable", (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);

@@ -1,0 +1,166 @@
+import got, { type Got, RequestError } from "got";
+import type { Logger } from "pino";
+import { z } from "zod";
+import type { Chapter, TranscriptSegment } from "../entities/episode.entity.ts";
+import { PODFLOW_VERSION } from "../version.ts";
+
+/** Transcripts and chapter files are text; anything this large is not one. */
+export const MAX_OUTPUT_BYTES = 25 * 1024 * 1024;
+
+/** An output that could not be fetched or read; its message is the reason shown to producers. */
+export class OutputError extends Error {
+  override name = "OutputError";
+}
+
+export interface OutputFetcher {
+  /** Downloads an output file: bounded in size and time, retried on transient failures. */
+  fetch(url: string): Promise<{ body: Buffer; contentType: string | null }>;
+}
+
+/**
+ * Output files live on Ittybit's storage behind their own (signed) URLs, so this is a got
+ * instance of its own, and it never sends the API key.
+ */
+export function createOutputFetcher(options: {
+  logger: Logger;
+  timeoutMs?: number;
+  maxBytes?: number;
+  retryLimit?: number;
+}): OutputFetcher {
+  const maxBytes = options.maxBytes ?? MAX_OUTPUT_BYTES;
+  const http: Got = got.extend({
+    responseType: "buffer",
+    timeout: { request: options.timeoutMs ?? 30_000 },
+    headers: { "user-agent": `Podflow/${PODFLOW_VERSION}` },
+    retry: {
+      limit: options.retryLimit ?? 3,
+      methods: ["GET"],
+      statusCodes: [408, 429, 500, 502, 503, 504],
+      backoffLimit: 5_000,
+    },
+    hooks: {
+      beforeRetry: [
+        (error, retryCount) =>
+          options.logger.warn(
+            { url: error.options.url?.toString(), retryCount, err: error.message },
+            "retrying an output download",
+          ),
+      ],
+    },
+  });
+  return {
+    async fetch(url) {
+      const tooLarge = new AbortController();
+      const request = http.get(url, { responseType: "buffer", signal: tooLarge.signal });
+      request.on("downloadProgress", (progress) => {
+        if (progress.transferred > maxBytes || (progress.total ?? 0) > maxBytes) tooLarge.abort();
+      });
+      try {
+        const response = await request;
+        return {
+          body: Buffer.from(response.body),
+          contentType: response.headers["content-type"] ?? null,
+        };
+      } catch (error) {
+        if (tooLarge.signal.aborted) {
+          throw new OutputError(`the output at ${url} is larger than ${maxBytes} bytes`);
+        }
+        const status = error instanceof RequestError ? error.response?.statusCode : undefined;
+        throw new OutputError(
+          `the output at ${url} could not be downloaded (${status ? `HTTP ${status}` : (error as Error).message})`,
+        );
+      }
+    },
+  };
+}
+
+// Speech JSON (reference §4.4): 2025-08-20 has `language`, the later shape `languages[]`; both
+// have `text` (a list of passages) and `timeline` (timed segments, speakers as 0-based numbers).
+const SpeechSchema = z.looseObject({
+  text: z.union([z.array(z.string()), z.string()]).nullish(),
+  timeline: z
+    .array(
+      z.looseObject({
+        start: z.number(),
+        end: z.number(),
+        text: z.string().nullish(),
+        speaker: z.union([z.number(), z.string()]).nullish(),
+      }),
+    )
+    .nullish(),
+});
+
+export function parseTranscript(body: Buffer): { text: string; segments: TranscriptSegment[] } {
+  const parsed = SpeechSchema.safeParse(parseJson(body, "transcript"));
+  if (!parsed.success) throw new OutputError("the transcript is not speech JSON Podflow can read");
+  const segments = (parsed.data.timeline ?? []).map((segment) => ({
+    start: segment.start,
+    end: segment.end,
+    text: (segment.text ?? "").trim(),
+    speaker: segment.speaker == null ? null : String(segment.speaker),
+  }));
+  const text = Array.isArray(parsed.data.text)
+    ? parsed.data.text.join("\n")
+    : (parsed.data.text ?? segments.map((segment) => segment.text).join("\n"));
+  if (!text.trim() && segments.length === 0) throw new OutputError("the transcript is empty");
+  return { text, segments };
+}
+
+// Chapters (reference §4.5): JSON `{chapters: [{start, end, title}]}`, the later outline
+// `{timeline: [{title, start, end}]}`, or a WebVTT track whose cues are the titles.
+const ChapterListSchema = z.array(
+  z.looseObject({ start: z.number(), end: z.number().nullish(), title: z.string() }),
+);
+const ChaptersJsonSchema = z.looseObject({
+  chapters: ChapterListSchema.optional(),
+  timeline: ChapterListSchema.optional(),
+});
+
+export function parseChapters(body: Buffer, contentType: string | null): Chapter[] {
+  const text = body.toString("utf8").replace(/^\uFEFF/, "");
+  if (contentType?.includes("vtt") || text.trimStart().startsWith("WEBVTT"))
+    return parseVttChapters(text);
+  const parsed = ChaptersJsonSchema.safeParse(parseJson(body, "chapters file"));
+  const list = parsed.success ? (parsed.data.chapters ?? parsed.data.timeline) : undefined;
+  if (!list) throw new OutputError("the chapters file is neither chapter JSON nor WebVTT");
+  return list
+    .map((chapter) => ({
+      start: chapter.start,
+      end: chapter.end ?? null,
+      title: chapter.title.trim(),
+    }))
+    .sort((a, b) => a.start - b.start);
+}
+
+const CUE_TIMING = /^((?:\d+:)?\d{1,2}:\d{2}[.,]\d{3})\s+-->\s+((?:\d+:)?\d{1,2}:\d{2}[.,]\d{3})/;
+
+function parseVttChapters(text: string): Chapter[] {
+  const chapters: Chapter[] = [];
+  for (const block of text.split(/\r?\n\r?\n/)) {
+    const lines = block.split(/\r?\n/);
+    const timingIndex = lines.findIndex((line) => CUE_TIMING.test(line));
+    if (timingIndex < 0) continue;
+    const [, start, end] = CUE_TIMING.exec(lines[timingIndex] ?? "") ?? [];
+    const title = lines
+      .slice(timingIndex + 1)
+      .join(" ")
+      .trim();
+    if (start && end && title)
+      chapters.push({ start: vttSeconds(start), end: vttSeconds(end), title });
+  }
+  if (chapters.length === 0) throw new OutputError("the WebVTT chapters file has no cues");
+  return chapters;
+}
+
+function vttSeconds(timestamp: string): number {
+  const parts = timestamp.replace(",", ".").split(":").map(Number);
+  return parts.reduce((total, part) => total * 60 + part, 0);
+}
+
+function parseJson(body: Buffer, what: string): unknown {
+  try {
+    return JSON.parse(body.toString("utf8"));
+  } catch {
+    throw new OutputError(`the ${what} is not valid JSON`);
+  }
+}

@@ -1,0 +1,185 @@
+import { LockMode } from "@mikro-orm/core";
+import type { EntityManager } from "@mikro-orm/postgresql";
+import type { AppDeps } from "../deps.ts";
+import type { Episode } from "../entities/episode.entity.ts";
+import { ProcessingTask, TASK_TYPES, type TaskStatus } from "../entities/processing-task.entity.ts";
+import { latestTasksByEpisode } from "./episodes.ts";
+import type { TaskEvent } from "./ittybit/index.ts";
+import { enqueue } from "./job-queue.ts";
+
+/**
+ * What became of a task event:
+ * - `applied`: it moved the task forward (status, progress, output or error);
+ * - `stale`: it said nothing new (a late, repeated or backward event);
+ * - `duplicate`: this delivery was applied before;
+ * - `ignored`: no task of ours has that id.
+ */
+export type TaskEventOutcome = "applied" | "stale" | "duplicate" | "ignored";
+
+/** A webhook delivery, for the inbox that makes deliveries idempotent. */
+export interface Delivery {
+  id: string;
+  payload: unknown;
+}
+
+/** PENDING → PROCESSING → COMPLETED | FAILED; the two ends rank alike, so neither undoes the other. */
+const RANK: Record<TaskStatus, number> = { PENDING: 0, PROCESSING: 1, COMPLETED: 2, FAILED: 2 };
+
+export function isEnded(task: { status: TaskStatus }): boolean {
+  return RANK[task.status] === 2;
+}
+
+type TaskEventDeps = Pick<AppDeps, "orm" | "boss" | "pubsub" | "logger">;
+
+/**
+ * The one way a task's status changes (DESIGN §1): webhooks, the reconciler and tests all call
+ * it. In one transaction it records the delivery (a repeat changes nothing), locks the episode,
+ * moves the task forward only, queues complete-episode when this event ended the episode's last
+ * open task, and announces the change to subscribers on commit.
+ */
+export async function applyTaskEvent(
+  deps: TaskEventDeps,
+  event: TaskEvent,
+  delivery: Delivery | null,
+): Promise<TaskEventOutcome> {
+  const result = await deps.orm.em.fork().transactional(
+    async (
+      em,
+    ): Promise<{
+      outcome: TaskEventOutcome;
+      episodeId: string | null;
+    }> => {
+      // One statement finds the task, locks its episode and the task, and loads both as they are
+      // once the locks are ours: every change of an episode's tasks happens under that lock.
+      const task = await em.findOne(
+        ProcessingTask,
+        { ittybitTaskId: event.taskId },
+        {
+          populate: ["episode"],
+          strategy: "joined",
+          lockMode: LockMode.PESSIMISTIC_WRITE,
+          lockTableAliases: ["e1", "p0"],
+        },
+      );
+      if (!task) return { outcome: "ignored", episodeId: null };
+      const episode = task.episode;
+      const { changed, ended } = advance(task, event);
+      if (changed) {
+        await em.flush();
+        await deps.pubsub.publish(em, {
+          episodeId: episode.id,
+          userId: episode.user.id,
+          taskId: task.id,
+        });
+        if (ended) await completeWhenAllEnded(deps, em, episode);
+      }
+      const outcome: "applied" | "stale" = changed ? "applied" : "stale";
+      if (delivery && !(await recordDelivery(em, delivery, event.taskId, outcome))) {
+        // Seen before: the first time applied it, so this time it found nothing to change.
+        if (changed)
+          throw new Error(
+            `delivery ${delivery.id} was recorded by a transaction that did not apply it`,
+          );
+        return { outcome: "duplicate", episodeId: episode.id };
+      }
+      return { outcome, episodeId: episode.id };
+    },
+  );
+  deps.logger.debug(
+    {
+      episodeId: result.episodeId,
+      ittybitTaskId: event.taskId,
+      status: event.status,
+      outcome: result.outcome,
+    },
+    "task event",
+  );
+  return result.outcome;
+}
+
+/**
+ * Records the delivery in the inbox, after applying it and in the same transaction; false when
+ * the inbox has it already. A repeat of an applied delivery is always stale (transitions only
+ * move forward), so finding it here changes nothing.
+ */
+async function recordDelivery(
+  em: EntityManager,
+  delivery: Delivery,
+  ittybitTaskId: string,
+  outcome: "applied" | "stale",
+): Promise<boolean> {
+  const inserted = await em.execute(
+    `insert into webhook_deliveries (id, ittybit_task_id, received_at, payload, outcome)
+     values (?, ?, now(), ?, ?) on conflict (id) do nothing returning id`,
+    [delivery.id, ittybitTaskId, JSON.stringify(delivery.payload), outcome],
+  );
+  return inserted.length > 0;
+}
+
+/**
+ * Moves the task forward by what the event says, never back: status by rank, progress only up,
+ * output with a completion, error with a failure. `ended` is true when this event ended it.
+ */
+export function advance(
+  task: ProcessingTask,
+  event: TaskEvent,
+): { changed: boolean; ended: boolean } {
+  let changed = false;
+  let ended = false;
+  if (RANK[event.status] > RANK[task.status as TaskStatus]) {
+    task.status = event.status;
+    changed = true;
+    ended = isEnded(task);
+    if (event.status === "COMPLETED") task.progress = 100;
+    if (event.status === "FAILED") {
+      task.errorMessage = event.error ?? `Ittybit reported the task ${event.rawStatus}`;
+    }
+  }
+  if (
+    event.progress != null &&
+    !isEnded(task) &&
+    (task.progress == null || event.progress > task.progress)
+  ) {
+    task.progress = Math.min(100, Math.max(0, Math.round(event.progress)));
+    changed = true;
+  }
+  // A completion may come first without its output and again with it.
+  if (task.status === "COMPLETED" && event.status === "COMPLETED" && event.output) {
+    if (!task.outputFileId && event.output.fileId) {
+      task.outputFileId = event.output.fileId;
+      changed = true;
+    }
+    if (!task.outputUrl && event.output.url) {
+      task.outputUrl = event.output.url;
+      changed = true;
+    }
+    if (changed && (event.output.kind || event.output.type)) {
+      task.metadata = {
+        ...task.metadata,
+        outputKind: event.output.kind,
+        outputType: event.output.type,
+      };
+    }
+  }
+  return { changed, ended };
+}
+
+/**
+ * Queues complete-episode when every task type's latest attempt has ended — once per processing
+ * round, whoever gets here first: an event ending a task, or processing start finding them all
+ * ended already. The caller holds the episode's row lock, so the check and the mark are atomic.
+ */
+export async function completeWhenAllEnded(
+  deps: Pick<AppDeps, "boss">,
+  em: EntityManager,
+  episode: Episode,
+): Promise<boolean> {
+  if (episode.status !== "PROCESSING") return false;
+  if (episode.completionQueuedRound >= episode.processingRound) return false;
+  const tasks = (await latestTasksByEpisode(em, [episode.id])).get(episode.id) ?? [];
+  if (tasks.length < TASK_TYPES.length || !tasks.every(isEnded)) return false;
+  episode.completionQueuedRound = episode.processingRound;
+  await em.flush();
+  await enqueue(deps.boss, em, "complete-episode", { episodeId: episode.id });
+  return true;
+}

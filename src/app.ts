@@ -6,9 +6,10 @@ import { startBoss } from "./jobs/boss.ts";
 import { startWorkers } from "./jobs/index.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { buildServer, GRAPHQL_PATH, type PodflowServer } from "./server.ts";
+import { createEpisodeFeed, type EpisodeFeedOptions } from "./services/episode-feed.ts";
 import { createIttybitClient, type IttybitClientOptions } from "./services/ittybit/index.ts";
 import { createOutputFetcher } from "./services/outputs.ts";
-import { createPostgresPubSub } from "./services/pubsub.ts";
+import { createPostgresPubSub, type PostgresPubSubOptions } from "./services/pubsub.ts";
 
 export interface RunningPodflow {
   deps: AppDeps;
@@ -30,6 +31,9 @@ export interface StartOptions {
   outputs?: { timeoutMs?: number; retryLimit?: number; maxBytes?: number };
   /** Called with each SQL statement the ORM sends (for measuring queries per request). */
   onSqlQuery?: (sql: string) => void;
+  /** Pacing of subscriptions: token re-checks, the listener's reconnects (tests make them short). */
+  subscriptions?: EpisodeFeedOptions &
+    Pick<PostgresPubSubOptions, "reconnectDelayMs" | "healthCheckIntervalMs">;
 }
 
 /**
@@ -81,9 +85,17 @@ export async function startPodflow(
           ...options.ittybit,
         })
       : null;
-    const pubsub = createPostgresPubSub();
+    const { reconnectDelayMs, healthCheckIntervalMs, ...feedOptions } = options.subscriptions ?? {};
+    const pubsub = createPostgresPubSub({
+      databaseUrl,
+      logger,
+      reconnectDelayMs,
+      healthCheckIntervalMs,
+    });
+    cleanups.push(() => pubsub.close());
+    const episodeFeed = createEpisodeFeed({ orm, pubsub, logger }, feedOptions);
     const outputs = createOutputFetcher({ logger, ...options.outputs });
-    const deps: AppDeps = { config, logger, orm, boss, ittybit, pubsub, outputs };
+    const deps: AppDeps = { config, logger, orm, boss, ittybit, pubsub, outputs, episodeFeed };
 
     if (!config.ittybit.apiKey) {
       logger.warn(
@@ -103,6 +115,9 @@ export async function startPodflow(
     let server: PodflowServer | null = null;
     let url: string | null = null;
     if (config.roles.has("api")) {
+      // Listening before serving: a subscription never starts before changes can reach it.
+      await episodeFeed.start();
+      cleanups.push(() => episodeFeed.stop());
       const api = buildServer(deps);
       server = api;
       url = await api.start(config.port, config.host);

@@ -2,6 +2,7 @@ import type { PgBoss } from "pg-boss";
 import type { Logger } from "pino";
 import type { Config } from "./config.ts";
 import type { Orm } from "./database/orm.ts";
+import type { EpisodeFeed } from "./services/episode-feed.ts";
 import type { IttybitClient } from "./services/ittybit/index.ts";
 import type { OutputFetcher } from "./services/outputs.ts";
 import type { PubSub } from "./services/pubsub.ts";
@@ -21,4 +22,6 @@ export interface AppDeps {
   outputs: OutputFetcher;
   /** Announces committed episode and task changes to subscribers on every instance. */
   pubsub: PubSub;
+  /** This instance's GraphQL subscriptions, fed by `pubsub` (listening only in the api role). */
+  episodeFeed: EpisodeFeed;
 }

@@ -9,6 +9,7 @@ import { createContext, type GraphQLContext } from "./schema/context.ts";
 import { schema } from "./schema/index.ts";
 import { authenticate } from "./services/accounts.ts";
 import { checkReadiness } from "./services/health.ts";
+import { bearerTokenHash } from "./services/subscriber-tokens.ts";
 import { handleIttybitWebhook, ITTYBIT_WEBHOOK_PATH } from "./webhooks.ts";
 
 export const GRAPHQL_PATH = "/graphql";
@@ -92,6 +93,14 @@ export function buildServer(deps: AppDeps): PodflowServer {
   }
 
   const wss = new WebSocketServer({ server: http, path: GRAPHQL_PATH });
+  // A revoked token's subscriptions end (the feed sees to that); its sockets are closed with
+  // 4401 too, so clients know to sign in again rather than reconnect.
+  const socketTokens = new WeakMap<import("ws").WebSocket, string | null>();
+  const stopWatchingRevocations = deps.episodeFeed.onRevoked((tokenHash) => {
+    for (const socket of wss.clients) {
+      if (socketTokens.get(socket) === tokenHash) socket.close(4401, "Token revoked");
+    }
+  });
   useServer<Record<string, unknown>, SocketExtra>(
     {
       // A connection without a valid token is refused with 4401 (graphql-ws would say 4403).
@@ -104,6 +113,7 @@ export function buildServer(deps: AppDeps): PodflowServer {
           return false;
         }
         ctx.extra.authorization = authorization;
+        socketTokens.set(ctx.extra.socket, bearerTokenHash(authorization));
         return true;
       },
       execute: (args) => (args.rootValue as EnvelopedRoot).execute(args) as never,
@@ -160,6 +170,9 @@ export function buildServer(deps: AppDeps): PodflowServer {
       for (const socket of wss.clients) socket.close(1001, "server shutting down");
       const closed = new Promise<void>((resolve) => http.close(() => resolve()));
       http.closeIdleConnections();
+      // Subscriptions complete, so open SSE streams end instead of holding the stop to the deadline.
+      stopWatchingRevocations();
+      await deps.episodeFeed.stop();
       const deadline = setTimeout(() => {
         logger.warn({ graceMs }, "in-flight requests did not finish in time; closing them");
         http.closeAllConnections();

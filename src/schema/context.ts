@@ -6,6 +6,7 @@ import type { ProcessingTask } from "../entities/processing-task.entity.ts";
 import type { User } from "../entities/user.entity.ts";
 import { authenticate } from "../services/accounts.ts";
 import { latestTasksByEpisode } from "../services/episodes.ts";
+import { bearerTokenHash } from "../services/subscriber-tokens.ts";
 
 /** Built per GraphQL operation, HTTP and WebSocket alike. */
 export interface GraphQLContext {
@@ -14,6 +15,8 @@ export interface GraphQLContext {
   em: EntityManager;
   /** The user the bearer token belongs to; null without a valid token. */
   viewer: User | null;
+  /** SHA-256 of the viewer's token: subscriptions end when it is revoked. Null without a viewer. */
+  tokenHash: string | null;
   loaders: {
     /** Latest attempt of each task type, by episode id: one query per batch of episodes. */
     tasksByEpisode: DataLoader<string, ProcessingTask[]>;
@@ -30,6 +33,7 @@ export async function createContext(
     deps,
     em,
     viewer,
+    tokenHash: viewer ? bearerTokenHash(authorization) : null,
     loaders: {
       tasksByEpisode: new DataLoader(async (episodeIds) => {
         const tasks = await latestTasksByEpisode(em, episodeIds);

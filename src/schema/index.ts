@@ -7,6 +7,7 @@ import "./task.ts";
 import "./episode.ts";
 import "./upload.ts";
 import "./processing.ts";
+import "./subscription.ts";
 
 export const schema = builder.toSchema();
 

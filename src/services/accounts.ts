@@ -88,6 +88,11 @@ export async function revokeToken(em: EntityManager, tokenId: string): Promise<A
   return token;
 }
 
+/** The token in an `Authorization: Bearer <token>` value, or null when there is none. */
+export function bearerToken(authorization: string | null | undefined): string | null {
+  return /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? "")?.[1] ?? null;
+}
+
 /**
  * The user a bearer token belongs to, or null for a missing, unknown or revoked token.
  * Accepts the raw `Authorization` header value (`Bearer <token>`).
@@ -96,11 +101,11 @@ export async function authenticate(
   em: EntityManager,
   authorization: string | null | undefined,
 ): Promise<User | null> {
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? "");
-  if (!match?.[1]) return null;
+  const secret = bearerToken(authorization);
+  if (!secret) return null;
   const token = await em.findOne(
     ApiToken,
-    { tokenHash: hashToken(match[1]), revokedAt: null },
+    { tokenHash: hashToken(secret), revokedAt: null },
     { populate: ["user"] },
   );
   if (!token) return null;

@@ -1,4 +1,6 @@
 import type { EntityManager } from "@mikro-orm/postgresql";
+import pg from "pg";
+import type { Logger } from "pino";
 
 /**
  * A committed change of an episode or of one of its tasks, as announced to subscribers: ids
@@ -13,6 +15,17 @@ export interface EpisodeChange {
   taskId: string | null;
 }
 
+/** Who hears the changes an instance receives: its episode feed (see episode-feed.ts). */
+export interface ChangeListener {
+  /** A committed change. Changes arrive in commit order, never for a rolled-back transaction. */
+  change(change: EpisodeChange): void;
+  /**
+   * Changes may have been missed (the transport lost its connection and has it back): whatever
+   * is followed should be reloaded. Every change committed before `since` was delivered.
+   */
+  resync(since: Date): void;
+}
+
 /**
  * Fan-out of episode changes to every instance. This is the only file that knows the transport
  * (PostgreSQL LISTEN/NOTIFY); another one (Redis, say) replaces it here.
@@ -23,15 +36,195 @@ export interface PubSub {
    * it after the commit, in commit order, and never of a rollback.
    */
   publish(em: EntityManager, change: EpisodeChange): Promise<void>;
+  /**
+   * Starts hearing changes (one listener per instance, on one connection): resolves once every
+   * change committed from then on will reach `listener`.
+   */
+  listen(listener: ChangeListener): Promise<void>;
+  /** Stops listening and closes the connection; publishing still works. */
+  close(): Promise<void>;
 }
 
 /** The NOTIFY channel every instance listens on. */
 export const CHANGES_CHANNEL = "podflow_episode_changes";
 
-export function createPostgresPubSub(): PubSub {
+/** How the listening connection shows in pg_stat_activity. */
+export const LISTENER_APPLICATION_NAME = "podflow-listener";
+
+export interface PostgresPubSubOptions {
+  databaseUrl: string;
+  logger: Logger;
+  /** Reconnect backoff: the first delay, doubled per failed attempt up to `max` (with jitter). */
+  reconnectDelayMs?: { initial: number; max: number };
+  /** How often the listening connection is probed; a probe that fails reconnects. */
+  healthCheckIntervalMs?: number;
+}
+
+export interface PostgresPubSub extends PubSub {
+  /** The backend pid of the listening connection; null while there is none. */
+  listenerPid(): number | null;
+}
+
+const DEFAULT_RECONNECT_DELAY_MS = { initial: 250, max: 10_000 };
+const DEFAULT_HEALTH_CHECK_INTERVAL_MS = 15_000;
+
+export function createPostgresPubSub(options: PostgresPubSubOptions): PostgresPubSub {
+  const { logger } = options;
+  const backoff = options.reconnectDelayMs ?? DEFAULT_RECONNECT_DELAY_MS;
+  const healthCheckIntervalMs = options.healthCheckIntervalMs ?? DEFAULT_HEALTH_CHECK_INTERVAL_MS;
+
+  let listener: ChangeListener | null = null;
+  let client: pg.Client | null = null;
+  let closed = false;
+  let failedAttempts = 0;
+  let reconnectTimer: NodeJS.Timeout | undefined;
+  let healthTimer: NodeJS.Timeout | undefined;
+  /** Every change committed before this moment has been delivered. */
+  let deliveredUntil = new Date();
+
+  /** Opens a connection and LISTENs; it becomes `client` only once it listens. */
+  async function connect(): Promise<void> {
+    const next = new pg.Client({
+      connectionString: options.databaseUrl,
+      application_name: LISTENER_APPLICATION_NAME,
+      keepAlive: true,
+      connectionTimeoutMillis: 10_000,
+    });
+    next.on("error", (error) => lost(next, error));
+    next.on("end", () => lost(next, null));
+    next.on("notification", (message) => {
+      if (message.channel === CHANGES_CHANNEL) receive(message.payload);
+    });
+    try {
+      await next.connect();
+      const listeningFrom = new Date();
+      await next.query(`listen ${CHANGES_CHANNEL}`);
+      if (closed) throw new Error("closed while connecting");
+      client = next;
+      deliveredUntil = listeningFrom;
+    } catch (error) {
+      next.removeAllListeners("end");
+      await next.end().catch(() => {});
+      throw error;
+    }
+  }
+
+  function receive(payload: string | undefined): void {
+    const change = parseChange(payload);
+    if (!change) {
+      logger.warn({ payload }, "ignoring a malformed episode change notification");
+      return;
+    }
+    try {
+      listener?.change(change);
+    } catch (error) {
+      logger.error({ err: error, episodeId: change.episodeId }, "episode change listener failed");
+    }
+  }
+
+  /** The connection `which` broke (or was closed under us): reconnect, unless it is stale. */
+  function lost(which: pg.Client, error: Error | null): void {
+    if (which !== client) return;
+    client = null;
+    // Later errors of the dead connection have nowhere to go.
+    which.on("error", () => {});
+    which.end().catch(() => {});
+    if (closed) return;
+    logger.warn(
+      { err: error ?? undefined, deliveredUntil },
+      "lost the episode change listener connection; reconnecting",
+    );
+    scheduleReconnect();
+  }
+
+  function scheduleReconnect(): void {
+    if (closed) return;
+    const ceiling = Math.min(backoff.max, backoff.initial * 2 ** failedAttempts);
+    // Half fixed, half random: instances that lost the database together do not return together.
+    const delay = ceiling / 2 + Math.random() * (ceiling / 2);
+    failedAttempts += 1;
+    reconnectTimer = setTimeout(reconnect, delay);
+  }
+
+  async function reconnect(): Promise<void> {
+    const since = deliveredUntil;
+    try {
+      await connect();
+    } catch (error) {
+      if (closed) return;
+      logger.warn({ err: error, attempt: failedAttempts }, "could not reconnect the listener");
+      scheduleReconnect();
+      return;
+    }
+    failedAttempts = 0;
+    logger.info({ since }, "episode change listener reconnected; resyncing subscriptions");
+    listener?.resync(since);
+  }
+
+  /**
+   * A half-open TCP connection raises no error: a query that does not come back does. Postgres
+   * sends pending notifications before it answers, so a probe that returns proves every change
+   * committed before it was sent has been delivered.
+   */
+  async function probe(): Promise<void> {
+    const current = client;
+    if (!current) return;
+    const sentAt = new Date();
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        current.query("select 1"),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error("health check timed out")), 10_000);
+        }),
+      ]);
+      if (current === client) deliveredUntil = sentAt;
+    } catch (error) {
+      lost(current, error as Error);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   return {
     async publish(em, change) {
       await em.execute("select pg_notify(?, ?)", [CHANGES_CHANNEL, JSON.stringify(change)]);
     },
+
+    async listen(changeListener) {
+      if (listener) throw new Error("this PubSub already has its listener");
+      if (closed) throw new Error("this PubSub is closed");
+      listener = changeListener;
+      await connect();
+      healthTimer = setInterval(() => void probe(), healthCheckIntervalMs);
+      healthTimer.unref();
+    },
+
+    async close() {
+      closed = true;
+      clearTimeout(reconnectTimer);
+      clearInterval(healthTimer);
+      const current = client;
+      client = null;
+      if (current) {
+        current.removeAllListeners("end");
+        await current.end().catch(() => {});
+      }
+    },
+
+    listenerPid() {
+      return (client as (pg.Client & { processID?: number }) | null)?.processID ?? null;
+    },
   };
+}
+
+function parseChange(payload: string | undefined): EpisodeChange | null {
+  try {
+    const value = JSON.parse(payload ?? "") as Partial<EpisodeChange>;
+    if (typeof value.episodeId !== "string" || typeof value.userId !== "string") return null;
+    const taskId = typeof value.taskId === "string" ? value.taskId : null;
+    return { episodeId: value.episodeId, userId: value.userId, taskId };
+  } catch {
+    return null;
+  }
 }

@@ -1,0 +1,64 @@
+import { readdir, readFile } from "node:fs/promises";
+
+// CPU and memory of processes, from /proc (Linux). Elsewhere every figure is NaN and the table
+// shows "–".
+
+/** Linux's clock ticks per second for /proc/<pid>/stat (USER_HZ, 100 on every common build). */
+const CLOCK_TICKS = 100;
+
+interface ProcStat {
+  ppid: number;
+  /** utime + stime, in ms. */
+  ownMs: number;
+  /** cutime + cstime: children that exited and were waited for, in ms. */
+  reapedChildrenMs: number;
+}
+
+async function readProcStat(pid: number): Promise<ProcStat | null> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+    // Fields after the command name, which is in parentheses and may hold spaces; fields[0] is
+    // the state (field 3 of proc(5)).
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const ticks = (index: number) => Number(fields[index]);
+    return {
+      ppid: ticks(1),
+      ownMs: ((ticks(11) + ticks(12)) * 1000) / CLOCK_TICKS,
+      reapedChildrenMs: ((ticks(13) + ticks(14)) * 1000) / CLOCK_TICKS,
+    };
+  } catch {
+    return null;
+  }
+}
+
+/** User + system CPU time of a process, from /proc (Linux); NaN elsewhere. */
+export async function processCpuMs(pid: number): Promise<number> {
+  return (await readProcStat(pid))?.ownMs ?? Number.NaN;
+}
+
+/**
+ * CPU time of a process and all its children, alive or exited (a PostgreSQL postmaster and its
+ * backends), from /proc; NaN where there is no /proc.
+ */
+export async function processTreeCpuMs(pid: number): Promise<number> {
+  const root = await readProcStat(pid);
+  if (!root) return Number.NaN;
+  let total = root.ownMs + root.reapedChildrenMs;
+  const entries = await readdir("/proc").catch(() => [] as string[]);
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = await readProcStat(Number(entry));
+    if (stat?.ppid === pid) total += stat.ownMs;
+  }
+  return total;
+}
+
+export async function processRssBytes(pid: number): Promise<number> {
+  try {
+    const status = await readFile(`/proc/${pid}/status`, "utf8");
+    const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
+    return match ? Number(match[1]) * 1024 : Number.NaN;
+  } catch {
+    return Number.NaN;
+  }
+}

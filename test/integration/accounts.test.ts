@@ -126,6 +126,8 @@ describe("authentication over WebSocket", () => {
         webSocketImpl: WebSocket,
         retryAttempts: 0,
         lazy: false,
+        // The refusal is what these tests expect; the client would print it as an error.
+        onNonLazyError: () => {},
         connectionParams: authorization ? { authorization } : {},
         on: { closed: (event) => resolve((event as { code: number }).code) },
       });

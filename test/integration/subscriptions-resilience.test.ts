@@ -6,7 +6,13 @@ import { LISTENER_APPLICATION_NAME, type PostgresPubSub } from "../../src/servic
 import { changeEpisode, changeTask, insertProcessingEpisode } from "../support/episode-changes.ts";
 import { startTestPodflow } from "../support/podflow.ts";
 import { type Scenario, startScenario, type TestProducer } from "../support/scenario.ts";
-import { type SubscriptionStream, subscribeSse, subscribeWs } from "../support/subscriptions.ts";
+import {
+  follow as followOn,
+  type SubscriptionStream,
+  subscribeSse,
+  subscribeWs,
+  type Transport,
+} from "../support/subscriptions.ts";
 
 // A: the scenario's instance, which makes the changes. B: subscribers' instance, whose listener
 // reconnects after a pause (so changes can be committed while it is away) and which re-checks
@@ -57,21 +63,14 @@ interface EpisodeView {
 }
 
 async function follow<T>(
-  transport: typeof subscribeWs,
+  transport: Transport,
   podflow: RunningPodflow,
   producer: TestProducer,
   query: string,
   variables?: Record<string, unknown>,
 ): Promise<SubscriptionStream<T>> {
-  const before = podflow.deps.episodeFeed.size;
-  const stream = await transport<T>(podflow.url ?? "", query, {
-    authorization: `Bearer ${producer.token}`,
-    variables,
-  });
+  const stream = await followOn<T>(transport, podflow, producer.token, query, variables);
   open.push(stream as SubscriptionStream<unknown>);
-  await expect
-    .poll(() => podflow.deps.episodeFeed.size, { timeout: 10_000, interval: 10 })
-    .toBeGreaterThan(before);
   return stream;
 }
 

@@ -11,7 +11,13 @@ import {
   type TestProducer,
   WEBHOOK_TEST_SECRET,
 } from "../support/scenario.ts";
-import { type SubscriptionStream, subscribeSse, subscribeWs } from "../support/subscriptions.ts";
+import {
+  follow as followOn,
+  type SubscriptionStream,
+  subscribeSse,
+  subscribeWs,
+  type Transport,
+} from "../support/subscriptions.ts";
 
 // The acceptance path of issue 6: Ittybit's webhooks reach instance A (the scenario's, with the
 // worker); producers' dashboards are subscribed on instance B.
@@ -69,19 +75,12 @@ interface EpisodeView {
 type TaskView = EpisodeView["tasks"][number];
 
 async function follow<T>(
-  transport: typeof subscribeWs,
+  transport: Transport,
   query: string,
   variables?: Record<string, unknown>,
 ): Promise<SubscriptionStream<T>> {
-  const before = b.deps.episodeFeed.size;
-  const stream = await transport<T>(b.url ?? "", query, {
-    authorization: `Bearer ${producer.token}`,
-    variables,
-  });
+  const stream = await followOn<T>(transport, b, producer.token, query, variables);
   open.push(stream as SubscriptionStream<unknown>);
-  await expect
-    .poll(() => b.deps.episodeFeed.size, { timeout: 10_000, interval: 10 })
-    .toBeGreaterThan(before);
   return stream;
 }
 

@@ -13,10 +13,12 @@ import {
 import { startTestPodflow } from "../support/podflow.ts";
 import { type Scenario, startScenario, type TestProducer } from "../support/scenario.ts";
 import {
+  follow as followOn,
   type SubscribeOptions,
   type SubscriptionStream,
   subscribeSse,
   subscribeWs,
+  type Transport,
 } from "../support/subscriptions.ts";
 
 // Two Podflow instances on one database: A (the scenario's) makes the changes, B serves most
@@ -72,7 +74,6 @@ interface TaskView {
   error: string | null;
 }
 
-type Transport = typeof subscribeWs;
 const transports: Array<[string, Transport]> = [
   ["WebSocket", subscribeWs],
   ["SSE", subscribeSse as Transport],
@@ -93,10 +94,7 @@ async function subscribe<T>(
   return stream;
 }
 
-/**
- * Subscribes and waits until the instance's feed holds the subscription: changes committed
- * from then on reach it. (Streams stay open until the file ends, so the count only grows.)
- */
+/** Subscribes and waits until the instance's feed holds the subscription. */
 async function follow<T>(
   transport: Transport,
   podflow: RunningPodflow,
@@ -104,11 +102,8 @@ async function follow<T>(
   query: string,
   variables?: Record<string, unknown>,
 ): Promise<SubscriptionStream<T>> {
-  const before = podflow.deps.episodeFeed.size;
-  const stream = await subscribe<T>(transport, podflow, producer, query, variables);
-  await expect
-    .poll(() => podflow.deps.episodeFeed.size, { timeout: 10_000, interval: 10 })
-    .toBeGreaterThan(before);
+  const stream = await followOn<T>(transport, podflow, producer.token, query, variables);
+  open.push(stream as SubscriptionStream<unknown>);
   return stream;
 }
 

@@ -1,5 +1,7 @@
 import { createClient } from "graphql-ws";
+import { expect } from "vitest";
 import WebSocket from "ws";
+import type { RunningPodflow } from "../../src/app.ts";
 
 /** One GraphQL result as a subscriber receives it. */
 export interface SubscriptionMessage<T> {
@@ -237,4 +239,29 @@ async function readEvents<T>(response: Response, stream: SubscriptionStream<T>):
   } catch (error) {
     stream.finish({ completed, error });
   }
+}
+
+/** graphql-ws or SSE: the tests run the same subscriptions over both. */
+export type Transport = typeof subscribeWs;
+
+/**
+ * Subscribes on `podflow` with `token` and waits until that instance's feed holds the
+ * subscription: changes committed from then on reach it. The caller closes the stream.
+ */
+export async function follow<T>(
+  transport: Transport,
+  podflow: RunningPodflow,
+  token: string,
+  query: string,
+  variables?: Record<string, unknown>,
+): Promise<SubscriptionStream<T>> {
+  const before = podflow.deps.episodeFeed.size;
+  const stream = await transport<T>(podflow.url ?? "", query, {
+    authorization: `Bearer ${token}`,
+    variables,
+  });
+  await expect
+    .poll(() => podflow.deps.episodeFeed.size, { timeout: 10_000, interval: 10 })
+    .toBeGreaterThan(before);
+  return stream;
 }

@@ -70,10 +70,12 @@ builder.subscriptionField("taskUpdated", (t) =>
     },
     subscribe: async (_root, args, context) => {
       const episode = await requireOwnEpisode(context, args.episodeId);
-      // What the subscriber knows now; every change after it is sent.
+      // What the subscriber knows now; every change heard from before it was loaded is checked
+      // against it, so nothing committed while it loads is missed (nor sent twice).
+      const since = context.deps.episodeFeed.position();
       const current = (await latestTasksByEpisode(context.em, [episode.id])).get(episode.id) ?? [];
       return following(() =>
-        context.deps.episodeFeed.followTasks(subscriberOf(context), episode.id, current),
+        context.deps.episodeFeed.followTasks(subscriberOf(context), episode.id, current, since),
       );
     },
     resolve: (update) => update.task,

@@ -45,12 +45,19 @@ export interface EpisodeFeed {
   stop(): Promise<void>;
   /** The episode's current state, then its state after each change. Check access first. */
   followEpisode(subscriber: Subscriber, episodeId: string): AsyncIterableIterator<EpisodeUpdate>;
-  /** Each change of one of the episode's tasks after `current` (the tasks as the caller saw them). */
+  /**
+   * Each change of one of the episode's tasks after `current` (the tasks as the caller saw
+   * them), counting from `since` — the feed's `position()` taken before `current` was loaded,
+   * so that a change committed while it loaded is not missed.
+   */
   followTasks(
     subscriber: Subscriber,
     episodeId: string,
     current: readonly ProcessingTask[],
+    since: number,
   ): AsyncIterableIterator<TaskUpdate>;
+  /** Where the feed is now: changes heard from here on go into bursts numbered at least this. */
+  position(): number;
   /** Each change of any of the subscriber's episodes. */
   followUserEpisodes(subscriber: Subscriber): AsyncIterableIterator<EpisodeUpdate>;
   /** Called with each token hash found revoked; its subscriptions have ended by then. */
@@ -360,13 +367,17 @@ export function createEpisodeFeed(
       });
     },
 
-    followTasks(subscriber, episodeId, current) {
+    position() {
+      return pending.number;
+    },
+
+    followTasks(subscriber, episodeId, current, since) {
       return follow((firstBurst) => {
         const follower: Follower = {
           kind: "tasks",
           subscriber,
           episodeId,
-          firstBurst,
+          firstBurst: Math.min(since, firstBurst),
           seen: new Map(current.map((task) => [task.id, taskFingerprint(task)])),
           stream: new FeedSubscription<TaskUpdate>(() => remove(follower)),
         };

@@ -20,10 +20,12 @@ const CHECK_TIMEOUT_MS = 2_000;
  * queue's schema is reachable through pg-boss's own pool. Each check is bounded, so a hung
  * database turns into "not ready" rather than a hung probe.
  */
-export async function checkReadiness(deps: Pick<AppDeps, "orm" | "boss">): Promise<Readiness> {
+export async function checkReadiness(
+  deps: Pick<AppDeps, "orm" | "boss" | "logger">,
+): Promise<Readiness> {
   const dependencies = await Promise.all([
-    check("database", () => deps.orm.em.fork().execute("select 1")),
-    check("jobQueue", () => deps.boss.getQueues()),
+    check(deps, "database", () => deps.orm.em.fork().execute("select 1")),
+    check(deps, "jobQueue", () => deps.boss.getQueues()),
   ]);
   return {
     ready: dependencies.every((dependency) => dependency.ok),
@@ -33,6 +35,7 @@ export async function checkReadiness(deps: Pick<AppDeps, "orm" | "boss">): Promi
 }
 
 async function check(
+  deps: Pick<AppDeps, "logger">,
   name: DependencyHealth["name"],
   probe: () => Promise<unknown>,
 ): Promise<DependencyHealth> {
@@ -49,7 +52,9 @@ async function check(
     ]);
     return { name, ok: true, error: null };
   } catch (error) {
-    return { name, ok: false, error: error instanceof Error ? error.message : String(error) };
+    // The probes answer anyone: the driver's message (hosts, user names) stays in the log.
+    deps.logger.warn({ err: error, dependency: name }, "readiness check failed");
+    return { name, ok: false, error: "unreachable" };
   } finally {
     clearTimeout(timer);
   }

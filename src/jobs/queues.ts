@@ -44,7 +44,9 @@ export const QUEUE_POLICIES: ReadonlyArray<Queue> = [
     retryDelay: 2,
     retryBackoff: true,
     retryDelayMax: 300,
-    expireInSeconds: 300,
+    // Longer than a worst-case run (media and four tasks, each up to a minute of retries), so a
+    // slow run is not started a second time beside itself.
+    expireInSeconds: 900,
     deadLetter: QUEUES.episodeDeadLetter,
     notify: true,
   },

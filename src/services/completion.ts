@@ -5,9 +5,9 @@ import type { ProcessingTask, TaskType } from "../entities/processing-task.entit
 import { latestTasksByEpisode } from "./episodes.ts";
 import { OutputError, parseChapters, parseTranscript } from "./outputs.ts";
 import { failEpisode, taskLabel } from "./processing.ts";
-import { isEnded } from "./task-events.ts";
+import { completeWhenAllEnded, readyToComplete } from "./task-events.ts";
 
-type CompletionDeps = Pick<AppDeps, "orm" | "pubsub" | "logger" | "outputs">;
+type CompletionDeps = Pick<AppDeps, "orm" | "pubsub" | "logger" | "outputs" | "boss">;
 
 /**
  * The complete-episode job: gathers the outputs of an episode whose tasks have all ended and
@@ -24,8 +24,9 @@ export async function completeEpisode(deps: CompletionDeps, episodeId: string): 
     return;
   }
   const tasks = (await latestTasksByEpisode(em, [episodeId])).get(episodeId) ?? [];
-  if (!tasks.every(isEnded)) {
-    logger.warn("complete-episode: tasks are still running; their last event will queue it again");
+  if (!readyToComplete(episode, tasks)) {
+    await requeueLater(deps, episodeId);
+    logger.warn("complete-episode: tasks are not done yet; their last event will queue it again");
     return;
   }
 
@@ -42,9 +43,15 @@ export async function completeEpisode(deps: CompletionDeps, episodeId: string): 
   let transcript: ReturnType<typeof parseTranscript>;
   let chapters: ReturnType<typeof parseChapters>;
   try {
-    const transcriptFile = await deps.outputs.fetch(outputUrl(byType("TRANSCRIPT_GENERATION")));
+    const transcriptFile = await deps.outputs.fetch(
+      outputUrl(byType("TRANSCRIPT_GENERATION")),
+      "transcript",
+    );
     transcript = parseTranscript(transcriptFile.body);
-    const chaptersFile = await deps.outputs.fetch(outputUrl(byType("CHAPTER_DETECTION")));
+    const chaptersFile = await deps.outputs.fetch(
+      outputUrl(byType("CHAPTER_DETECTION")),
+      "chapters file",
+    );
     chapters = parseChapters(chaptersFile.body, chaptersFile.contentType);
   } catch (error) {
     if (error instanceof OutputError) {
@@ -79,6 +86,25 @@ export async function completeEpisode(deps: CompletionDeps, episodeId: string): 
     return true;
   });
   if (finished) logger.info("episode processed");
+}
+
+/**
+ * Queued too early (it should not happen; this keeps an episode from being stuck if it does):
+ * clears this round's "completion queued" mark under the episode's lock, so the event that
+ * finishes the tasks queues it again — or queues it now, if that event came in the meantime.
+ */
+async function requeueLater(deps: CompletionDeps, episodeId: string) {
+  await deps.orm.em.fork().transactional(async (em) => {
+    const episode = await em.findOneOrFail(
+      Episode,
+      { id: episodeId },
+      { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true },
+    );
+    if (episode.status !== "PROCESSING") return;
+    episode.completionQueuedRound = episode.processingRound - 1;
+    await em.flush();
+    await completeWhenAllEnded(deps, em, episode);
+  });
 }
 
 function outputUrl(task: ProcessingTask): string {

@@ -174,12 +174,17 @@ export async function confirmUpload(
   assertCanConfirm(episode, ittybitFileId);
 
   const ittybit = requireIttybit(deps.ittybit);
-  await ittybit.getFile(ittybitFileId).catch((error: unknown) => {
+  const file = await ittybit.getFile(ittybitFileId).catch((error: unknown) => {
     if (error instanceof IttybitError && error.status === 404) {
       throw new UnknownFileError(`Ittybit has no file ${ittybitFileId}`);
     }
-    unavailable(error, "look up the file");
+    return unavailable(error, "look up the file");
   });
+  // Every producer's uploads live in one Ittybit project: a file uploaded for another episode
+  // (another producer's, say) is not this episode's to process.
+  if (file.folder && episode.ittybitFolder && file.folder !== episode.ittybitFolder) {
+    throw new UnknownFileError(`Ittybit's file ${ittybitFileId} was not uploaded for this episode`);
+  }
 
   return deps.em.transactional(async (em) => {
     const locked = await em.findOneOrFail(

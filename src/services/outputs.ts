@@ -13,8 +13,12 @@ export class OutputError extends Error {
 }
 
 export interface OutputFetcher {
-  /** Downloads an output file: bounded in size and time, retried on transient failures. */
-  fetch(url: string): Promise<{ body: Buffer; contentType: string | null }>;
+  /**
+   * Downloads an output file: bounded in size and time, retried on transient failures. A
+   * permanent failure (too large, refused) is an OutputError naming `what`; a transient one that
+   * outlasted the retries is thrown as it is, for the job to try again later.
+   */
+  fetch(url: string, what: string): Promise<{ body: Buffer; contentType: string | null }>;
 }
 
 /**
@@ -49,7 +53,7 @@ export function createOutputFetcher(options: {
     },
   });
   return {
-    async fetch(url) {
+    async fetch(url, what) {
       const tooLarge = new AbortController();
       const request = http.get(url, { responseType: "buffer", signal: tooLarge.signal });
       request.on("downloadProgress", (progress) => {
@@ -63,11 +67,15 @@ export function createOutputFetcher(options: {
         };
       } catch (error) {
         if (tooLarge.signal.aborted) {
-          throw new OutputError(`the output at ${url} is larger than ${maxBytes} bytes`);
+          throw new OutputError(`the ${what} is larger than ${maxBytes} bytes`);
         }
         const status = error instanceof RequestError ? error.response?.statusCode : undefined;
-        throw new OutputError(
-          `the output at ${url} could not be downloaded (${status ? `HTTP ${status}` : (error as Error).message})`,
+        // Signed output URLs are not repeated in reasons shown to producers.
+        if (status && status >= 400 && status < 500 && status !== 408 && status !== 429) {
+          throw new OutputError(`the ${what} could not be downloaded (HTTP ${status})`);
+        }
+        throw new Error(
+          `the ${what} could not be downloaded (${status ? `HTTP ${status}` : (error as Error).message})`,
         );
       }
     },

@@ -1,46 +1,65 @@
 import type { AppDeps } from "../deps.ts";
-import { ProcessingTask } from "../entities/processing-task.entity.ts";
-import { type IttybitClient, normalizeTaskPayload } from "./ittybit/index.ts";
+import {
+  type IttybitClient,
+  IttybitError,
+  normalizeTaskPayload,
+  type TaskEvent,
+} from "./ittybit/index.ts";
 import { applyTaskEvent } from "./task-events.ts";
 
 /** Tasks asked about per run, so one run stays short however many went quiet. */
 const BATCH_SIZE = 100;
 
 /**
- * The reconcile-tasks job: asks Ittybit about tasks that have not ended and have not changed
- * for `quietSeconds`, and applies what it says through the same path as a webhook. A missed
- * webhook costs minutes, never a stuck episode. Returns how many tasks moved forward.
+ * The reconcile-tasks job: asks Ittybit about tasks of PROCESSING episodes that have not ended
+ * (or completed without their output) and have not changed for `quietSeconds`, and applies what
+ * it says through the same path as a webhook. A missed webhook costs minutes, never a stuck
+ * episode. The batch is drawn at random, so tasks that stay quiet for long cannot crowd out the
+ * rest. A task Ittybit no longer knows fails, with that reason. Returns how many moved forward.
  */
 export async function reconcileTasks(
   deps: Pick<AppDeps, "orm" | "boss" | "pubsub" | "logger"> & { ittybit: IttybitClient },
   quietSeconds: number,
 ): Promise<number> {
-  const quiet = await deps.orm.em.fork().find(
-    ProcessingTask,
-    {
-      status: { $in: ["PENDING", "PROCESSING"] },
-      updatedAt: { $lt: new Date(Date.now() - quietSeconds * 1000) },
-      episode: { status: "PROCESSING" },
-    },
-    {
-      orderBy: { updatedAt: "asc" },
-      limit: BATCH_SIZE,
-      fields: ["id", "ittybitTaskId", "episode"],
-    },
-  );
+  const quiet = (await deps.orm.em.fork().execute(
+    `select t.ittybit_task_id, t.episode_id from processing_tasks t
+       join episodes e on e.id = t.episode_id
+      where e.status = 'PROCESSING'
+        and (t.status in ('PENDING', 'PROCESSING') or (t.status = 'COMPLETED' and t.output_url is null))
+        and t.updated_at < now() - make_interval(secs => ?)
+      order by random() limit ?`,
+    [quietSeconds, BATCH_SIZE],
+  )) as Array<{ ittybit_task_id: string; episode_id: string }>;
   let advanced = 0;
   for (const task of quiet) {
     try {
-      const event = normalizeTaskPayload(await deps.ittybit.getTask(task.ittybitTaskId));
+      const event = await askIttybit(deps.ittybit, task.ittybit_task_id);
       if ((await applyTaskEvent(deps, event, null)) === "applied") advanced += 1;
     } catch (error) {
-      // One task Ittybit cannot answer for must not hold up the others; the next run retries.
+      // One task Ittybit cannot answer for now must not hold up the others; the next run retries.
       deps.logger.warn(
-        { err: error, episodeId: task.episode.id, ittybitTaskId: task.ittybitTaskId },
+        { err: error, episodeId: task.episode_id, ittybitTaskId: task.ittybit_task_id },
         "could not reconcile a task",
       );
     }
   }
   if (quiet.length > 0) deps.logger.info({ asked: quiet.length, advanced }, "tasks reconciled");
   return advanced;
+}
+
+async function askIttybit(ittybit: IttybitClient, taskId: string): Promise<TaskEvent> {
+  try {
+    return normalizeTaskPayload(await ittybit.getTask(taskId));
+  } catch (error) {
+    if (!(error instanceof IttybitError) || error.status !== 404) throw error;
+    return {
+      taskId,
+      status: "FAILED",
+      progress: null,
+      output: null,
+      error: "Ittybit no longer knows this task (404)",
+      deliveryId: null,
+      rawStatus: "not_found",
+    };
+  }
 }

@@ -34,8 +34,8 @@ type TaskEventDeps = Pick<AppDeps, "orm" | "boss" | "pubsub" | "logger">;
 /**
  * The one way a task's status changes (DESIGN §1): webhooks, the reconciler and tests all call
  * it. In one transaction it records the delivery (a repeat changes nothing), locks the episode,
- * moves the task forward only, queues complete-episode when this event ended the episode's last
- * open task, and announces the change to subscribers on commit.
+ * moves the task forward only, queues complete-episode when this event left nothing to wait
+ * for, and announces the change to subscribers on commit.
  */
 export async function applyTaskEvent(
   deps: TaskEventDeps,
@@ -63,7 +63,7 @@ export async function applyTaskEvent(
       );
       if (!task) return { outcome: "ignored", episodeId: null };
       const episode = task.episode;
-      const { changed, ended } = advance(task, event);
+      const changed = advance(task, event);
       if (changed) {
         await em.flush();
         await deps.pubsub.publish(em, {
@@ -71,7 +71,8 @@ export async function applyTaskEvent(
           userId: episode.user.id,
           taskId: task.id,
         });
-        if (ended) await completeWhenAllEnded(deps, em, episode);
+        // An end, or the output of an ended task, may be the last thing the episode waited for.
+        if (isEnded(task)) await completeWhenAllEnded(deps, em, episode);
       }
       const outcome: "applied" | "stale" = changed ? "applied" : "stale";
       if (delivery && !(await recordDelivery(em, delivery, event.taskId, outcome))) {
@@ -118,29 +119,22 @@ async function recordDelivery(
 
 /**
  * Moves the task forward by what the event says, never back: status by rank, progress only up,
- * output with a completion, error with a failure. `ended` is true when this event ended it.
+ * output with a completion, error with a failure. True when anything changed.
  */
-export function advance(
-  task: ProcessingTask,
-  event: TaskEvent,
-): { changed: boolean; ended: boolean } {
+export function advance(task: ProcessingTask, event: TaskEvent): boolean {
   let changed = false;
-  let ended = false;
   if (RANK[event.status] > RANK[task.status as TaskStatus]) {
     task.status = event.status;
     changed = true;
-    ended = isEnded(task);
     if (event.status === "COMPLETED") task.progress = 100;
     if (event.status === "FAILED") {
       task.errorMessage = event.error ?? `Ittybit reported the task ${event.rawStatus}`;
     }
   }
-  if (
-    event.progress != null &&
-    !isEnded(task) &&
-    (task.progress == null || event.progress > task.progress)
-  ) {
-    task.progress = Math.min(100, Math.max(0, Math.round(event.progress)));
+  const progress =
+    event.progress == null ? null : Math.min(100, Math.max(0, Math.round(event.progress)));
+  if (progress != null && !isEnded(task) && (task.progress == null || progress > task.progress)) {
+    task.progress = progress;
     changed = true;
   }
   // A completion may come first without its output and again with it.
@@ -161,13 +155,30 @@ export function advance(
       };
     }
   }
-  return { changed, ended };
+  return changed;
 }
 
 /**
- * Queues complete-episode when every task type's latest attempt has ended — once per processing
- * round, whoever gets here first: an event ending a task, or processing start finding them all
- * ended already. The caller holds the episode's row lock, so the check and the mark are atomic.
+ * Whether the episode's tasks are all done for this round: every task type's latest attempt has
+ * ended, none is a failure still waiting to be re-created by a retry (an earlier round's), and
+ * every completed one has reported its output (a completion may come before its output).
+ */
+export function readyToComplete(episode: Episode, tasks: readonly ProcessingTask[]): boolean {
+  return (
+    tasks.length === TASK_TYPES.length &&
+    tasks.every(
+      (task) =>
+        (task.status === "COMPLETED" && task.outputUrl != null) ||
+        (task.status === "FAILED" && task.round >= episode.processingRound),
+    )
+  );
+}
+
+/**
+ * Queues complete-episode when the episode's tasks are ready to complete — once per processing
+ * round, whoever gets here first: an event that ended a task or brought its output, or
+ * processing start finding them all ended already. The caller holds the episode's row lock, so
+ * the check and the mark are atomic.
  */
 export async function completeWhenAllEnded(
   deps: Pick<AppDeps, "boss">,
@@ -177,7 +188,7 @@ export async function completeWhenAllEnded(
   if (episode.status !== "PROCESSING") return false;
   if (episode.completionQueuedRound >= episode.processingRound) return false;
   const tasks = (await latestTasksByEpisode(em, [episode.id])).get(episode.id) ?? [];
-  if (tasks.length < TASK_TYPES.length || !tasks.every(isEnded)) return false;
+  if (!readyToComplete(episode, tasks)) return false;
   episode.completionQueuedRound = episode.processingRound;
   await em.flush();
   await enqueue(deps.boss, em, "complete-episode", { episodeId: episode.id });

@@ -278,6 +278,20 @@ describe("confirmUpload", () => {
     expect(await processJobs(episode.id)).toBe(0);
   });
 
+  it("refuses a file uploaded for another episode, changing nothing", async () => {
+    const { episode: mine } = await prepare(alice);
+    const { episode: theirs } = await prepare(bob);
+    const theirUuid = Buffer.from(theirs.id, "base64").toString().split(":")[1];
+    const theirFile = scenario.ittybit.addFile({ folder: `episodes/${theirUuid}` });
+    const result = await confirm(alice, mine.id, theirFile.id);
+    expect(result.__typename).toBe("UnknownFileError");
+    expect(result.message).toMatch(/not uploaded for this episode/);
+    expect(await processJobs(mine.id)).toBe(0);
+    const mineUuid = Buffer.from(mine.id, "base64").toString().split(":")[1];
+    const ownFile = scenario.ittybit.addFile({ folder: `episodes/${mineUuid}` });
+    expect((await confirm(alice, mine.id, ownFile.id)).__typename).toBe("ConfirmUploadPayload");
+  });
+
   it("answers an unknown episode id with NotFoundError", async () => {
     const file = scenario.ittybit.addFile();
     const unknown = Buffer.from(`Episode:${randomUUID()}`).toString("base64");

@@ -19,6 +19,8 @@ beforeAll(async () => {
     } else if (path === "/big") {
       res.writeHead(200, { "content-type": "application/json" });
       res.end(Buffer.alloc(64 * 1024, "x"));
+    } else if (path === "/down") {
+      res.writeHead(503).end("down");
     } else if (path === "/missing") {
       res.writeHead(404).end();
     } else {
@@ -38,24 +40,36 @@ const fetcher = createOutputFetcher({
 
 describe("output downloads", () => {
   it("returns the body and its content type", async () => {
-    const file = await fetcher.fetch(`${base}/ok`);
+    const file = await fetcher.fetch(`${base}/ok`, "transcript");
     expect(file.body.toString()).toBe('{"ok":true}');
     expect(file.contentType).toBe("application/json");
   });
 
   it("retries a transient failure", async () => {
-    const file = await fetcher.fetch(`${base}/flaky`);
+    const file = await fetcher.fetch(`${base}/flaky`, "transcript");
     expect(file.body.toString()).toBe('{"ok":true}');
     expect(hits.get("/flaky")).toBe(3);
   });
 
   it("refuses a file over the size bound", async () => {
-    await expect(fetcher.fetch(`${base}/big`)).rejects.toThrow(OutputError);
-    await expect(fetcher.fetch(`${base}/big`)).rejects.toThrow(/larger than 16384 bytes/);
+    await expect(fetcher.fetch(`${base}/big`, "transcript")).rejects.toThrow(OutputError);
+    await expect(fetcher.fetch(`${base}/big`, "transcript")).rejects.toThrow(
+      "the transcript is larger than 16384 bytes",
+    );
   });
 
-  it("reports a missing file with its status, without retrying it", async () => {
-    await expect(fetcher.fetch(`${base}/missing`)).rejects.toThrow(/HTTP 404/);
+  it("reports a missing file as permanent, with its status and without its URL, and does not retry it", async () => {
+    const failure = await fetcher.fetch(`${base}/missing`, "chapters file").catch((error) => error);
+    expect(failure).toBeInstanceOf(OutputError);
+    expect(failure.message).toBe("the chapters file could not be downloaded (HTTP 404)");
     expect(hits.get("/missing")).toBe(1);
+  });
+
+  it("leaves a failure that outlasted the retries to the job, not to the episode", async () => {
+    const failure = await fetcher.fetch(`${base}/down`, "transcript").catch((error) => error);
+    expect(failure).toBeInstanceOf(Error);
+    expect(failure).not.toBeInstanceOf(OutputError);
+    expect(failure.message).toContain("HTTP 503");
+    expect(hits.get("/down")).toBe(4);
   });
 });

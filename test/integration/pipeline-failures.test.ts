@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   EPISODE_QUERY,
+  episodeRow,
   jobCount,
   report,
   taskRows,
@@ -181,6 +182,70 @@ describe("a failed task", () => {
     ).toBe(2);
     expect((await taskRows(scenario, episode.uuid)).length).toBe(5);
     expect(await jobCount(scenario, "complete-episode", episode.uuid)).toBe(2);
+  });
+});
+
+describe("a retry of several failed tasks", () => {
+  it("does not finish the round until every failed task has a new attempt, however the events fall", async () => {
+    const episode = await uploadEpisode(scenario, producer, "Two failures");
+    const tasks = await waitForTasks(scenario, episode.uuid);
+    await waitForStatus(scenario, episode.uuid, "PROCESSING");
+    for (const task of tasks) {
+      const failing = task.type === "TRANSCRIPT_GENERATION" || task.type === "CHAPTER_DETECTION";
+      await report(scenario, task.ittybit_task_id, failing ? "failed" : "completed");
+    }
+    await waitForStatus(scenario, episode.uuid, "FAILED");
+
+    // The retry creates the transcript's new attempt, then Ittybit fails the chapters one for a
+    // while; meanwhile the new transcript attempt completes.
+    scenario.ittybit.failNext({
+      method: "POST",
+      path: "/tasks",
+      status: 503,
+      after: 1,
+      times: ITTYBIT_TEST_ATTEMPTS,
+    });
+    await producer.gql("mutation($id: ID!) { retryEpisode(id: $id) { __typename } }", {
+      id: episode.id,
+    });
+    const withTranscript = await waitForTasks(scenario, episode.uuid, 5);
+    const transcript = withTranscript.find(
+      (row) => row.type === "TRANSCRIPT_GENERATION" && row.attempt === 2,
+    );
+    await report(scenario, transcript?.ittybit_task_id as string, "completed");
+    expect((await episodeRow(scenario, episode.uuid)).status).toBe("PROCESSING");
+    expect(await jobCount(scenario, "complete-episode", episode.uuid)).toBe(1);
+
+    const all = await waitForTasks(scenario, episode.uuid, 6);
+    const chapters = all.find((row) => row.type === "CHAPTER_DETECTION" && row.attempt === 2);
+    expect((await episodeRow(scenario, episode.uuid)).status).toBe("PROCESSING");
+    await report(scenario, chapters?.ittybit_task_id as string, "completed");
+    await waitForStatus(scenario, episode.uuid, "PROCESSED");
+    expect(await jobCount(scenario, "complete-episode", episode.uuid)).toBe(2);
+  });
+});
+
+describe("a completion reported before its output", () => {
+  it("waits for the output instead of finishing without it", async () => {
+    const episode = await uploadEpisode(scenario, producer, "Output later");
+    const tasks = await waitForTasks(scenario, episode.uuid);
+    await waitForStatus(scenario, episode.uuid, "PROCESSING");
+    const audio = tasks.find((task) => task.type === "AUDIO_EXTRACTION") as (typeof tasks)[number];
+    const bare = scenario.ittybit.setTaskStatus(audio.ittybit_task_id, "completed", {
+      output: null,
+    });
+    expect(
+      (await scenario.ittybit.deliverWebhook(audio.ittybit_task_id, { payload: bare })).status,
+    ).toBe(200);
+    for (const task of tasks) {
+      if (task !== audio) await report(scenario, task.ittybit_task_id, "completed");
+    }
+    expect((await episodeRow(scenario, episode.uuid)).status).toBe("PROCESSING");
+    expect(await jobCount(scenario, "complete-episode", episode.uuid)).toBe(0);
+
+    await report(scenario, audio.ittybit_task_id, "completed", { output: {} });
+    const done = await waitForStatus(scenario, episode.uuid, "PROCESSED");
+    expect(done.audio_url).toBeTruthy();
   });
 });
 

@@ -9,6 +9,7 @@ import {
   uploadEpisode,
   waitForStatus,
   waitForTasks,
+  waitUntil,
 } from "../support/pipeline.ts";
 import { type Scenario, startScenario, WEBHOOK_TEST_SECRET } from "../support/scenario.ts";
 
@@ -202,4 +203,35 @@ describe("the reconciler", () => {
     expect(asked.length).toBeGreaterThanOrEqual(4);
     expect((await episodeRow(scenario, quiet.uuid)).processing_completed_at).not.toBeNull();
   });
+
+  it("fails a task Ittybit no longer knows, with that reason", async () => {
+    const producer = await scenario.producer();
+    const lost = await uploadEpisode(scenario, producer, "Vanished task");
+    const tasks = await waitForTasks(scenario, lost.uuid);
+    await waitForStatus(scenario, lost.uuid, "PROCESSING");
+    const [gone, ...rest] = tasks as [TaskRow, ...TaskRow[]];
+    for (const row of rest) await report(scenario, row.ittybit_task_id, "completed");
+    scenario.ittybit.tasks.delete(gone.ittybit_task_id);
+    await waitUntilQuiet(gone.id);
+    await scenario.podflow.deps.boss.send("reconcile-tasks", {});
+    const failed = await waitForStatus(scenario, lost.uuid, "FAILED");
+    expect(failed.failure_reason).toContain("Ittybit no longer knows this task (404)");
+  });
 });
+
+/** Waits until the task has not changed for longer than the reconciler's quiet period (1 s). */
+async function waitUntilQuiet(taskId: string): Promise<void> {
+  await waitUntil(
+    async () =>
+      (
+        await scenario
+          .em()
+          .execute(
+            "select count(*)::int as n from processing_tasks where id = ? and updated_at < now() - interval '1 second'",
+            [taskId],
+          )
+      )[0]?.n,
+    (n) => n === 1,
+    "the task to go quiet",
+  );
+}

@@ -23,13 +23,13 @@ export async function uploadEpisode(
   );
   const id = prepared.body.data?.prepareUpload.episode.id as string;
   expect(id).toBeTruthy();
-  const file = scenario.ittybit.addFile({ filename: "episode.mp4" });
+  const uuid = Buffer.from(id, "base64").toString().split(":")[1] as string;
+  const file = scenario.ittybit.addFile({ filename: "episode.mp4", folder: `episodes/${uuid}` });
   const confirmed = await producer.gql<{ confirmUpload: { __typename: string } }>(
     `mutation($input: ConfirmUploadInput!) { confirmUpload(input: $input) { __typename } }`,
     { input: { episodeId: id, ittybitFileId: file.id } },
   );
   expect(confirmed.body.data?.confirmUpload.__typename).toBe("ConfirmUploadPayload");
-  const uuid = Buffer.from(id, "base64").toString().split(":")[1] as string;
   return { id, uuid, fileId: file.id };
 }
 

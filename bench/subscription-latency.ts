@@ -1,34 +1,19 @@
-/**
- * Webhook → subscriber latency (issue 6): how long from the moment a signed Ittybit webhook is
- * sent to instance A until a GraphQL subscriber (graphql-ws) has the change, on A itself and on
- * another instance B, and how it holds with 1,000 and 5,000 concurrent subscribers on B.
- *
- *   node bench/subscription-latency.ts [--quick]
- *
- * Starts its own embedded PostgreSQL (or uses an empty database given to the exported function),
- * runs two Podflow processes as `npm start` does, seeds a producer and episodes with SQL, and
- * exits non-zero when a subscriber misses a message. `measureSubscriptionLatency` returns the
- * figures for the benchmark suite (bench/run.ts).
- */
-import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
-import { once } from "node:events";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { createClient } from "graphql-ws";
 import pg from "pg";
 import pino from "pino";
 import WebSocket from "ws";
-import { freePort, startEmbeddedDatabase } from "../src/database/embedded.ts";
+import { startEmbeddedDatabase } from "../src/database/embedded.ts";
 import { TASK_TYPES } from "../src/entities/processing-task.entity.ts";
 import { hashToken } from "../src/services/accounts.ts";
 import { webhookHeaders } from "../src/services/ittybit/webhook-verification.ts";
+import { Cleanups } from "./support/environment.ts";
+import { BENCH_WEBHOOK_SECRET, type PodflowProcess, spawnPodflow } from "./support/podflow.ts";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const WEBHOOK_SECRET = `whsec_${randomBytes(24).toString("base64")}`;
 /** How long one webhook may take to reach every subscriber before it counts as missing. */
 const DELIVERY_TIMEOUT_MS = 15_000;
 /** Subscribers connecting at once. */
@@ -93,11 +78,6 @@ const EPISODE_UPDATED = `subscription($id: ID!) {
   episodeUpdated(id: $id) { id status progress tasks { id type status progress } }
 }`;
 
-interface Cleanup {
-  name: string;
-  run: () => Promise<void>;
-}
-
 export async function measureSubscriptionLatency(
   options: SubscriptionLatencyOptions = {},
 ): Promise<SubscriptionLatencyResult> {
@@ -106,18 +86,8 @@ export async function measureSubscriptionLatency(
   const fanOut = options.fanOut ?? (quick ? [1_000] : [1_000, 5_000]);
   const singleWebhooks = quick ? 40 : 200;
   const fanOutWebhooks = quick ? 10 : 40;
-  const cleanups: Cleanup[] = [];
-  let cleaning: Promise<void> | null = null;
-  const cleanUp = () => {
-    cleaning ??= (async () => {
-      for (const cleanup of cleanups.reverse()) {
-        await cleanup
-          .run()
-          .catch((error: unknown) => log(`cleanup "${cleanup.name}" failed: ${error}`));
-      }
-    })();
-    return cleaning;
-  };
+  const cleanups = new Cleanups();
+  const cleanUp = () => cleanups.runAll(log);
   const onAbort = () => {
     log("interrupted: stopping everything the benchmark started");
     void cleanUp();
@@ -128,27 +98,27 @@ export async function measureSubscriptionLatency(
     let databaseUrl = options.databaseUrl;
     if (!databaseUrl) {
       const dataDir = await mkdtemp(path.join(tmpdir(), "podflow-bench-subscriptions-"));
-      cleanups.push({
-        name: "remove the database directory",
-        run: () => rm(dataDir, { recursive: true, force: true }),
-      });
+      cleanups.add("remove the database directory", () =>
+        rm(dataDir, { recursive: true, force: true }),
+      );
       log("starting an embedded PostgreSQL");
       const embedded = await startEmbeddedDatabase({
         dataDir,
         logger: pino({ level: "warn" }, pino.destination(2)),
       });
-      cleanups.push({ name: "stop the embedded PostgreSQL", run: () => embedded.stop() });
+      cleanups.add("stop the embedded PostgreSQL", () => embedded.stop());
       databaseUrl = embedded.url;
     }
 
     log("starting Podflow A (receives the webhooks) and B (serves subscribers)");
     // One after the other: the first migrates the database.
-    const a = await spawnPodflow(databaseUrl, cleanups);
-    const b = await spawnPodflow(databaseUrl, cleanups);
+    const instance = { databaseUrl, standIn: null, env: { PODFLOW_ROLES: "api" } };
+    const a = await spawnPodflow(cleanups, instance);
+    const b = await spawnPodflow(cleanups, instance);
 
     const db = new pg.Client({ connectionString: databaseUrl, application_name: "podflow-bench" });
     await db.connect();
-    cleanups.push({ name: "close the seeding connection", run: () => db.end() });
+    cleanups.add("close the seeding connection", () => db.end());
     const producer = await seedProducer(db);
     const subscriberOptions = { token: producer.token, log };
 
@@ -230,77 +200,6 @@ export async function measureSubscriptionLatency(
     options.signal?.removeEventListener("abort", onAbort);
     await cleanUp();
   }
-}
-
-interface PodflowProcess {
-  url: string;
-  rssBytes(): Promise<number>;
-}
-
-async function spawnPodflow(databaseUrl: string, cleanups: Cleanup[]): Promise<PodflowProcess> {
-  const dataDir = await mkdtemp(path.join(tmpdir(), "podflow-bench-app-"));
-  cleanups.push({
-    name: "remove a Podflow data directory",
-    run: () => rm(dataDir, { recursive: true, force: true }),
-  });
-  const port = await freePort();
-  const child = spawn(process.execPath, ["src/main.ts"], {
-    cwd: ROOT,
-    env: {
-      PATH: process.env.PATH ?? "",
-      NODE_ENV: "production",
-      DATABASE_URL: databaseUrl,
-      HOST: "127.0.0.1",
-      PORT: String(port),
-      PODFLOW_DATA_DIR: dataDir,
-      PODFLOW_ROLES: "api",
-      LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? "warn",
-      // Never called in the api role with these webhooks; set as production would have it.
-      ITTYBIT_API_KEY: "ittybit_bench_unused",
-      ITTYBIT_API_URL: "http://127.0.0.1:9",
-      ITTYBIT_WEBHOOK_SECRET: WEBHOOK_SECRET,
-    },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let output = "";
-  const keep = (chunk: Buffer) => {
-    output = (output + chunk.toString("utf8")).slice(-20_000);
-    process.stderr.write(chunk);
-  };
-  child.stdout?.on("data", keep);
-  child.stderr?.on("data", keep);
-  const exited = once(child, "exit");
-  cleanups.push({ name: "stop a Podflow process", run: () => stopChild(child, exited) });
-
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 90_000;
-  for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`Podflow exited while starting:\n${output}`);
-    }
-    const ready = await fetch(`${url}/readyz`)
-      .then((response) => response.status === 200)
-      .catch(() => false);
-    if (ready) break;
-    if (Date.now() > deadline) throw new Error(`Podflow was not ready within 90 s:\n${output}`);
-    await sleep(100);
-  }
-  const pid = child.pid as number;
-  return { url, rssBytes: () => rssBytes(pid) };
-}
-
-async function stopChild(child: ChildProcess, exited: Promise<unknown>): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  child.kill("SIGTERM");
-  const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
-  await exited;
-  clearTimeout(timer);
-}
-
-async function rssBytes(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, "utf8").catch(() => "");
-  const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
-  return match ? Number(match[1]) * 1024 : Number.NaN;
 }
 
 async function seedProducer(db: pg.Client): Promise<{ userId: string; token: string }> {
@@ -453,7 +352,12 @@ async function sendWebhooks(
     });
     const headers = {
       "content-type": "application/json",
-      ...webhookHeaders(WEBHOOK_SECRET, `msg_${randomUUID()}`, Math.floor(Date.now() / 1000), body),
+      ...webhookHeaders(
+        BENCH_WEBHOOK_SECRET,
+        `msg_${randomUUID()}`,
+        Math.floor(Date.now() / 1000),
+        body,
+      ),
     };
     const sentAt = performance.now();
     for (const subscriber of subscribers) {

@@ -36,10 +36,13 @@ export async function startStandIn(cleanups: Cleanups): Promise<IttybitStandIn> 
   return standIn;
 }
 
-/** The environment a benchmarked Podflow gets, as production would set it. */
+/**
+ * The environment a benchmarked Podflow gets, as production would set it. Without a stand-in
+ * (an api-only instance that only takes webhooks) Ittybit's URL points nowhere: it is never called.
+ */
 function podflowEnv(
   databaseUrl: string,
-  standIn: IttybitStandIn,
+  standIn: IttybitStandIn | null,
   port: number,
   dataDir: string,
   env: Record<string, string>,
@@ -52,7 +55,7 @@ function podflowEnv(
     PODFLOW_DATA_DIR: dataDir,
     LOG_LEVEL: BENCH_LOG_LEVEL,
     ITTYBIT_API_KEY: BENCH_ITTYBIT_KEY,
-    ITTYBIT_API_URL: standIn.url,
+    ITTYBIT_API_URL: standIn?.url ?? "http://127.0.0.1:9",
     ITTYBIT_WEBHOOK_SECRET: BENCH_WEBHOOK_SECRET,
     ...env,
   };
@@ -105,7 +108,7 @@ export interface PodflowProcess {
  */
 export async function spawnPodflow(
   cleanups: Cleanups,
-  options: { databaseUrl: string; standIn: IttybitStandIn; env?: Record<string, string> },
+  options: { databaseUrl: string; standIn: IttybitStandIn | null; env?: Record<string, string> },
 ): Promise<PodflowProcess> {
   const dataDir = await mkdtemp(path.join(tmpdir(), "podflow-bench-app-"));
   cleanups.add("remove a Podflow data directory", () =>

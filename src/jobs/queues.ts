@@ -18,9 +18,6 @@ export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
 export const episodeJobPayload = z.object({ episodeId: z.uuid() });
 export type EpisodeJobPayload = z.infer<typeof episodeJobPayload>;
 
-export const deadLetterPayload = episodeJobPayload;
-export const reconcileTasksPayload = z.object({}).loose();
-
 /**
  * Policies, created in this order (a dead letter queue must exist before the queues that use it).
  * Every queue sends a NOTIFY on insert, so workers pick jobs up at once rather than at the

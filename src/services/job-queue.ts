@@ -1,6 +1,6 @@
 import type { EntityManager } from "@mikro-orm/postgresql";
 import { fromKysely, type PgBoss, type SendOptions } from "pg-boss";
-import { type EpisodeJobPayload, QUEUES } from "../jobs/queues.ts";
+import type { EpisodeJobPayload, QUEUES } from "../jobs/queues.ts";
 
 type EpisodeQueue = typeof QUEUES.processEpisode | typeof QUEUES.completeEpisode;
 
@@ -17,5 +17,3 @@ export async function enqueue(
 ): Promise<string | null> {
   return boss.send(queue, payload, { ...options, db: fromKysely(em.getKysely()) });
 }
-
-export { QUEUES };

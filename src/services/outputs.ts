@@ -5,7 +5,7 @@ import type { Chapter, TranscriptSegment } from "../entities/episode.entity.ts";
 import { PODFLOW_VERSION } from "../version.ts";
 
 /** Transcripts and chapter files are text; anything this large is not one. */
-export const MAX_OUTPUT_BYTES = 25 * 1024 * 1024;
+const MAX_OUTPUT_BYTES = 25 * 1024 * 1024;
 
 /** An output that could not be fetched or read; its message is the reason shown to producers. */
 export class OutputError extends Error {

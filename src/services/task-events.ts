@@ -25,7 +25,7 @@ export interface Delivery {
 /** PENDING → PROCESSING → COMPLETED | FAILED; the two ends rank alike, so neither undoes the other. */
 const RANK: Record<TaskStatus, number> = { PENDING: 0, PROCESSING: 1, COMPLETED: 2, FAILED: 2 };
 
-export function isEnded(task: { status: TaskStatus }): boolean {
+function isEnded(task: { status: TaskStatus }): boolean {
   return RANK[task.status] === 2;
 }
 
@@ -121,7 +121,7 @@ async function recordDelivery(
  * Moves the task forward by what the event says, never back: status by rank, progress only up,
  * output with a completion, error with a failure. True when anything changed.
  */
-export function advance(task: ProcessingTask, event: TaskEvent): boolean {
+function advance(task: ProcessingTask, event: TaskEvent): boolean {
   let changed = false;
   if (RANK[event.status] > RANK[task.status as TaskStatus]) {
     task.status = event.status;

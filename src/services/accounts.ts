@@ -3,7 +3,7 @@ import type { EntityManager } from "@mikro-orm/postgresql";
 import { z } from "zod";
 import { ApiToken } from "../entities/api-token.entity.ts";
 import { User } from "../entities/user.entity.ts";
-import { NotFoundError, ValidationError } from "./errors.ts";
+import { NotFoundError, ValidationError, validateInput } from "./errors.ts";
 
 /** Tokens look like `pf_<43 base64url characters>`: 256 random bits, recognisable in a leak scan. */
 const TOKEN_PREFIX = "pf_";
@@ -15,17 +15,16 @@ export function hashToken(token: string): string {
   return createHash("sha256").update(token).digest("hex");
 }
 
-const emailSchema = z.email("must be an email address").max(320);
-const tokenNameSchema = z.string().trim().min(1, "must not be empty").max(100);
+const emailSchema = z.object({
+  email: z.string().trim().toLowerCase().pipe(z.email("must be an email address").max(320)),
+});
+const tokenNameSchema = z.object({
+  name: z.string().trim().min(1, "must not be empty").max(100),
+});
 
+/** Emails are compared lower-cased and trimmed. */
 function parseEmail(email: string): string {
-  const parsed = emailSchema.safeParse(email.trim().toLowerCase());
-  if (!parsed.success) {
-    throw new ValidationError([
-      { field: "email", message: parsed.error.issues[0]?.message ?? "invalid" },
-    ]);
-  }
-  return parsed.data;
+  return validateInput(emailSchema, { email }).email;
 }
 
 export interface IssuedToken {
@@ -55,17 +54,12 @@ export async function issueToken(
   user: User,
   name = "default",
 ): Promise<IssuedToken> {
-  const parsedName = tokenNameSchema.safeParse(name);
-  if (!parsedName.success) {
-    throw new ValidationError([
-      { field: "name", message: parsedName.error.issues[0]?.message ?? "invalid" },
-    ]);
-  }
+  const parsed = validateInput(tokenNameSchema, { name });
   const secret = `${TOKEN_PREFIX}${randomBytes(32).toString("base64url")}`;
   const token = em.create(ApiToken, {
     id: randomUUID(),
     user,
-    name: parsedName.data,
+    name: parsed.name,
     tokenHash: hashToken(secret),
     tokenPrefix: secret.slice(0, 10),
   });

@@ -11,7 +11,7 @@ import {
   NotFoundError,
   ProcessingUnavailableError,
   UnknownFileError,
-  ValidationError,
+  validateInput,
 } from "./errors.ts";
 import { type IttybitClient, IttybitError } from "./ittybit/index.ts";
 import { enqueue } from "./job-queue.ts";
@@ -77,17 +77,6 @@ function extensionOf(filename: string): string {
   return dot < 0 ? "" : filename.slice(dot + 1).toLowerCase();
 }
 
-/** Zod issues → a ValidationError naming each field once. */
-function validate<T>(schema: z.ZodType<T>, input: unknown): T {
-  const parsed = schema.safeParse(input);
-  if (parsed.success) return parsed.data;
-  const seen = new Set<string>();
-  const problems = parsed.error.issues
-    .map((issue) => ({ field: issue.path.join(".") || "input", message: issue.message }))
-    .filter((problem) => !seen.has(problem.field) && seen.add(problem.field));
-  throw new ValidationError(problems);
-}
-
 function requireIttybit(ittybit: IttybitClient | null): IttybitClient {
   if (!ittybit) {
     throw new ProcessingUnavailableError(
@@ -117,7 +106,7 @@ export async function prepareUpload(
   user: User,
   input: PrepareUploadInput,
 ): Promise<PreparedUpload> {
-  const valid = validate(prepareUploadSchema(deps.maxUploadBytes), input);
+  const valid = validateInput(prepareUploadSchema(deps.maxUploadBytes), input);
   const ittybit = requireIttybit(deps.ittybit);
   const id = randomUUID();
   const folder = `episodes/${id}`;
@@ -161,7 +150,7 @@ export async function confirmUpload(
   user: User,
   input: ConfirmUploadInput,
 ): Promise<Episode> {
-  const { ittybitFileId } = validate(
+  const { ittybitFileId } = validateInput(
     z.object({
       episodeId: z.string(),
       ittybitFileId: z.string().trim().min(1, "must not be empty").max(64, "is too long"),

@@ -1,3 +1,5 @@
+import type { z } from "zod";
+
 /**
  * Domain errors: what a producer can get wrong or run into, as opposed to bugs. The GraphQL
  * layer turns each into a typed result (the errors plugin); job handlers record them.
@@ -22,6 +24,17 @@ export class ValidationError extends DomainError {
     );
     this.problems = problems;
   }
+}
+
+/** Parses input with a zod schema; its issues become one ValidationError naming each field once. */
+export function validateInput<T>(schema: z.ZodType<T>, input: unknown): T {
+  const parsed = schema.safeParse(input);
+  if (parsed.success) return parsed.data;
+  const seen = new Set<string>();
+  const problems = parsed.error.issues
+    .map((issue) => ({ field: issue.path.join(".") || "input", message: issue.message }))
+    .filter((problem) => !seen.has(problem.field) && seen.add(problem.field));
+  throw new ValidationError(problems);
 }
 
 /** Missing — or not the caller's, which looks the same from outside. */

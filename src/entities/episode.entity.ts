@@ -1,14 +1,7 @@
 import { defineEntity, p } from "@mikro-orm/core";
+import { ENGINE_KINDS } from "../domain/engines.ts";
+import { EPISODE_STATUSES } from "../domain/episode-lifecycle.ts";
 import { User } from "./user.entity.ts";
-
-export const EPISODE_STATUSES = [
-  "AWAITING_UPLOAD",
-  "UPLOADED",
-  "PROCESSING",
-  "PROCESSED",
-  "FAILED",
-] as const;
-export type EpisodeStatus = (typeof EPISODE_STATUSES)[number];
 
 /** One timed piece of a transcript, in seconds from the start of the episode. */
 export interface TranscriptSegment {
@@ -37,10 +30,18 @@ export const EpisodeSchema = defineEntity({
     originalFilename: p.string().length(255).nullable(),
     /** Bytes; bigint in the database, exact as a JS number up to 2^53. */
     fileSize: p.bigint("number").nullable(),
+    /** Changed only through src/services/lifecycle.ts, by the moves of the episode lifecycle. */
     status: p.enum(EPISODE_STATUSES).default("AWAITING_UPLOAD"),
     failureReason: p.text().nullable(),
+    /**
+     * The media engine this episode is processed with, fixed when it is created: changing the
+     * setting never moves an episode already under way to another engine.
+     */
+    engine: p.enum(ENGINE_KINDS),
+    /** Ittybit only: the folder its upload was signed for. */
     ittybitFolder: p.string().length(255).nullable(),
-    ittybitFileId: p.string().length(64).nullable(),
+    /** The uploaded file's id at the episode's engine, once confirmed. */
+    fileId: p.string().length(64).nullable(),
     ittybitMediaId: p.string().length(64).nullable(),
     audioFileId: p.string().length(64).nullable(),
     audioUrl: p.text().nullable(),

@@ -1,20 +1,9 @@
 import { defineEntity, p } from "@mikro-orm/core";
+import { TASK_STATUSES, TASK_TYPES } from "../domain/tasks.ts";
 import { Episode } from "./episode.entity.ts";
 
-export const TASK_TYPES = [
-  "AUDIO_EXTRACTION",
-  "VIDEO_TRANSCODE",
-  "TRANSCRIPT_GENERATION",
-  "CHAPTER_DETECTION",
-] as const;
-export type TaskType = (typeof TASK_TYPES)[number];
-
-/** In the order a task moves through them; a task never moves back (DESIGN §2.2). */
-export const TASK_STATUSES = ["PENDING", "PROCESSING", "COMPLETED", "FAILED"] as const;
-export type TaskStatus = (typeof TASK_STATUSES)[number];
-
 /**
- * One processing task at Ittybit for one episode. A retry of a failed task is a new row with
+ * One processing task of one episode at its media engine. A retry of a failed task is a new row with
  * the next `attempt`, so the history stays.
  */
 export const ProcessingTaskSchema = defineEntity({
@@ -27,9 +16,11 @@ export const ProcessingTaskSchema = defineEntity({
     attempt: p.integer().default(1),
     /** The episode's processing round that created this attempt. */
     round: p.integer().default(1),
-    ittybitTaskId: p.string().length(64).unique(),
+    /** The task's id at its engine: Ittybit's `task_…` id, or the local engine's own. */
+    engineTaskId: p.string().length(64).unique(),
+    /** Only ever moves forward (src/domain/tasks.ts), through applyTaskEvent. */
     status: p.enum(TASK_STATUSES).default("PENDING"),
-    /** 0–100 as Ittybit reports it; null until it says. */
+    /** 0–100 as the engine reports it; null until it says. */
     progress: p.integer().nullable(),
     outputFileId: p.string().length(64).nullable(),
     outputUrl: p.text().nullable(),

@@ -1,18 +1,15 @@
-import type { EntityManager } from "@mikro-orm/postgresql";
 import pg from "pg";
 import type { Logger } from "pino";
 
 /**
  * A committed change of an episode or of one of its tasks, as announced to subscribers: ids
  * only (NOTIFY payloads must stay under 8000 bytes); each instance loads what its subscribers
- * need.
+ * need. Triggers on `episodes` and `processing_tasks` send it (see the lifecycle migration).
  */
 export interface EpisodeChange {
   episodeId: string;
   /** The episode's owner: who may see the change. */
   userId: string;
-  /** The task that changed, when it was a task. */
-  taskId: string | null;
 }
 
 /** Who hears the changes an instance receives: its episode feed (see episode-feed.ts). */
@@ -27,15 +24,11 @@ export interface ChangeListener {
 }
 
 /**
- * Fan-out of episode changes to every instance. This is the only file that knows the transport
- * (PostgreSQL LISTEN/NOTIFY); another one (Redis, say) replaces it here.
+ * Fan-out of episode changes to every instance, as PostgreSQL announces them: a trigger NOTIFYs
+ * each committed row change of an episode or a task, so they arrive after the commit, in commit
+ * order, and never for a rollback. This is the only file that listens.
  */
 export interface PubSub {
-  /**
-   * Announces a change from inside the EntityManager's current transaction: subscribers hear of
-   * it after the commit, in commit order, and never of a rollback.
-   */
-  publish(em: EntityManager, change: EpisodeChange): Promise<void>;
   /**
    * Starts hearing changes (one listener per instance, on one connection): resolves once every
    * change committed from then on will reach `listener`.
@@ -187,10 +180,6 @@ export function createPostgresPubSub(options: PostgresPubSubOptions): PostgresPu
   }
 
   return {
-    async publish(em, change) {
-      await em.execute("select pg_notify(?, ?)", [CHANGES_CHANNEL, JSON.stringify(change)]);
-    },
-
     async listen(changeListener) {
       if (listener) throw new Error("this PubSub already has its listener");
       if (closed) throw new Error("this PubSub is closed");
@@ -222,8 +211,7 @@ function parseChange(payload: string | undefined): EpisodeChange | null {
   try {
     const value = JSON.parse(payload ?? "") as Partial<EpisodeChange>;
     if (typeof value.episodeId !== "string" || typeof value.userId !== "string") return null;
-    const taskId = typeof value.taskId === "string" ? value.taskId : null;
-    return { episodeId: value.episodeId, userId: value.userId, taskId };
+    return { episodeId: value.episodeId, userId: value.userId };
   } catch {
     return null;
   }

@@ -2,6 +2,7 @@
 import type { MigrationObject } from "@mikro-orm/core";
 import { Migration20261130061822_initial } from "./Migration20261130061822_initial.ts";
 import { Migration20261130064110_processing_rounds } from "./Migration20261130064110_processing_rounds.ts";
+import { Migration20261201150000_lifecycle } from "./Migration20261201150000_lifecycle.ts";
 
 export const migrations: MigrationObject[] = [
   { name: "Migration20261130061822_initial", class: Migration20261130061822_initial },
@@ -9,4 +10,5 @@ export const migrations: MigrationObject[] = [
     name: "Migration20261130064110_processing_rounds",
     class: Migration20261130064110_processing_rounds,
   },
+  { name: "Migration20261201150000_lifecycle", class: Migration20261201150000_lifecycle },
 ];

@@ -8,7 +8,7 @@ import pg from "pg";
 import pino from "pino";
 import WebSocket from "ws";
 import { startEmbeddedDatabase } from "../src/database/embedded.ts";
-import { TASK_TYPES } from "../src/entities/processing-task.entity.ts";
+import { TASK_TYPES } from "../src/domain/tasks.ts";
 import { hashToken } from "../src/services/accounts.ts";
 import { webhookHeaders } from "../src/services/ittybit/webhook-verification.ts";
 import { Cleanups } from "./support/environment.ts";
@@ -221,29 +221,29 @@ interface SeededEpisode {
   id: string;
   /** The global id subscribers use. */
   globalId: string;
-  tasks: Array<{ id: string; ittybitTaskId: string; kind: string }>;
+  tasks: Array<{ id: string; engineTaskId: string; kind: string }>;
 }
 
 /** An episode in PROCESSING with its four tasks, as process-episode leaves it. */
 async function seedEpisode(db: pg.Client, userId: string): Promise<SeededEpisode> {
   const id = randomUUID();
   await db.query(
-    `insert into episodes (id, user_id, title, status, processing_started_at, created_at, updated_at)
-     values ($1, $2, 'Benchmark episode', 'PROCESSING', now(), now(), now())`,
+    `insert into episodes (id, user_id, title, status, engine, processing_started_at, created_at, updated_at)
+     values ($1, $2, 'Benchmark episode', 'PROCESSING', 'ittybit', now(), now(), now())`,
     [id, userId],
   );
   const kinds = ["audio", "video", "speech", "chapters"];
   const tasks = TASK_TYPES.map((type, index) => ({
     id: randomUUID(),
     type,
-    ittybitTaskId: `task_${randomUUID().replaceAll("-", "")}`,
+    engineTaskId: `task_${randomUUID().replaceAll("-", "")}`,
     kind: kinds[index] as string,
   }));
   for (const task of tasks) {
     await db.query(
-      `insert into processing_tasks (id, episode_id, type, attempt, ittybit_task_id, status, created_at, updated_at)
+      `insert into processing_tasks (id, episode_id, type, attempt, engine_task_id, status, created_at, updated_at)
        values ($1, $2, $3, 1, $4, 'PENDING', now(), now())`,
-      [task.id, id, task.type, task.ittybitTaskId],
+      [task.id, id, task.type, task.engineTaskId],
     );
   }
   return { id, globalId: Buffer.from(`Episode:${id}`).toString("base64"), tasks };
@@ -338,7 +338,7 @@ async function sendWebhooks(
     ] as SeededEpisode["tasks"][number];
     const progress = (index % 99) + 1;
     const body = JSON.stringify({
-      id: task.ittybitTaskId,
+      id: task.engineTaskId,
       object: "task",
       kind: task.kind,
       status: "processing",

@@ -6,8 +6,14 @@ import { startBoss } from "./jobs/boss.ts";
 import { startWorkers } from "./jobs/index.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { buildServer, GRAPHQL_PATH, type PodflowServer } from "./server.ts";
+import type { MediaEngines } from "./services/engines/engine.ts";
+import { createIttybitEngine } from "./services/engines/ittybit-engine.ts";
 import { createEpisodeFeed, type EpisodeFeedOptions } from "./services/episode-feed.ts";
-import { createIttybitClient, type IttybitClientOptions } from "./services/ittybit/index.ts";
+import {
+  createIttybitClient,
+  type IttybitClientOptions,
+  webhookUrlFor,
+} from "./services/ittybit/index.ts";
 import { createOutputFetcher } from "./services/outputs.ts";
 import { createPostgresPubSub, type PostgresPubSubOptions } from "./services/pubsub.ts";
 
@@ -80,7 +86,6 @@ export async function startPodflow(
       ? createIttybitClient({
           apiUrl: config.ittybit.apiUrl,
           apiKey: config.ittybit.apiKey,
-          publicUrl: config.publicUrl,
           logger,
           ...options.ittybit,
         })
@@ -95,13 +100,29 @@ export async function startPodflow(
     cleanups.push(() => pubsub.close());
     const episodeFeed = createEpisodeFeed({ orm, pubsub, logger }, feedOptions);
     const outputs = createOutputFetcher({ logger, ...options.outputs });
-    const deps: AppDeps = { config, logger, orm, boss, ittybit, pubsub, outputs, episodeFeed };
-
-    if (!config.ittybit.apiKey) {
-      logger.warn(
-        "ITTYBIT_API_KEY is not set: episodes can be created, but processing is unavailable until a key is configured",
-      );
+    const engines: MediaEngines = {};
+    if (ittybit) {
+      engines.ittybit = createIttybitEngine({
+        ittybit,
+        outputs,
+        webhookUrl: webhookUrlFor(config.publicUrl),
+      });
     }
+    const deps: AppDeps = {
+      config,
+      logger,
+      orm,
+      boss,
+      ittybit,
+      engines,
+      pubsub,
+      outputs,
+      episodeFeed,
+    };
+    logger.info(
+      { mediaEngine: config.mediaEngine },
+      `new episodes are processed by the ${config.mediaEngine} media engine`,
+    );
     if (!config.ittybit.webhookSecret) {
       logger.warn(
         "ITTYBIT_WEBHOOK_SECRET is not set: webhook signatures are not verified (refused in production)",

@@ -1,5 +1,6 @@
 import path from "node:path";
 import { z } from "zod";
+import { ENGINE_KINDS, type EngineKind } from "./domain/engines.ts";
 
 /** The roles a Podflow process can play: serve the API, run the job workers, or both. */
 export type Role = "api" | "worker";
@@ -19,8 +20,13 @@ export interface Config {
   databasePoolSize: number;
   /** Largest upload `prepareUpload` accepts, in bytes. */
   maxUploadBytes: number;
+  /**
+   * The media engine new episodes are processed with (PODFLOW_MEDIA_ENGINE): Ittybit when its
+   * key is set, else the local engine. Each episode keeps the engine it started with.
+   */
+  mediaEngine: EngineKind;
   ittybit: {
-    /** Unset: the API runs, processing waits until a key is configured. */
+    /** Unset: only the local engine can process. */
     apiKey: string | undefined;
     apiUrl: string;
     /** Standard Webhooks secret (`whsec_…`); unset skips verification outside production. */
@@ -124,6 +130,10 @@ const envSchema = z.object({
   PODFLOW_DATABASE_POOL_SIZE: positiveInt("must be a positive whole number of connections"),
   PODFLOW_RECONCILE_AFTER_SECONDS: positiveInt("must be a positive whole number of seconds"),
   PODFLOW_RECONCILE_CRON: z.preprocess(blankToUndefined, z.string().default("* * * * *")),
+  PODFLOW_MEDIA_ENGINE: z.preprocess(
+    (value) => (typeof value === "string" ? blankToUndefined(value.toLowerCase()) : value),
+    z.enum(ENGINE_KINDS, { message: `must be ${ENGINE_KINDS.join(" or ")}` }).optional(),
+  ),
   ITTYBIT_API_KEY: optionalString,
   ITTYBIT_API_URL: httpUrl("must be an http:// or https:// URL"),
   ITTYBIT_WEBHOOK_SECRET: z.preprocess(
@@ -159,6 +169,12 @@ export function loadConfig(env: Env = process.env): Config {
       "Invalid ITTYBIT_WEBHOOK_SECRET: required when NODE_ENV=production (unsigned webhooks would be accepted)",
     );
   }
+  const mediaEngine = e.PODFLOW_MEDIA_ENGINE ?? (e.ITTYBIT_API_KEY ? "ittybit" : "local");
+  if (mediaEngine === "ittybit" && !e.ITTYBIT_API_KEY) {
+    throw new ConfigError(
+      "Invalid PODFLOW_MEDIA_ENGINE: ittybit needs ITTYBIT_API_KEY (or choose local)",
+    );
+  }
   const publicHost = e.HOST === "0.0.0.0" || e.HOST === "::" ? "127.0.0.1" : e.HOST;
   const hostForUrl = publicHost.includes(":") ? `[${publicHost}]` : publicHost;
   return {
@@ -172,6 +188,7 @@ export function loadConfig(env: Env = process.env): Config {
     roles: e.PODFLOW_ROLES,
     databasePoolSize: e.PODFLOW_DATABASE_POOL_SIZE ?? 10,
     maxUploadBytes: e.PODFLOW_MAX_UPLOAD_BYTES ?? DEFAULT_MAX_UPLOAD_BYTES,
+    mediaEngine,
     ittybit: {
       apiKey: e.ITTYBIT_API_KEY,
       apiUrl: e.ITTYBIT_API_URL ?? "https://api.ittybit.com",

@@ -2,6 +2,7 @@ import type { PgBoss } from "pg-boss";
 import type { Logger } from "pino";
 import type { Config } from "./config.ts";
 import type { Orm } from "./database/orm.ts";
+import type { MediaEngines } from "./services/engines/engine.ts";
 import type { EpisodeFeed } from "./services/episode-feed.ts";
 import type { IttybitClient } from "./services/ittybit/index.ts";
 import type { OutputFetcher } from "./services/outputs.ts";
@@ -16,8 +17,10 @@ export interface AppDeps {
   logger: Logger;
   orm: Orm;
   boss: PgBoss;
-  /** Null while ITTYBIT_API_KEY is unset: processing is unavailable, the rest of the API works. */
+  /** Null while ITTYBIT_API_KEY is unset (the reconciler asks it about Ittybit's tasks). */
   ittybit: IttybitClient | null;
+  /** The media engines this installation runs; an episode is processed by the one it names. */
+  engines: MediaEngines;
   /** Downloads task outputs (transcripts, chapters) from Ittybit's storage. */
   outputs: OutputFetcher;
   /** Announces committed episode and task changes to subscribers on every instance. */

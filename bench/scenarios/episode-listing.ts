@@ -1,5 +1,5 @@
 import { performance } from "node:perf_hooks";
-import type { TaskType } from "../../src/entities/processing-task.entity.ts";
+import type { TaskType } from "../../src/domain/tasks.ts";
 import { withClient } from "../support/environment.ts";
 import { timedGraphql } from "../support/http.ts";
 import { startInProcessPodflow, startStandIn } from "../support/podflow.ts";

@@ -74,7 +74,7 @@ async function podflowPickup(
     url,
     token,
     CONFIRM,
-    { input: { episodeId, ittybitFileId: file.id } },
+    { input: { episodeId, fileId: file.id } },
   );
   const answeredAt = performance.now();
   if (confirmed.data?.confirmUpload.__typename !== "ConfirmUploadPayload") {

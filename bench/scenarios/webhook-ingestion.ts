@@ -1,5 +1,5 @@
 import pg from "pg";
-import { TASK_TYPES } from "../../src/entities/processing-task.entity.ts";
+import { TASK_TYPES } from "../../src/domain/tasks.ts";
 import { webhookHeaders } from "../../src/services/ittybit/webhook-verification.ts";
 import { ITTYBIT_WEBHOOK_PATH } from "../../src/webhooks.ts";
 import { withClient } from "../support/environment.ts";
@@ -52,7 +52,7 @@ const DELIVERIES_PER_TASK = 2;
 interface Delivery {
   webhookId: string;
   taskId: string;
-  ittybitTaskId: string;
+  engineTaskId: string;
   status: "PROCESSING" | "COMPLETED";
   progress: number;
   body: string;
@@ -86,7 +86,7 @@ function deliveriesFor(episodes: SeededEpisode[], tag: string): Delivery[] {
         const kind = KIND[TASK_TYPES.indexOf(task.type)] as string;
         const webhookId = `msg_${tag}_${deliveries.length}`;
         const payload = {
-          id: task.ittybitTaskId,
+          id: task.engineTaskId,
           object: "task",
           kind,
           status: status === "PROCESSING" ? "processing" : "completed",
@@ -96,11 +96,11 @@ function deliveriesFor(episodes: SeededEpisode[], tag: string): Delivery[] {
           output:
             status === "COMPLETED"
               ? {
-                  id: `file_out_${task.ittybitTaskId}`,
+                  id: `file_out_${task.engineTaskId}`,
                   object: "track",
                   kind,
                   type: kind === "video" ? "video/mp4" : "audio/mpeg",
-                  url: `https://media.example.com/${task.ittybitTaskId}`,
+                  url: `https://media.example.com/${task.engineTaskId}`,
                 }
               : null,
           error: null,
@@ -111,7 +111,7 @@ function deliveriesFor(episodes: SeededEpisode[], tag: string): Delivery[] {
         deliveries.push({
           webhookId,
           taskId: task.id,
-          ittybitTaskId: task.ittybitTaskId,
+          engineTaskId: task.engineTaskId,
           status,
           progress: payload.progress,
           body,
@@ -502,7 +502,7 @@ async function run(context: ScenarioContext): Promise<ScenarioOutcome> {
 
   return {
     notes: [
-      `Episodes and tasks inserted with SQL (${sizes.episodesPerRound} episodes × 4 tasks per round, PROCESSING/PENDING); the webhook path needs only task rows whose ittybit_task_id matches.`,
+      `Episodes and tasks inserted with SQL (${sizes.episodesPerRound} episodes × 4 tasks per round, PROCESSING/PENDING); the webhook path needs only task rows whose engine_task_id matches.`,
       `${deliveriesPerRound} signed deliveries per round (each task: "processing" 50%, then "completed" with output), episode by episode; ${sizes.rounds} rounds per concurrency after a warm-up; baseline and Podflow alternate first.`,
       `Podflow runs as its own process (node src/main.ts, NODE_ENV=production, PODFLOW_ROLES=api: complete-episode jobs are queued, not run); the load generator is this process, keep-alive HTTP with exactly N sockets.`,
       `Baseline: "${BASELINE_UPDATE}" autocommitted through a pg pool of N connections, on other seeded rows of the same table.`,

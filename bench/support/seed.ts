@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import type pg from "pg";
-import { TASK_TYPES, type TaskType } from "../../src/entities/processing-task.entity.ts";
+import { TASK_TYPES, type TaskType } from "../../src/domain/tasks.ts";
 import { hashToken } from "../../src/services/accounts.ts";
 
 // Load for the scenarios that need thousands of rows, written straight with SQL in the shapes
@@ -31,7 +31,7 @@ export interface SeededTask {
   episodeId: string;
   type: TaskType;
   attempt: number;
-  ittybitTaskId: string;
+  engineTaskId: string;
   status: string;
 }
 
@@ -59,7 +59,7 @@ export async function seedEpisodes(
   options: {
     userId: string;
     count: number;
-    /** Makes ittybit_task_ids unique across seeds: `task_<tag>_<episode>_<type>_<attempt>`. */
+    /** Makes engine_task_ids unique across seeds: `task_<tag>_<episode>_<type>_<attempt>`. */
     tag: string;
     episodeStatus?: (index: number) => string;
     taskStatus?: (index: number, type: TaskType) => string;
@@ -105,7 +105,7 @@ export async function seedEpisodes(
           episodeId: id,
           type,
           attempt: position + 1,
-          ittybitTaskId: `task_${options.tag}_${index}_${TASK_TYPES.indexOf(type)}_${position + 1}`,
+          engineTaskId: `task_${options.tag}_${index}_${TASK_TYPES.indexOf(type)}_${position + 1}`,
           status: taskStatus,
         };
         tasks.push(task);
@@ -116,7 +116,7 @@ export async function seedEpisodes(
           type,
           task.attempt,
           task.attempt,
-          task.ittybitTaskId,
+          task.engineTaskId,
           taskStatus,
           taskStatus === "COMPLETED" ? 100 : taskStatus === "PROCESSING" ? 40 : null,
           taskStatus === "COMPLETED" ? `https://media.example.com/${task.id}` : null,
@@ -132,10 +132,10 @@ export async function seedEpisodes(
   for (let start = 0; start < episodeRows.length; start += CHUNK) {
     const rows = episodeRows.slice(start, start + CHUNK);
     await client.query(
-      `insert into episodes (id, user_id, title, status, ittybit_folder, ittybit_file_id,
+      `insert into episodes (id, user_id, title, status, engine, ittybit_folder, file_id,
          ittybit_media_id, original_filename, file_size, created_at, updated_at, transcript,
          transcript_segments, audio_url, video_url, processing_started_at, processing_completed_at)
-       select r.id, r.user_id, r.title, r.status, 'episodes/' || r.id, r.file_id, r.media_id,
+       select r.id, r.user_id, r.title, r.status, 'ittybit', 'episodes/' || r.id, r.file_id, r.media_id,
          'episode.mp4', 123456789, r.created_at, r.created_at, r.transcript, r.segments,
          r.audio_url, r.video_url, r.created_at, r.completed_at
        from unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[],
@@ -148,13 +148,13 @@ export async function seedEpisodes(
   for (let start = 0; start < taskRows.length; start += CHUNK) {
     const rows = taskRows.slice(start, start + CHUNK);
     await client.query(
-      `insert into processing_tasks (id, episode_id, type, attempt, round, ittybit_task_id, status,
+      `insert into processing_tasks (id, episode_id, type, attempt, round, engine_task_id, status,
          progress, output_url, error_message, metadata, created_at, updated_at)
-       select r.id, r.episode_id, r.type, r.attempt, r.round, r.ittybit_task_id, r.status,
+       select r.id, r.episode_id, r.type, r.attempt, r.round, r.engine_task_id, r.status,
          r.progress, r.output_url, r.error_message, r.metadata, now(), coalesce(r.ended_at, now())
        from unnest($1::uuid[], $2::uuid[], $3::text[], $4::int[], $5::int[], $6::text[],
          $7::text[], $8::int[], $9::text[], $10::text[], $11::jsonb[], $12::timestamptz[])
-         as r(id, episode_id, type, attempt, round, ittybit_task_id, status, progress, output_url,
+         as r(id, episode_id, type, attempt, round, engine_task_id, status, progress, output_url,
            error_message, metadata, ended_at)`,
       columns(rows, 12),
     );

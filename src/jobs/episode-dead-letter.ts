@@ -14,7 +14,7 @@ export function episodeDeadLetterHandler(deps: AppDeps) {
     const lastError = await originalError(deps.boss, job);
     const attempts = (job.sourceRetryCount ?? 0) + 1;
     const reason = `Podflow gave up on ${job.sourceName ?? "processing"} after ${attempts} attempts${lastError ? `: ${lastError}` : ""}`;
-    await failEpisode(deps, episodeId, reason, ["UPLOADED", "PROCESSING"]);
+    await failEpisode(deps, episodeId, reason);
   };
 }
 

@@ -17,8 +17,9 @@ const EPISODE_WORK = {
 };
 
 /**
- * Registers the job handlers of the worker role. Without an Ittybit key the jobs that need
- * Ittybit are left queued — they run once a key is configured — and the rest run as usual.
+ * Registers the job handlers of the worker role. An episode whose engine is not configured here
+ * fails its jobs (and is retried) until it is; without an Ittybit key there is nothing for the
+ * reconciler to ask.
  */
 export async function startWorkers(deps: AppDeps): Promise<void> {
   const { boss, logger } = deps;
@@ -28,11 +29,12 @@ export async function startWorkers(deps: AppDeps): Promise<void> {
     { ...EPISODE_WORK, includeMetadata: true },
     episodeDeadLetterHandler(deps),
   );
+  await boss.work(QUEUES.processEpisode, EPISODE_WORK, processEpisodeHandler(deps));
   if (!deps.ittybit) {
-    logger.warn("process-episode and reconcile-tasks are paused until ITTYBIT_API_KEY is set");
+    logger.info("reconcile-tasks is off: ITTYBIT_API_KEY is not set");
+    logger.info("job workers started");
     return;
   }
-  await boss.work(QUEUES.processEpisode, EPISODE_WORK, processEpisodeHandler(deps, deps.ittybit));
   await boss.work(QUEUES.reconcileTasks, reconcileTasksHandler(deps, deps.ittybit));
   await boss.schedule(
     QUEUES.reconcileTasks,

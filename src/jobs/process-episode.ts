@@ -1,13 +1,12 @@
 import type { Job } from "pg-boss";
 import type { AppDeps } from "../deps.ts";
-import type { IttybitClient } from "../services/ittybit/index.ts";
 import { startProcessing } from "../services/processing.ts";
 import { episodeJobPayload } from "./queues.ts";
 
-export function processEpisodeHandler(deps: AppDeps, ittybit: IttybitClient) {
+export function processEpisodeHandler(deps: AppDeps) {
   return async ([job]: Job<unknown>[]) => {
     if (!job) return;
     const { episodeId } = episodeJobPayload.parse(job.data);
-    await startProcessing({ ...deps, ittybit }, episodeId);
+    await startProcessing(deps, episodeId);
   };
 }

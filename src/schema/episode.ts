@@ -1,6 +1,8 @@
 import { decodeGlobalID } from "@pothos/plugin-relay";
 import { GraphQLError } from "graphql";
-import { type EPISODE_STATUSES, Episode } from "../entities/episode.entity.ts";
+import type { EngineKind } from "../domain/engines.ts";
+import type { EpisodeStatus } from "../domain/episode-lifecycle.ts";
+import { Episode } from "../entities/episode.entity.ts";
 import {
   decodeEpisodeCursor,
   encodeEpisodeCursor,
@@ -19,12 +21,20 @@ export const EpisodeStatusEnum = builder.enumType("EpisodeStatus", {
   values: {
     AWAITING_UPLOAD: { description: "Created; waiting for the file to be uploaded and confirmed." },
     UPLOADED: { description: "The upload is confirmed; processing is queued." },
-    PROCESSING: { description: "Ittybit is processing the episode's tasks." },
+    PROCESSING: { description: "The media engine is working on the episode's tasks." },
     PROCESSED: { description: "Every task completed; the outputs are ready." },
     FAILED: {
       description: "Processing failed; `failureReason` says why. `retryEpisode` tries again.",
     },
-  } satisfies Record<(typeof EPISODE_STATUSES)[number], { description: string }>,
+  } satisfies Record<EpisodeStatus, { description: string }>,
+});
+
+export const MediaEngineEnum = builder.enumType("MediaEngine", {
+  description: "What turns an upload into the episode's outputs.",
+  values: {
+    ittybit: { value: "ittybit", description: "Ittybit, the hosted media API." },
+    local: { value: "local", description: "ffmpeg and offline speech recognition on the server." },
+  } satisfies Record<EngineKind, { value: EngineKind; description: string }>,
 });
 
 const TranscriptSegmentRef = builder
@@ -144,10 +154,21 @@ export const EpisodeRef = builder.node(Episode, {
       description: "Why processing failed, when it did.",
       resolve: (episode) => episode.failureReason ?? null,
     }),
+    fileId: t.string({
+      nullable: true,
+      description: "The uploaded file's id at the episode's media engine, once confirmed.",
+      resolve: (episode) => episode.fileId ?? null,
+    }),
     ittybitFileId: t.string({
       nullable: true,
       description: "The uploaded file's id at Ittybit, once confirmed.",
-      resolve: (episode) => episode.ittybitFileId ?? null,
+      deprecationReason: "Use fileId: episodes may be processed by the local engine.",
+      resolve: (episode) => episode.fileId ?? null,
+    }),
+    engine: t.field({
+      type: MediaEngineEnum,
+      description: "The media engine that processes this episode, fixed when it was created.",
+      resolve: (episode) => episode.engine,
     }),
     createdAt: t.field({
       type: "DateTime",

@@ -1,8 +1,5 @@
-import {
-  ProcessingTask,
-  type TASK_STATUSES,
-  type TASK_TYPES,
-} from "../entities/processing-task.entity.ts";
+import type { TaskStatus, TaskType } from "../domain/tasks.ts";
+import { ProcessingTask } from "../entities/processing-task.entity.ts";
 import { builder } from "./builder.ts";
 
 export const TaskTypeEnum = builder.enumType("TaskType", {
@@ -12,22 +9,28 @@ export const TaskTypeEnum = builder.enumType("TaskType", {
     VIDEO_TRANSCODE: { description: "The YouTube-ready MP4 (H.264, 1080p)." },
     TRANSCRIPT_GENERATION: { description: "The transcript, with timed segments." },
     CHAPTER_DETECTION: { description: "Chapter markers." },
-  } satisfies Record<(typeof TASK_TYPES)[number], { description: string }>,
+  } satisfies Record<TaskType, { description: string }>,
 });
 
 export const TaskStatusEnum = builder.enumType("TaskStatus", {
-  description: "Where a task is. It only moves forward: PENDING → PROCESSING → COMPLETED | FAILED.",
+  description:
+    "Where a task is. It only moves forward: PENDING → PROCESSING → COMPLETED | FAILED | SKIPPED.",
   values: {
-    PENDING: { description: "Created at Ittybit, not started." },
-    PROCESSING: { description: "Ittybit is working on it." },
+    PENDING: { description: "Created at the media engine, not started." },
+    PROCESSING: { description: "The media engine is working on it." },
     COMPLETED: { description: "Done; its output is ready." },
-    FAILED: { description: "Ittybit could not do it; `error` says why." },
-  } satisfies Record<(typeof TASK_STATUSES)[number], { description: string }>,
+    FAILED: { description: "The media engine could not do it; `error` says why." },
+    SKIPPED: {
+      description:
+        "Not done on this server (e.g. speech recognition without a model); `error` says why. The episode finishes without this output.",
+    },
+  } satisfies Record<TaskStatus, { description: string }>,
 });
 
 export const ProcessingTaskRef = builder.objectType(ProcessingTask, {
   name: "ProcessingTask",
-  description: "One processing task at Ittybit for an episode (the latest attempt of its type).",
+  description:
+    "One processing task of an episode at its media engine (the latest attempt of its type).",
   fields: (t) => ({
     id: t.exposeID("id", { description: "Podflow's id of the task." }),
     type: t.field({
@@ -42,20 +45,26 @@ export const ProcessingTaskRef = builder.objectType(ProcessingTask, {
     }),
     progress: t.int({
       nullable: true,
-      description: "0–100 as Ittybit reports it; null until it says.",
+      description: "0–100 as the media engine reports it; null until it says.",
       resolve: (task) => task.progress ?? null,
     }),
     error: t.string({
       nullable: true,
-      description: "Why the task failed, when it did.",
+      description: "Why the task failed or was skipped, when it was.",
       resolve: (task) => task.errorMessage ?? null,
     }),
     outputUrl: t.string({
       nullable: true,
-      description: "Where Ittybit serves the task's output, once completed.",
+      description: "Where the media engine serves the task's output, once completed.",
       resolve: (task) => task.outputUrl ?? null,
     }),
-    ittybitTaskId: t.exposeString("ittybitTaskId", { description: "The task's id at Ittybit." }),
+    engineTaskId: t.exposeString("engineTaskId", {
+      description: "The task's id at the episode's media engine.",
+    }),
+    ittybitTaskId: t.exposeString("engineTaskId", {
+      description: "The task's id at Ittybit.",
+      deprecationReason: "Use engineTaskId: episodes may be processed by the local engine.",
+    }),
     attempt: t.exposeInt("attempt", { description: "1 for the first try; retries count up." }),
     updatedAt: t.field({
       type: "DateTime",

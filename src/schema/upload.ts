@@ -31,7 +31,8 @@ const PrepareUploadInput = builder.inputType("PrepareUploadInput", {
 });
 
 const UploadTargetRef = builder.objectRef<PreparedUpload["upload"]>("UploadTarget").implement({
-  description: "Where to send the file: straight to Ittybit's storage, never through Podflow.",
+  description:
+    "Where to send the file: to the media engine's storage (Ittybit's, or Podflow's own for the local engine).",
   fields: (t) => ({
     url: t.exposeString("url", { description: "The signed URL to send the file's bytes to." }),
     method: t.exposeString("method", { description: "The HTTP method to use: PUT." }),
@@ -39,6 +40,12 @@ const UploadTargetRef = builder.objectRef<PreparedUpload["upload"]>("UploadTarge
       type: "DateTime",
       description: "When the URL stops working.",
       resolve: (upload) => upload.expiresAt,
+    }),
+    tusUrl: t.string({
+      nullable: true,
+      description:
+        "A tus 1.0 endpoint for resumable uploads (POST to create, PATCH to send, HEAD to resume), authorised by the same signed URL's token; null when the engine has none. Use it for large recordings.",
+      resolve: (upload) => upload.tusUrl,
     }),
   }),
 });
@@ -77,7 +84,8 @@ builder.mutationField("prepareUpload", (t) =>
       prepareUpload(
         {
           em: context.em,
-          ittybit: context.deps.ittybit,
+          engines: context.deps.engines,
+          engine: context.deps.config.mediaEngine,
           maxUploadBytes: context.deps.config.maxUploadBytes,
         },
         requireViewer(context),
@@ -87,10 +95,19 @@ builder.mutationField("prepareUpload", (t) =>
 );
 
 const ConfirmUploadInput = builder.inputType("ConfirmUploadInput", {
-  description: "The episode whose upload finished, and the file Ittybit made of it.",
+  description: "The episode whose upload finished, and the file the upload made.",
   fields: (t) => ({
     episodeId: t.id({ required: true, description: "The episode's global id." }),
-    ittybitFileId: t.string({ required: true, description: "The uploaded file's id at Ittybit." }),
+    fileId: t.string({
+      required: false,
+      description:
+        "The uploaded file's id: the `id` in the upload's JSON answer. Required (or its deprecated alias).",
+    }),
+    ittybitFileId: t.string({
+      required: false,
+      deprecationReason: "Use fileId.",
+      description: "The uploaded file's id at Ittybit.",
+    }),
   }),
 });
 
@@ -128,10 +145,17 @@ builder.mutationField("confirmUpload", (t) =>
       const viewer = requireViewer(context);
       const episodeId = episodeIdFromGlobalId(String(input.episodeId));
       if (!episodeId) throw new NotFoundError("No such episode");
+      if (input.fileId && input.ittybitFileId && input.fileId !== input.ittybitFileId) {
+        throw new ValidationError([{ field: "fileId", message: "differs from ittybitFileId" }]);
+      }
+      const fileId = input.fileId ?? input.ittybitFileId;
+      if (!fileId) {
+        throw new ValidationError([{ field: "fileId", message: "is required" }]);
+      }
       const episode = await confirmUpload(
-        { em: context.em, ittybit: context.deps.ittybit, boss: context.deps.boss },
+        { em: context.em, engines: context.deps.engines, boss: context.deps.boss },
         viewer,
-        { episodeId, ittybitFileId: input.ittybitFileId },
+        { episodeId, fileId },
       );
       return { episode };
     },

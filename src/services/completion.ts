@@ -1,13 +1,15 @@
-import { LockMode } from "@mikro-orm/core";
 import type { AppDeps } from "../deps.ts";
+import { type TaskType, taskLabel } from "../domain/tasks.ts";
 import { Episode } from "../entities/episode.entity.ts";
-import type { ProcessingTask, TaskType } from "../entities/processing-task.entity.ts";
+import type { ProcessingTask } from "../entities/processing-task.entity.ts";
+import { type EpisodeOutputs, engineFor } from "./engines/engine.ts";
 import { latestTasksByEpisode } from "./episodes.ts";
-import { OutputError, parseChapters, parseTranscript } from "./outputs.ts";
-import { failEpisode, taskLabel } from "./processing.ts";
+import { changeEpisode, moveEpisode } from "./lifecycle.ts";
+import { OutputError } from "./outputs.ts";
+import { failEpisode } from "./processing.ts";
 import { completeWhenAllEnded, readyToComplete } from "./task-events.ts";
 
-type CompletionDeps = Pick<AppDeps, "orm" | "pubsub" | "logger" | "outputs" | "boss">;
+type CompletionDeps = Pick<AppDeps, "orm" | "logger" | "boss" | "engines">;
 
 /**
  * The complete-episode job: gathers the outputs of an episode whose tasks have all ended and
@@ -35,40 +37,26 @@ export async function completeEpisode(deps: CompletionDeps, episodeId: string): 
     const reasons = failed.map(
       (task) => `${taskLabel(task.type)}: ${task.errorMessage ?? "failed without a reason"}`,
     );
-    await failEpisode(deps, episodeId, `Processing failed — ${reasons.join("; ")}`, ["PROCESSING"]);
+    await failEpisode(deps, episodeId, `Processing failed — ${reasons.join("; ")}`);
     return;
   }
 
   const byType = (type: TaskType) => tasks.find((task) => task.type === type) as ProcessingTask;
-  let transcript: ReturnType<typeof parseTranscript>;
-  let chapters: ReturnType<typeof parseChapters>;
+  let outputs: EpisodeOutputs;
   try {
-    const transcriptFile = await deps.outputs.fetch(
-      outputUrl(byType("TRANSCRIPT_GENERATION")),
-      "transcript",
-    );
-    transcript = parseTranscript(transcriptFile.body);
-    const chaptersFile = await deps.outputs.fetch(
-      outputUrl(byType("CHAPTER_DETECTION")),
-      "chapters file",
-    );
-    chapters = parseChapters(chaptersFile.body, chaptersFile.contentType);
+    outputs = await engineFor(deps.engines, episode.engine).readOutputs({
+      transcript: byType("TRANSCRIPT_GENERATION"),
+      chapters: byType("CHAPTER_DETECTION"),
+    });
   } catch (error) {
     if (error instanceof OutputError) {
-      await failEpisode(deps, episodeId, `Processing finished, but ${error.message}`, [
-        "PROCESSING",
-      ]);
+      await failEpisode(deps, episodeId, `Processing finished, but ${error.message}`);
       return;
     }
     throw error;
   }
 
-  const finished = await em.transactional(async (tx) => {
-    const locked = await tx.findOneOrFail(
-      Episode,
-      { id: episodeId },
-      { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true, populate: ["user"] },
-    );
+  const finished = await changeEpisode(em, { id: episodeId }, (locked) => {
     if (locked.status !== "PROCESSING") return false;
     const audio = byType("AUDIO_EXTRACTION");
     const video = byType("VIDEO_TRANSCODE");
@@ -76,13 +64,10 @@ export async function completeEpisode(deps: CompletionDeps, episodeId: string): 
     locked.audioUrl = audio.outputUrl ?? null;
     locked.videoFileId = video.outputFileId ?? null;
     locked.videoUrl = video.outputUrl ?? null;
-    locked.transcript = transcript.text;
-    locked.transcriptSegments = transcript.segments;
-    locked.chapters = chapters;
-    locked.status = "PROCESSED";
-    locked.processingCompletedAt = new Date();
-    await tx.flush();
-    await deps.pubsub.publish(tx, { episodeId, userId: locked.user.id, taskId: null });
+    locked.transcript = outputs.transcript?.text ?? null;
+    locked.transcriptSegments = outputs.transcript?.segments ?? null;
+    locked.chapters = outputs.chapters;
+    moveEpisode(locked, "PROCESSED");
     return true;
   });
   if (finished) logger.info("episode processed");
@@ -94,22 +79,10 @@ export async function completeEpisode(deps: CompletionDeps, episodeId: string): 
  * finishes the tasks queues it again — or queues it now, if that event came in the meantime.
  */
 async function requeueLater(deps: CompletionDeps, episodeId: string) {
-  await deps.orm.em.fork().transactional(async (em) => {
-    const episode = await em.findOneOrFail(
-      Episode,
-      { id: episodeId },
-      { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true },
-    );
+  await changeEpisode(deps.orm.em.fork(), { id: episodeId }, async (episode, tx) => {
     if (episode.status !== "PROCESSING") return;
     episode.completionQueuedRound = episode.processingRound - 1;
-    await em.flush();
-    await completeWhenAllEnded(deps, em, episode);
+    await tx.flush();
+    await completeWhenAllEnded(deps, tx, episode);
   });
-}
-
-function outputUrl(task: ProcessingTask): string {
-  if (!task.outputUrl) {
-    throw new OutputError(`Ittybit reported no output for ${taskLabel(task.type)}`);
-  }
-  return task.outputUrl;
 }

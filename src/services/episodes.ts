@@ -1,22 +1,19 @@
 import { randomUUID } from "node:crypto";
-import { LockMode } from "@mikro-orm/core";
 import type { EntityManager } from "@mikro-orm/postgresql";
 import type { PgBoss } from "pg-boss";
 import { z } from "zod";
-import { Episode, type EpisodeStatus } from "../entities/episode.entity.ts";
-import { ProcessingTask, TASK_TYPES } from "../entities/processing-task.entity.ts";
+import type { EngineKind } from "../domain/engines.ts";
+import type { EpisodeStatus } from "../domain/episode-lifecycle.ts";
+import { isTaskEnded, TASK_TYPES } from "../domain/tasks.ts";
+import { Episode } from "../entities/episode.entity.ts";
+import { ProcessingTask } from "../entities/processing-task.entity.ts";
 import type { User } from "../entities/user.entity.ts";
-import {
-  ConflictError,
-  NotFoundError,
-  ProcessingUnavailableError,
-  UnknownFileError,
-  validateInput,
-} from "./errors.ts";
-import { type IttybitClient, IttybitError } from "./ittybit/index.ts";
+import { engineFor, type MediaEngines, type UploadTarget } from "./engines/engine.ts";
+import { ConflictError, NotFoundError, validateInput } from "./errors.ts";
 import { enqueue } from "./job-queue.ts";
+import { changeEpisode, moveEpisode } from "./lifecycle.ts";
 
-/** What Ittybit accepts for processing into audio, video, transcript and chapters. */
+/** What the media engines accept for processing into audio, video, transcript and chapters. */
 export const MEDIA_EXTENSIONS = [
   "mp4",
   "mov",
@@ -30,9 +27,6 @@ export const MEDIA_EXTENSIONS = [
   "ogg",
 ] as const;
 
-/** How long a signed upload URL stays valid: a multi-gigabyte upload on a slow line takes hours. */
-const UPLOAD_URL_LIFETIME_MS = 12 * 60 * 60 * 1000;
-
 export interface PrepareUploadInput {
   filename: string;
   title: string;
@@ -42,7 +36,7 @@ export interface PrepareUploadInput {
 
 export interface PreparedUpload {
   episode: Episode;
-  upload: { url: string; method: string; expiresAt: Date };
+  upload: UploadTarget;
 }
 
 function prepareUploadSchema(maxUploadBytes: number) {
@@ -77,47 +71,23 @@ function extensionOf(filename: string): string {
   return dot < 0 ? "" : filename.slice(dot + 1).toLowerCase();
 }
 
-function requireIttybit(ittybit: IttybitClient | null): IttybitClient {
-  if (!ittybit) {
-    throw new ProcessingUnavailableError(
-      "Media processing is not configured on this server (ITTYBIT_API_KEY is not set)",
-    );
-  }
-  return ittybit;
-}
-
-/** A failure of Ittybit itself (after the client's retries) is the producer's to retry later. */
-function unavailable(error: unknown, action: string): never {
-  if (error instanceof IttybitError) {
-    const answer = error.status ? `it answered ${error.status}` : `no answer (${error.failure})`;
-    throw new ProcessingUnavailableError(
-      `Ittybit could not ${action} (${answer}); try again later`,
-    );
-  }
-  throw error;
-}
-
 /**
- * Creates an episode awaiting its upload and a signed URL to PUT the file to, straight to
- * Ittybit. The URL is asked for before anything is stored, so a refusal leaves nothing behind.
+ * Creates an episode awaiting its upload, with where to send the file — processed by this
+ * server's media engine, which the episode keeps. The engine is asked for the upload target
+ * before anything is stored, so a refusal leaves nothing behind.
  */
 export async function prepareUpload(
-  deps: { em: EntityManager; ittybit: IttybitClient | null; maxUploadBytes: number },
+  deps: { em: EntityManager; engines: MediaEngines; engine: EngineKind; maxUploadBytes: number },
   user: User,
   input: PrepareUploadInput,
 ): Promise<PreparedUpload> {
   const valid = validateInput(prepareUploadSchema(deps.maxUploadBytes), input);
-  const ittybit = requireIttybit(deps.ittybit);
   const id = randomUUID();
-  const folder = `episodes/${id}`;
-  const signature = await ittybit
-    .createSignature({
-      folder,
-      filename: valid.filename,
-      method: "put",
-      expiry: new Date(Date.now() + UPLOAD_URL_LIFETIME_MS),
-    })
-    .catch((error: unknown) => unavailable(error, "sign an upload URL"));
+  const { target, folder } = await engineFor(deps.engines, deps.engine).prepareUpload({
+    episodeId: id,
+    filename: valid.filename,
+    filesize: valid.filesize,
+  });
   const episode = deps.em.create(Episode, {
     id,
     user,
@@ -125,19 +95,17 @@ export async function prepareUpload(
     description: valid.description,
     originalFilename: valid.filename,
     fileSize: valid.filesize,
+    engine: deps.engine,
     ittybitFolder: folder,
     status: "AWAITING_UPLOAD",
   });
   await deps.em.flush();
-  return {
-    episode,
-    upload: { url: signature.url, method: "PUT", expiresAt: signature.expiresAt },
-  };
+  return { episode, upload: target };
 }
 
 export interface ConfirmUploadInput {
   episodeId: string;
-  ittybitFileId: string;
+  fileId: string;
 }
 
 /**
@@ -146,56 +114,45 @@ export interface ConfirmUploadInput {
  * one was confirmed is a conflict. Concurrent confirms serialise on the episode's row lock.
  */
 export async function confirmUpload(
-  deps: { em: EntityManager; ittybit: IttybitClient | null; boss: PgBoss },
+  deps: { em: EntityManager; engines: MediaEngines; boss: PgBoss },
   user: User,
   input: ConfirmUploadInput,
 ): Promise<Episode> {
-  const { ittybitFileId } = validateInput(
+  const { fileId } = validateInput(
     z.object({
       episodeId: z.string(),
-      ittybitFileId: z.string().trim().min(1, "must not be empty").max(64, "is too long"),
+      fileId: z
+        .string()
+        .trim()
+        .min(1, "must not be empty")
+        .max(64, "is too long")
+        .regex(/^[A-Za-z0-9_-]+$/, "must be letters, digits, '_' or '-'"),
     }),
     input,
   );
   const episode = await findEpisode(deps.em, user, input.episodeId);
   if (!episode) throw new NotFoundError("No such episode");
-  if (episode.ittybitFileId === ittybitFileId) return episode;
-  assertCanConfirm(episode, ittybitFileId);
+  if (episode.fileId === fileId) return episode;
+  assertCanConfirm(episode, fileId);
+  await engineFor(deps.engines, episode.engine).checkUploadedFile(episode, fileId);
 
-  const ittybit = requireIttybit(deps.ittybit);
-  const file = await ittybit.getFile(ittybitFileId).catch((error: unknown) => {
-    if (error instanceof IttybitError && error.status === 404) {
-      throw new UnknownFileError(`Ittybit has no file ${ittybitFileId}`);
-    }
-    return unavailable(error, "look up the file");
-  });
-  // Every producer's uploads live in one Ittybit project: a file uploaded for another episode
-  // (another producer's, say) is not this episode's to process.
-  if (file.folder && episode.ittybitFolder && file.folder !== episode.ittybitFolder) {
-    throw new UnknownFileError(`Ittybit's file ${ittybitFileId} was not uploaded for this episode`);
-  }
-
-  return deps.em.transactional(async (em) => {
-    const locked = await em.findOneOrFail(
-      Episode,
-      { id: episode.id },
-      { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true },
-    );
-    // Another confirm may have won the lock while we asked Ittybit.
-    if (locked.ittybitFileId === ittybitFileId) return locked;
-    assertCanConfirm(locked, ittybitFileId);
-    locked.ittybitFileId = ittybitFileId;
-    locked.status = "UPLOADED";
-    await em.flush();
-    await enqueue(deps.boss, em, "process-episode", { episodeId: locked.id });
+  const confirmed = await changeEpisode(deps.em, { id: episode.id }, async (locked, tx) => {
+    // Another confirm may have won the lock while the engine looked at the file.
+    if (locked.fileId === fileId) return locked;
+    assertCanConfirm(locked, fileId);
+    locked.fileId = fileId;
+    moveEpisode(locked, "UPLOADED");
+    await enqueue(deps.boss, tx, "process-episode", { episodeId: locked.id });
     return locked;
   });
+  if (!confirmed) throw new NotFoundError("No such episode");
+  return confirmed;
 }
 
-function assertCanConfirm(episode: Episode, ittybitFileId: string): void {
+function assertCanConfirm(episode: Episode, fileId: string): void {
   if (episode.status !== "AWAITING_UPLOAD") {
     throw new ConflictError(
-      `This episode is ${episode.status.toLowerCase().replace("_", " ")} with file ${episode.ittybitFileId}; it cannot take file ${ittybitFileId}`,
+      `This episode is ${episode.status.toLowerCase().replace("_", " ")} with file ${episode.fileId}; it cannot take file ${fileId}`,
     );
   }
 }
@@ -303,9 +260,9 @@ export async function latestTasksByEpisode(
   );
 }
 
-/** 0–100: the share of the episode's tasks that ended, completed or failed. */
+/** 0–100: the share of the episode's tasks that ended (completed, failed or skipped). */
 export function episodeProgress(episode: Episode, tasks: readonly ProcessingTask[]): number {
   if (episode.status === "PROCESSED") return 100;
-  const ended = tasks.filter((task) => task.status === "COMPLETED" || task.status === "FAILED");
+  const ended = tasks.filter((task) => isTaskEnded(task.status));
   return Math.floor((100 * ended.length) / TASK_TYPES.length);
 }

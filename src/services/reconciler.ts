@@ -18,27 +18,27 @@ const BATCH_SIZE = 100;
  * rest. A task Ittybit no longer knows fails, with that reason. Returns how many moved forward.
  */
 export async function reconcileTasks(
-  deps: Pick<AppDeps, "orm" | "boss" | "pubsub" | "logger"> & { ittybit: IttybitClient },
+  deps: Pick<AppDeps, "orm" | "boss" | "logger"> & { ittybit: IttybitClient },
   quietSeconds: number,
 ): Promise<number> {
   const quiet = (await deps.orm.em.fork().execute(
-    `select t.ittybit_task_id, t.episode_id from processing_tasks t
+    `select t.engine_task_id, t.episode_id from processing_tasks t
        join episodes e on e.id = t.episode_id
-      where e.status = 'PROCESSING'
+      where e.status = 'PROCESSING' and e.engine = 'ittybit'
         and (t.status in ('PENDING', 'PROCESSING') or (t.status = 'COMPLETED' and t.output_url is null))
         and t.updated_at < now() - make_interval(secs => ?)
       order by random() limit ?`,
     [quietSeconds, BATCH_SIZE],
-  )) as Array<{ ittybit_task_id: string; episode_id: string }>;
+  )) as Array<{ engine_task_id: string; episode_id: string }>;
   let advanced = 0;
   for (const task of quiet) {
     try {
-      const event = await askIttybit(deps.ittybit, task.ittybit_task_id);
+      const event = await askIttybit(deps.ittybit, task.engine_task_id);
       if ((await applyTaskEvent(deps, event, null)) === "applied") advanced += 1;
     } catch (error) {
       // One task Ittybit cannot answer for now must not hold up the others; the next run retries.
       deps.logger.warn(
-        { err: error, episodeId: task.episode_id, ittybitTaskId: task.ittybit_task_id },
+        { err: error, episodeId: task.episode_id, engineTaskId: task.engine_task_id },
         "could not reconcile a task",
       );
     }

@@ -1,8 +1,9 @@
 import { LockMode } from "@mikro-orm/core";
 import type { EntityManager } from "@mikro-orm/postgresql";
 import type { AppDeps } from "../deps.ts";
+import { clampProgress, isTaskEnded, movesForward, TASK_TYPES } from "../domain/tasks.ts";
 import type { Episode } from "../entities/episode.entity.ts";
-import { ProcessingTask, TASK_TYPES, type TaskStatus } from "../entities/processing-task.entity.ts";
+import { ProcessingTask } from "../entities/processing-task.entity.ts";
 import { latestTasksByEpisode } from "./episodes.ts";
 import type { TaskEvent } from "./ittybit/index.ts";
 import { enqueue } from "./job-queue.ts";
@@ -22,20 +23,13 @@ export interface Delivery {
   payload: unknown;
 }
 
-/** PENDING → PROCESSING → COMPLETED | FAILED; the two ends rank alike, so neither undoes the other. */
-const RANK: Record<TaskStatus, number> = { PENDING: 0, PROCESSING: 1, COMPLETED: 2, FAILED: 2 };
-
-function isEnded(task: { status: TaskStatus }): boolean {
-  return RANK[task.status] === 2;
-}
-
-type TaskEventDeps = Pick<AppDeps, "orm" | "boss" | "pubsub" | "logger">;
+type TaskEventDeps = Pick<AppDeps, "orm" | "boss" | "logger">;
 
 /**
- * The one way a task's status changes (DESIGN §1): webhooks, the reconciler and tests all call
- * it. In one transaction it records the delivery (a repeat changes nothing), locks the episode,
- * moves the task forward only, queues complete-episode when this event left nothing to wait
- * for, and announces the change to subscribers on commit.
+ * The one way a task's status changes: webhooks, the reconciler, the local engine and tests all
+ * call it. In one transaction it records the delivery (a repeat changes nothing), locks the
+ * episode, moves the task forward only, and queues complete-episode when this event left nothing
+ * to wait for. The database announces the committed change to subscribers (see lifecycle.ts).
  */
 export async function applyTaskEvent(
   deps: TaskEventDeps,
@@ -53,7 +47,7 @@ export async function applyTaskEvent(
       // once the locks are ours: every change of an episode's tasks happens under that lock.
       const task = await em.findOne(
         ProcessingTask,
-        { ittybitTaskId: event.taskId },
+        { engineTaskId: event.taskId },
         {
           populate: ["episode"],
           strategy: "joined",
@@ -66,13 +60,8 @@ export async function applyTaskEvent(
       const changed = advance(task, event);
       if (changed) {
         await em.flush();
-        await deps.pubsub.publish(em, {
-          episodeId: episode.id,
-          userId: episode.user.id,
-          taskId: task.id,
-        });
         // An end, or the output of an ended task, may be the last thing the episode waited for.
-        if (isEnded(task)) await completeWhenAllEnded(deps, em, episode);
+        if (isTaskEnded(task.status)) await completeWhenAllEnded(deps, em, episode);
       }
       const outcome: "applied" | "stale" = changed ? "applied" : "stale";
       if (delivery && !(await recordDelivery(em, delivery, event.taskId, outcome))) {
@@ -89,7 +78,7 @@ export async function applyTaskEvent(
   deps.logger.debug(
     {
       episodeId: result.episodeId,
-      ittybitTaskId: event.taskId,
+      engineTaskId: event.taskId,
       status: event.status,
       outcome: result.outcome,
     },
@@ -106,13 +95,13 @@ export async function applyTaskEvent(
 async function recordDelivery(
   em: EntityManager,
   delivery: Delivery,
-  ittybitTaskId: string,
+  engineTaskId: string,
   outcome: "applied" | "stale",
 ): Promise<boolean> {
   const inserted = await em.execute(
     `insert into webhook_deliveries (id, ittybit_task_id, received_at, payload, outcome)
      values (?, ?, now(), ?, ?) on conflict (id) do nothing returning id`,
-    [delivery.id, ittybitTaskId, JSON.stringify(delivery.payload), outcome],
+    [delivery.id, engineTaskId, JSON.stringify(delivery.payload), outcome],
   );
   return inserted.length > 0;
 }
@@ -123,17 +112,20 @@ async function recordDelivery(
  */
 function advance(task: ProcessingTask, event: TaskEvent): boolean {
   let changed = false;
-  if (RANK[event.status] > RANK[task.status as TaskStatus]) {
+  if (movesForward(task.status, event.status)) {
     task.status = event.status;
     changed = true;
     if (event.status === "COMPLETED") task.progress = 100;
-    if (event.status === "FAILED") {
-      task.errorMessage = event.error ?? `Ittybit reported the task ${event.rawStatus}`;
+    if (event.status === "FAILED" || event.status === "SKIPPED") {
+      task.errorMessage = event.error ?? `the engine reported the task ${event.rawStatus}`;
     }
   }
-  const progress =
-    event.progress == null ? null : Math.min(100, Math.max(0, Math.round(event.progress)));
-  if (progress != null && !isEnded(task) && (task.progress == null || progress > task.progress)) {
+  const progress = clampProgress(event.progress);
+  if (
+    progress != null &&
+    !isTaskEnded(task.status) &&
+    (task.progress == null || progress > task.progress)
+  ) {
     task.progress = progress;
     changed = true;
   }
@@ -161,7 +153,8 @@ function advance(task: ProcessingTask, event: TaskEvent): boolean {
 /**
  * Whether the episode's tasks are all done for this round: every task type's latest attempt has
  * ended, none is a failure still waiting to be re-created by a retry (an earlier round's), and
- * every completed one has reported its output (a completion may come before its output).
+ * every completed one has reported its output (a completion may come before its output). A
+ * skipped task is done: the episode finishes without that output.
  */
 export function readyToComplete(episode: Episode, tasks: readonly ProcessingTask[]): boolean {
   return (
@@ -169,6 +162,7 @@ export function readyToComplete(episode: Episode, tasks: readonly ProcessingTask
     tasks.every(
       (task) =>
         (task.status === "COMPLETED" && task.outputUrl != null) ||
+        task.status === "SKIPPED" ||
         (task.status === "FAILED" && task.round >= episode.processingRound),
     )
   );

@@ -5,19 +5,13 @@ import { z } from "zod";
 import packageJson from "../../../package.json" with { type: "json" };
 import { IttybitError, isRetryableStatus, parseErrorBody, parseRetryAfter } from "./errors.ts";
 import { DEFAULT_RETRY_SETTINGS, type RetrySettings, retryDelay } from "./retry-policy.ts";
-import {
-  createTaskRequestBuilders,
-  type TaskRequest,
-  type TaskRequestBuilders,
-  webhookUrlFor,
-} from "./task-options.ts";
+import type { TaskRequest } from "./task-options.ts";
 import {
   type IttybitFile,
   IttybitFileSchema,
   type IttybitMedia,
   IttybitMediaSchema,
   type IttybitTask,
-  IttybitTaskListSchema,
   IttybitTaskSchema,
   type SignatureMethod,
   SignatureSchema,
@@ -49,8 +43,6 @@ const RETRYABLE_ERROR_CODES = [
 export interface IttybitClientOptions {
   apiUrl: string;
   apiKey: string;
-  /** Podflow's externally reachable base URL; Ittybit posts task changes below it. */
-  publicUrl: string;
   logger: Logger;
   /** Per attempt. */
   timeoutMs?: number;
@@ -62,16 +54,8 @@ export interface IdempotentRequest {
   idempotencyKey: string;
 }
 
-export interface ListTasksParams {
-  page?: number;
-  limit?: number;
-  status?: string;
-  kind?: string;
-}
-
-export interface IttybitClient extends TaskRequestBuilders {
-  /** Where every task created through the builders reports its changes. */
-  readonly webhookUrl: string;
+/** Ittybit's HTTP API, transport only: what to ask for is built elsewhere (task-options.ts). */
+export interface IttybitClient {
   /** A signed URL for uploading (`put`, the default) or reading a file without our key. */
   createSignature(request: {
     folder?: string;
@@ -84,10 +68,8 @@ export interface IttybitClient extends TaskRequestBuilders {
     media: { title?: string; metadata?: Record<string, unknown> },
     options: IdempotentRequest,
   ): Promise<IttybitMedia>;
-  getMedia(id: string): Promise<IttybitMedia>;
   createTask(task: TaskRequest, options: IdempotentRequest): Promise<IttybitTask>;
   getTask(id: string): Promise<IttybitTask>;
-  listTasks(params?: ListTasksParams): Promise<IttybitTask[]>;
 }
 
 interface RequestContext extends Record<string, unknown> {
@@ -104,7 +86,7 @@ export function createIttybitClient(options: IttybitClientOptions): IttybitClien
     schema: Schema,
     method: Method,
     path: string,
-    init: Pick<OptionsInit, "json" | "searchParams" | "headers">,
+    init: Pick<OptionsInit, "json" | "headers">,
   ): Promise<z.infer<Schema>> {
     const context: RequestContext = { startedAt: Date.now() };
     let body: unknown;
@@ -128,11 +110,8 @@ export function createIttybitClient(options: IttybitClientOptions): IttybitClien
     return parsed.data;
   }
 
-  const get = <Schema extends z.ZodType>(
-    schema: Schema,
-    path: string,
-    searchParams?: Record<string, string | number>,
-  ) => send(schema, "GET", path, { searchParams });
+  const get = <Schema extends z.ZodType>(schema: Schema, path: string) =>
+    send(schema, "GET", path, {});
 
   // Every POST carries an idempotency key, the same on each retry: that is what lets got retry
   // POSTs at all, since Ittybit answers a repeat with what the first attempt created.
@@ -147,11 +126,7 @@ export function createIttybitClient(options: IttybitClientOptions): IttybitClien
       headers: { "idempotency-key": requireKey(idempotencyKey) },
     });
 
-  const webhookUrl = webhookUrlFor(options.publicUrl);
   return {
-    webhookUrl,
-    ...createTaskRequestBuilders(webhookUrl),
-
     async createSignature({ folder, filename, expiry, method = "put" }) {
       const expiresAt = expiry ?? new Date(Date.now() + DEFAULT_SIGNATURE_TTL_MS);
       const signature = await post(
@@ -173,11 +148,9 @@ export function createIttybitClient(options: IttybitClientOptions): IttybitClien
     getFile: (id) => get(IttybitFileSchema, `/files/${encodeURIComponent(id)}`),
     createMedia: (media, { idempotencyKey }) =>
       post(IttybitMediaSchema, "/media", media, idempotencyKey),
-    getMedia: (id) => get(IttybitMediaSchema, `/media/${encodeURIComponent(id)}`),
     createTask: (task, { idempotencyKey }) =>
       post(IttybitTaskSchema, "/tasks", task, idempotencyKey),
     getTask: (id) => get(IttybitTaskSchema, `/tasks/${encodeURIComponent(id)}`),
-    listTasks: (params = {}) => get(IttybitTaskListSchema, "/tasks", definedOnly(params)),
   };
 }
 
@@ -273,8 +246,4 @@ function toIttybitError(
 function requireKey(idempotencyKey: string): string {
   if (!idempotencyKey.trim()) throw new TypeError("an idempotency key is required");
   return idempotencyKey;
-}
-
-function definedOnly(params: ListTasksParams): Record<string, string | number> {
-  return Object.fromEntries(Object.entries(params).filter(([, value]) => value !== undefined));
 }

@@ -4,24 +4,18 @@ export {
   ITTYBIT_API_VERSION,
   type IttybitClient,
   type IttybitClientOptions,
-  type ListTasksParams,
 } from "./client.ts";
 export { IttybitError, type IttybitFailure, isRetryableStatus } from "./errors.ts";
 export { DEFAULT_RETRY_SETTINGS, type RetrySettings } from "./retry-policy.ts";
 export {
   normalizeTaskPayload,
-  TASK_EVENT_STATUSES,
   type TaskEvent,
   type TaskEventOutput,
   TaskEventParseError,
-  type TaskEventStatus,
 } from "./task-event.ts";
 export {
   buildTaskRequest,
-  PODFLOW_TASK_TYPES,
-  type PodflowTaskType,
   TASK_DEFAULTS,
-  type TaskOverrides,
   type TaskRequest,
   webhookUrlFor,
 } from "./task-options.ts";
@@ -29,8 +23,8 @@ export type {
   IttybitFile,
   IttybitMedia,
   IttybitTask,
+  IttybitTaskStatus,
   SignatureMethod,
-  TaskStatus,
   UploadSignature,
 } from "./types.ts";
 export {

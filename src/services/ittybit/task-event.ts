@@ -1,8 +1,9 @@
 import { z } from "zod";
+import { clampProgress, type TaskStatus } from "../../domain/tasks.ts";
 import { IttybitTaskSchema, type KnownTaskStatus, type TaskOutput } from "./types.ts";
 
-export const TASK_EVENT_STATUSES = ["PENDING", "PROCESSING", "COMPLETED", "FAILED"] as const;
-export type TaskEventStatus = (typeof TASK_EVENT_STATUSES)[number];
+/** What Ittybit's status words can mean; SKIPPED is the local engine's alone. */
+type TaskEventStatus = Exclude<TaskStatus, "SKIPPED">;
 
 export interface TaskEventOutput {
   fileId: string | null;
@@ -13,10 +14,13 @@ export interface TaskEventOutput {
   type: string | null;
 }
 
-/** One report about one Ittybit task, whichever API version or channel it came through. */
+/**
+ * One report about one processing task, whichever engine made it: an Ittybit task (whichever API
+ * version or channel it came through) or a local engine task. `taskId` is the engine's id.
+ */
 export interface TaskEvent {
   taskId: string;
-  status: TaskEventStatus;
+  status: TaskStatus;
   progress: number | null;
   output: TaskEventOutput | null;
   error: string | null;
@@ -93,7 +97,7 @@ export function normalizeTaskPayload(payload: unknown, deliveryId?: string): Tas
       STATUS_BY_WORD.get(rawStatus.toLowerCase()) ??
       (eventKind ? STATUS_BY_TOPIC.get(eventKind) : undefined) ??
       "PENDING",
-    progress: typeof task.progress === "number" ? clamp(task.progress, 0, 100) : null,
+    progress: typeof task.progress === "number" ? clampProgress(task.progress) : null,
     output: outputOf(task),
     error: errorOf(task),
     deliveryId: deliveryId ?? (envelope.success ? (envelope.data.id ?? null) : null),
@@ -127,8 +131,4 @@ function outputOf(task: DeliveredTask): TaskEventOutput | null {
 function errorOf(task: DeliveredTask): string | null {
   const message = typeof task.error === "string" ? task.error : task.error?.message;
   return message || null;
-}
-
-function clamp(value: number, min: number, max: number): number {
-  return Math.min(max, Math.max(min, value));
 }

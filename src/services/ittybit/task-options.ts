@@ -1,23 +1,6 @@
-/** The four processing steps of an episode, in the order the pipeline creates them. */
-export const PODFLOW_TASK_TYPES = [
-  "AUDIO_EXTRACTION",
-  "VIDEO_TRANSCODE",
-  "TRANSCRIPT_GENERATION",
-  "CHAPTER_DETECTION",
-] as const;
-export type PodflowTaskType = (typeof PODFLOW_TASK_TYPES)[number];
+import type { TaskType } from "../../domain/tasks.ts";
 
 export type TaskOptionValue = string | number | boolean;
-
-/**
- * Changes to a task's defaults. `kind`, `file_id` and `webhook_url` are not options: the kind
- * is what the task type means, and the other two are fixed by the episode and our own URL.
- */
-export type TaskOverrides = { readonly [option: string]: TaskOptionValue | undefined } & {
-  readonly kind?: never;
-  readonly file_id?: never;
-  readonly webhook_url?: never;
-};
 
 /** A `POST /tasks` body in the 2025-08-20 shape: options sit flat beside `kind`. */
 export interface TaskRequest {
@@ -54,7 +37,7 @@ export const TASK_DEFAULTS = {
   },
   TRANSCRIPT_GENERATION: { kind: "speech", language: "en", ref: "transcript" },
   CHAPTER_DETECTION: { kind: "chapters", ref: "chapters" },
-} as const satisfies Record<PodflowTaskType, TaskDefaults>;
+} as const satisfies Record<TaskType, TaskDefaults>;
 
 /** Where Ittybit reports task changes: `PUBLIC_URL` + `/webhooks/ittybit`. */
 export function webhookUrlFor(publicUrl: string): string {
@@ -62,43 +45,10 @@ export function webhookUrlFor(publicUrl: string): string {
   return `${publicUrl.replace(/\/+$/, "")}/webhooks/ittybit`;
 }
 
-const FIXED_FIELDS = new Set(["kind", "file_id", "webhook_url"]);
-
+/** The `POST /tasks` body that asks Ittybit for one of an episode's tasks. */
 export function buildTaskRequest(
-  type: PodflowTaskType,
+  type: TaskType,
   target: { fileId: string; webhookUrl: string },
-  overrides: TaskOverrides = {},
 ): TaskRequest {
-  const request: TaskRequest = {
-    ...TASK_DEFAULTS[type],
-    file_id: target.fileId,
-    webhook_url: target.webhookUrl,
-  };
-  for (const [option, value] of Object.entries(overrides)) {
-    // Overrides are often spread from optional fields, where `undefined` means "keep the default".
-    if (value !== undefined && !FIXED_FIELDS.has(option)) request[option] = value;
-  }
-  return request;
-}
-
-export interface TaskRequestBuilders {
-  buildTaskRequest(type: PodflowTaskType, fileId: string, overrides?: TaskOverrides): TaskRequest;
-  audioTask(fileId: string, overrides?: TaskOverrides): TaskRequest;
-  videoTask(fileId: string, overrides?: TaskOverrides): TaskRequest;
-  transcriptTask(fileId: string, overrides?: TaskOverrides): TaskRequest;
-  chaptersTask(fileId: string, overrides?: TaskOverrides): TaskRequest;
-}
-
-export function createTaskRequestBuilders(webhookUrl: string): TaskRequestBuilders {
-  const forType =
-    (type: PodflowTaskType) =>
-    (fileId: string, overrides?: TaskOverrides): TaskRequest =>
-      buildTaskRequest(type, { fileId, webhookUrl }, overrides);
-  return {
-    buildTaskRequest: (type, fileId, overrides) => forType(type)(fileId, overrides),
-    audioTask: forType("AUDIO_EXTRACTION"),
-    videoTask: forType("VIDEO_TRANSCODE"),
-    transcriptTask: forType("TRANSCRIPT_GENERATION"),
-    chaptersTask: forType("CHAPTER_DETECTION"),
-  };
+  return { ...TASK_DEFAULTS[type], file_id: target.fileId, webhook_url: target.webhookUrl };
 }

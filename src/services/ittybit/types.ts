@@ -14,7 +14,8 @@ function openEnum<const Known extends readonly [string, ...string[]]>(_known: Kn
   });
 }
 
-export const TASK_STATUSES = [
+/** Every task status word a documented Ittybit API version uses. */
+export const ITTYBIT_TASK_STATUS_WORDS = [
   // 2025-08-20
   "pending",
   "waiting",
@@ -30,8 +31,8 @@ export const TASK_STATUSES = [
   "finishing",
   "succeeded",
 ] as const;
-export type KnownTaskStatus = (typeof TASK_STATUSES)[number];
-export type TaskStatus = OpenEnum<KnownTaskStatus>;
+export type KnownTaskStatus = (typeof ITTYBIT_TASK_STATUS_WORDS)[number];
+export type IttybitTaskStatus = OpenEnum<KnownTaskStatus>;
 
 const FILE_STATUSES = ["waiting", "processing", "ready", "failed"] as const;
 const FILE_OBJECTS = ["source", "track", "intelligence"] as const;
@@ -78,7 +79,7 @@ export const IttybitTaskSchema = z.looseObject({
   id: z.string().min(1),
   object: z.string().nullish(),
   kind: z.string().nullish(),
-  status: openEnum(TASK_STATUSES),
+  status: openEnum(ITTYBIT_TASK_STATUS_WORDS),
   progress: z.number().nullish(),
   output: TaskOutputSchema.nullish(),
   outputs: z.array(TaskOutputSchema).nullish(),
@@ -86,8 +87,6 @@ export const IttybitTaskSchema = z.looseObject({
   error: z.union([z.string(), z.looseObject({ message: z.string().nullish() })]).nullish(),
 });
 export type IttybitTask = z.infer<typeof IttybitTaskSchema>;
-
-export const IttybitTaskListSchema = z.array(IttybitTaskSchema);
 
 export const SignatureSchema = z.looseObject({
   url: z.string().min(1),

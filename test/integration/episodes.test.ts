@@ -41,7 +41,7 @@ const CONFIRM = `
   mutation Confirm($input: ConfirmUploadInput!) {
     confirmUpload(input: $input) {
       __typename
-      ... on ConfirmUploadPayload { episode { id status ittybitFileId } }
+      ... on ConfirmUploadPayload { episode { id status fileId } }
       ... on Error { message }
     }
   }`;
@@ -67,15 +67,15 @@ async function prepare(producer: TestProducer, input: Record<string, unknown> = 
   };
 }
 
-async function confirm(producer: TestProducer, episodeId: string, ittybitFileId: string) {
+async function confirm(producer: TestProducer, episodeId: string, fileId: string) {
   const { body } = await producer.gql<{ confirmUpload: Record<string, unknown> }>(CONFIRM, {
-    input: { episodeId, ittybitFileId },
+    input: { episodeId, fileId },
   });
   expect(body.errors).toBeUndefined();
   return body.data?.confirmUpload as {
     __typename: string;
     message?: string;
-    episode: { id: string; status: string; ittybitFileId: string };
+    episode: { id: string; status: string; fileId: string };
   };
 }
 
@@ -225,7 +225,7 @@ describe("confirmUpload", () => {
     expect(result.episode).toMatchObject({
       id: episode.id,
       status: "UPLOADED",
-      ittybitFileId: file.id,
+      fileId: file.id,
     });
     expect(await processJobs(episode.id)).toBe(1);
   });
@@ -235,7 +235,7 @@ describe("confirmUpload", () => {
     const file = scenario.ittybit.addFile();
     await confirm(alice, episode.id, file.id);
     const again = await confirm(alice, episode.id, file.id);
-    expect(again.episode).toMatchObject({ status: "UPLOADED", ittybitFileId: file.id });
+    expect(again.episode).toMatchObject({ status: "UPLOADED", fileId: file.id });
     expect(await processJobs(episode.id)).toBe(1);
   });
 
@@ -258,11 +258,11 @@ describe("confirmUpload", () => {
     await confirm(alice, episode.id, first.id);
     const result = await confirm(alice, episode.id, second.id);
     expect(result.__typename).toBe("ConflictError");
-    const { body } = await alice.gql<{ episode: { ittybitFileId: string } }>(
-      "query($id: ID!) { episode(id: $id) { ittybitFileId } }",
+    const { body } = await alice.gql<{ episode: { fileId: string } }>(
+      "query($id: ID!) { episode(id: $id) { fileId } }",
       { id: episode.id },
     );
-    expect(body.data?.episode.ittybitFileId).toBe(first.id);
+    expect(body.data?.episode.fileId).toBe(first.id);
     expect(await processJobs(episode.id)).toBe(1);
   });
 
@@ -392,7 +392,7 @@ describe("episodes", () => {
     for (let index = 0; index < 30; index += 1) await prepare(dave, { title: `Dave ${index}` });
     // Give every episode its four tasks, as processing would.
     await scenario.em().execute(
-      `insert into processing_tasks (id, episode_id, type, attempt, ittybit_task_id, status, created_at, updated_at)
+      `insert into processing_tasks (id, episode_id, type, attempt, engine_task_id, status, created_at, updated_at)
        select gen_random_uuid(), e.id, t.type, 1, 'task_' || replace(gen_random_uuid()::text, '-', ''), 'PROCESSING', now(), now()
        from episodes e cross join (values ('AUDIO_EXTRACTION'), ('VIDEO_TRANSCODE'), ('TRANSCRIPT_GENERATION'), ('CHAPTER_DETECTION')) as t(type)
        where e.user_id = ?`,

@@ -69,7 +69,7 @@ describe("error shapes", () => {
 
   it("reports the stand-in's real 401 for a wrong key, without retrying", async () => {
     const { client } = createTestIttybitClient(ittybit, { apiKey: "ittybit_wrong_key" });
-    const error = await failureOf(client.listTasks());
+    const error = await failureOf(client.getTask("task_anyTask1234"));
     expect(error).toMatchObject({
       status: 401,
       retryable: false,

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { IttybitError } from "../../src/services/ittybit/errors.ts";
 import { type IttybitStandIn, startIttybitStandIn } from "../support/ittybit-stand-in.ts";
-import { createTestIttybitClient } from "../support/ittybit-test-client.ts";
+import { createTestIttybitClient, taskRequest } from "../support/ittybit-test-client.ts";
 
 // Retries through real HTTP: which failures are retried, how long the client waits, when it stops,
 // and that a retried POST creates one thing.
@@ -143,7 +143,9 @@ describe("POST retries under the idempotency key", () => {
     const { client } = createTestIttybitClient(ittybit);
     const file = ittybit.addFile();
     ittybit.failNext({ method: "POST", path: "/tasks", status: 503 });
-    const task = await client.createTask(client.audioTask(file.id), { idempotencyKey: "key-503" });
+    const task = await client.createTask(taskRequest("AUDIO_EXTRACTION", file.id), {
+      idempotencyKey: "key-503",
+    });
 
     const attempts = requestsTo("/tasks");
     expect(attempts).toHaveLength(2);
@@ -158,7 +160,9 @@ describe("POST retries under the idempotency key", () => {
     const { client } = createTestIttybitClient(ittybit);
     const file = ittybit.addFile();
     ittybit.dropNext({ method: "POST", path: "/tasks" });
-    const task = await client.createTask(client.videoTask(file.id), { idempotencyKey: "key-drop" });
+    const task = await client.createTask(taskRequest("VIDEO_TRANSCODE", file.id), {
+      idempotencyKey: "key-drop",
+    });
 
     expect(requestsTo("/tasks")).toHaveLength(2);
     expect(tasksFor(file.id).map((entry) => entry.task.id)).toEqual([task.id]);
@@ -177,10 +181,10 @@ describe("POST retries under the idempotency key", () => {
   it("creates one task when the caller itself repeats the request with the same key", async () => {
     const { client } = createTestIttybitClient(ittybit);
     const file = ittybit.addFile();
-    const first = await client.createTask(client.chaptersTask(file.id), {
+    const first = await client.createTask(taskRequest("CHAPTER_DETECTION", file.id), {
       idempotencyKey: "job-1",
     });
-    const again = await client.createTask(client.chaptersTask(file.id), {
+    const again = await client.createTask(taskRequest("CHAPTER_DETECTION", file.id), {
       idempotencyKey: "job-1",
     });
     expect(again.id).toBe(first.id);
@@ -202,7 +206,9 @@ describe("POST retries under the idempotency key", () => {
   it("does not retry a create Ittybit refused", async () => {
     const { client } = createTestIttybitClient(ittybit);
     const error = await failureOf(
-      client.createTask(client.audioTask("file_doesNotExist"), { idempotencyKey: "key-404" }),
+      client.createTask(taskRequest("AUDIO_EXTRACTION", "file_doesNotExist"), {
+        idempotencyKey: "key-404",
+      }),
     );
     expect(error).toMatchObject({ status: 404, retryable: false });
     expect(requestsTo("/tasks")).toHaveLength(1);

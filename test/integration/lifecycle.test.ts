@@ -67,9 +67,7 @@ describe("podflow process", () => {
     });
     expect(page.status).toBe(200);
     expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
-    expect(first.lines.some((line) => /processing is unavailable/.test(String(line.msg)))).toBe(
-      true,
-    );
+    expect(first.lines.find((line) => line.mediaEngine)?.mediaEngine).toBe("local");
 
     const client = await connectToEmbedded(dataDir);
     await client.query("create table lifecycle_marker (note text)");

@@ -125,11 +125,11 @@ describe("a failed task", () => {
     const transcript = tasks.find((task) => task.type === "TRANSCRIPT_GENERATION");
     for (const task of tasks) {
       if (task === transcript) {
-        await report(scenario, task.ittybit_task_id, "failed", {
+        await report(scenario, task.engine_task_id, "failed", {
           error: "No speech detected in the audio track",
         });
       } else {
-        await report(scenario, task.ittybit_task_id, "completed");
+        await report(scenario, task.engine_task_id, "completed");
       }
     }
     const failed = await waitForStatus(scenario, episode.uuid, "FAILED");
@@ -164,7 +164,7 @@ describe("a failed task", () => {
     );
     expect(secondAttempt?.status).toBe("PENDING");
 
-    await report(scenario, secondAttempt?.ittybit_task_id as string, "completed");
+    await report(scenario, secondAttempt?.engine_task_id as string, "completed");
     await waitForStatus(scenario, episode.uuid, "PROCESSED");
     const { body } = await producer.gql<{
       episode: {
@@ -192,7 +192,7 @@ describe("a retry of several failed tasks", () => {
     await waitForStatus(scenario, episode.uuid, "PROCESSING");
     for (const task of tasks) {
       const failing = task.type === "TRANSCRIPT_GENERATION" || task.type === "CHAPTER_DETECTION";
-      await report(scenario, task.ittybit_task_id, failing ? "failed" : "completed");
+      await report(scenario, task.engine_task_id, failing ? "failed" : "completed");
     }
     await waitForStatus(scenario, episode.uuid, "FAILED");
 
@@ -212,14 +212,14 @@ describe("a retry of several failed tasks", () => {
     const transcript = withTranscript.find(
       (row) => row.type === "TRANSCRIPT_GENERATION" && row.attempt === 2,
     );
-    await report(scenario, transcript?.ittybit_task_id as string, "completed");
+    await report(scenario, transcript?.engine_task_id as string, "completed");
     expect((await episodeRow(scenario, episode.uuid)).status).toBe("PROCESSING");
     expect(await jobCount(scenario, "complete-episode", episode.uuid)).toBe(1);
 
     const all = await waitForTasks(scenario, episode.uuid, 6);
     const chapters = all.find((row) => row.type === "CHAPTER_DETECTION" && row.attempt === 2);
     expect((await episodeRow(scenario, episode.uuid)).status).toBe("PROCESSING");
-    await report(scenario, chapters?.ittybit_task_id as string, "completed");
+    await report(scenario, chapters?.engine_task_id as string, "completed");
     await waitForStatus(scenario, episode.uuid, "PROCESSED");
     expect(await jobCount(scenario, "complete-episode", episode.uuid)).toBe(2);
   });
@@ -231,19 +231,19 @@ describe("a completion reported before its output", () => {
     const tasks = await waitForTasks(scenario, episode.uuid);
     await waitForStatus(scenario, episode.uuid, "PROCESSING");
     const audio = tasks.find((task) => task.type === "AUDIO_EXTRACTION") as (typeof tasks)[number];
-    const bare = scenario.ittybit.setTaskStatus(audio.ittybit_task_id, "completed", {
+    const bare = scenario.ittybit.setTaskStatus(audio.engine_task_id, "completed", {
       output: null,
     });
     expect(
-      (await scenario.ittybit.deliverWebhook(audio.ittybit_task_id, { payload: bare })).status,
+      (await scenario.ittybit.deliverWebhook(audio.engine_task_id, { payload: bare })).status,
     ).toBe(200);
     for (const task of tasks) {
-      if (task !== audio) await report(scenario, task.ittybit_task_id, "completed");
+      if (task !== audio) await report(scenario, task.engine_task_id, "completed");
     }
     expect((await episodeRow(scenario, episode.uuid)).status).toBe("PROCESSING");
     expect(await jobCount(scenario, "complete-episode", episode.uuid)).toBe(0);
 
-    await report(scenario, audio.ittybit_task_id, "completed", { output: {} });
+    await report(scenario, audio.engine_task_id, "completed", { output: {} });
     const done = await waitForStatus(scenario, episode.uuid, "PROCESSED");
     expect(done.audio_url).toBeTruthy();
   });
@@ -255,7 +255,7 @@ describe("an output that cannot be read", () => {
     const tasks = await waitForTasks(scenario, episode.uuid);
     await waitForStatus(scenario, episode.uuid, "PROCESSING");
     for (const task of tasks) {
-      const done = scenario.ittybit.setTaskStatus(task.ittybit_task_id, "completed");
+      const done = scenario.ittybit.setTaskStatus(task.engine_task_id, "completed");
       if (task.type === "TRANSCRIPT_GENERATION") {
         scenario.ittybit.setOutputContent(
           done.output?.id as string,
@@ -263,7 +263,7 @@ describe("an output that cannot be read", () => {
           "text/html",
         );
       }
-      expect((await scenario.ittybit.deliverWebhook(task.ittybit_task_id)).status).toBe(200);
+      expect((await scenario.ittybit.deliverWebhook(task.engine_task_id)).status).toBe(200);
     }
     const failed = await waitForStatus(scenario, episode.uuid, "FAILED");
     expect(failed.failure_reason).toBe("Processing finished, but the transcript is not valid JSON");

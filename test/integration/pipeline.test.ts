@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { TaskType } from "../../src/entities/processing-task.entity.ts";
+import type { TaskType } from "../../src/domain/tasks.ts";
 import {
   EPISODE_QUERY,
   episodeRow,
@@ -58,7 +58,7 @@ describe("processing an episode", () => {
       metadata: { podflowEpisodeId: episode.uuid },
     });
     const webhookUrl = `${scenario.url}/webhooks/ittybit`;
-    const created = tasks.map((task) => scenario.ittybit.tasks.get(task.ittybit_task_id)?.request);
+    const created = tasks.map((task) => scenario.ittybit.tasks.get(task.engine_task_id)?.request);
     expect(created).toEqual(
       expect.arrayContaining([
         expect.objectContaining({
@@ -100,7 +100,7 @@ describe("processing an episode", () => {
 
     for (const task of tasks) {
       expect(
-        (await report(scenario, task.ittybit_task_id, "processing", { progress: 40 })).body,
+        (await report(scenario, task.engine_task_id, "processing", { progress: 40 })).body,
       ).toEqual({ status: "received" });
     }
     const midway = await producer.gql<{
@@ -114,14 +114,12 @@ describe("processing an episode", () => {
     ).toBe(true);
 
     scenario.ittybit.setOutputContent(
-      scenario.ittybit.setTaskStatus(
-        byType(tasks, "CHAPTER_DETECTION").ittybit_task_id,
-        "completed",
-      ).output?.id as string,
+      scenario.ittybit.setTaskStatus(byType(tasks, "CHAPTER_DETECTION").engine_task_id, "completed")
+        .output?.id as string,
       "WEBVTT\n\n00:00:00.000 --> 00:01:00.200\nIntroduction\n\n00:01:00.200 --> 00:20:00.000\nThe interview\n",
       "text/vtt",
     );
-    for (const task of tasks) await report(scenario, task.ittybit_task_id, "completed");
+    for (const task of tasks) await report(scenario, task.engine_task_id, "completed");
 
     await waitForStatus(scenario, episode.uuid, "PROCESSED");
     const { body } = await producer.gql<{
@@ -147,12 +145,11 @@ describe("processing an episode", () => {
       transcriptSegments: unknown[];
     };
     expect(outputs.audioUrl).toBe(
-      scenario.ittybit.tasks.get(byType(tasks, "AUDIO_EXTRACTION").ittybit_task_id)?.task.output
+      scenario.ittybit.tasks.get(byType(tasks, "AUDIO_EXTRACTION").engine_task_id)?.task.output
         ?.url,
     );
     expect(outputs.videoUrl).toBe(
-      scenario.ittybit.tasks.get(byType(tasks, "VIDEO_TRANSCODE").ittybit_task_id)?.task.output
-        ?.url,
+      scenario.ittybit.tasks.get(byType(tasks, "VIDEO_TRANSCODE").engine_task_id)?.task.output?.url,
     );
     expect(outputs.transcriptSegments).toEqual([
       { start: 0, end: 2.5, text: "Welcome to the show.", speaker: "0" },
@@ -169,20 +166,20 @@ describe("processing an episode", () => {
     await waitForStatus(scenario, episode.uuid, "PROCESSING");
     const deliveries = tasks.flatMap((task) => [
       {
-        taskId: task.ittybit_task_id,
-        payload: scenario.ittybit.setTaskStatus(task.ittybit_task_id, "processing", {
+        taskId: task.engine_task_id,
+        payload: scenario.ittybit.setTaskStatus(task.engine_task_id, "processing", {
           progress: 10,
         }),
       },
       {
-        taskId: task.ittybit_task_id,
-        payload: scenario.ittybit.setTaskStatus(task.ittybit_task_id, "processing", {
+        taskId: task.engine_task_id,
+        payload: scenario.ittybit.setTaskStatus(task.engine_task_id, "processing", {
           progress: 70,
         }),
       },
       {
-        taskId: task.ittybit_task_id,
-        payload: scenario.ittybit.setTaskStatus(task.ittybit_task_id, "completed"),
+        taskId: task.engine_task_id,
+        payload: scenario.ittybit.setTaskStatus(task.engine_task_id, "completed"),
       },
     ]);
     const answers: string[] = [];
@@ -208,7 +205,7 @@ describe("processing an episode", () => {
     const stored = await scenario
       .em()
       .execute("select count(*)::int as n from webhook_deliveries where ittybit_task_id in (?)", [
-        finalTasks.map((task) => task.ittybit_task_id),
+        finalTasks.map((task) => task.engine_task_id),
       ]);
     expect(stored[0]?.n).toBe(deliveries.length);
   });
@@ -216,7 +213,7 @@ describe("processing an episode", () => {
   it("never moves a task back, nor lowers its progress", async () => {
     const episode = await uploadEpisode(scenario, producer, "Monotonic");
     const [task] = await waitForTasks(scenario, episode.uuid);
-    const id = (task as TaskRow).ittybit_task_id;
+    const id = (task as TaskRow).engine_task_id;
     const early = scenario.ittybit.setTaskStatus(id, "processing", { progress: 20 });
     await report(scenario, id, "processing", { progress: 80 });
     const late = await scenario.ittybit.deliverWebhook(id, { payload: early });
@@ -229,7 +226,7 @@ describe("processing an episode", () => {
       payload: { ...early, status: "failed", error: "too late" },
     });
     const [after] = (await waitForTasks(scenario, episode.uuid)).filter(
-      (row) => row.ittybit_task_id === id,
+      (row) => row.engine_task_id === id,
     );
     expect(after).toMatchObject({ status: "COMPLETED", progress: 100, error_message: null });
   });
@@ -240,15 +237,15 @@ describe("processing an episode", () => {
       const tasks = await waitForTasks(scenario, episode.uuid);
       await waitForStatus(scenario, episode.uuid, "PROCESSING");
       const [first, second, third, fourth] = tasks as [TaskRow, TaskRow, TaskRow, TaskRow];
-      await report(scenario, first.ittybit_task_id, "completed");
-      await report(scenario, second.ittybit_task_id, "completed");
-      scenario.ittybit.setTaskStatus(third.ittybit_task_id, "completed");
-      scenario.ittybit.setTaskStatus(fourth.ittybit_task_id, "completed");
+      await report(scenario, first.engine_task_id, "completed");
+      await report(scenario, second.engine_task_id, "completed");
+      scenario.ittybit.setTaskStatus(third.engine_task_id, "completed");
+      scenario.ittybit.setTaskStatus(fourth.engine_task_id, "completed");
       const answers = await Promise.all([
-        scenario.ittybit.deliverWebhook(third.ittybit_task_id, { duplicate: true }),
-        scenario.ittybit.deliverWebhook(fourth.ittybit_task_id, { duplicate: true }),
-        scenario.ittybit.deliverWebhook(third.ittybit_task_id),
-        scenario.ittybit.deliverWebhook(fourth.ittybit_task_id),
+        scenario.ittybit.deliverWebhook(third.engine_task_id, { duplicate: true }),
+        scenario.ittybit.deliverWebhook(fourth.engine_task_id, { duplicate: true }),
+        scenario.ittybit.deliverWebhook(third.engine_task_id),
+        scenario.ittybit.deliverWebhook(fourth.engine_task_id),
       ]);
       expect(answers.every((answer) => answer.status === 200)).toBe(true);
       await waitForStatus(scenario, episode.uuid, "PROCESSED");

@@ -110,7 +110,7 @@ describe("without ITTYBIT_API_KEY", () => {
       { authorization: `Bearer ${secret}` },
     );
     expect(body.data?.prepareUpload.__typename).toBe("ProcessingUnavailableError");
-    expect(body.data?.prepareUpload.message).toMatch(/ITTYBIT_API_KEY/);
+    expect(body.data?.prepareUpload.message).toMatch(/local media engine is not enabled/);
     expect(await em.fork().count(Episode, {})).toBe(0);
   });
 });

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningPodflow } from "../../src/app.ts";
-import type { TaskType } from "../../src/entities/processing-task.entity.ts";
+import type { TaskType } from "../../src/domain/tasks.ts";
 import type { PostgresPubSub } from "../../src/services/pubsub.ts";
 import { report, type TaskRow, uploadEpisode, waitForTasks } from "../support/pipeline.ts";
 import { startTestPodflow } from "../support/podflow.ts";
@@ -87,7 +87,45 @@ async function follow<T>(
 const taskOf = (episode: EpisodeView | undefined, type: TaskType) =>
   episode?.tasks.find((task) => task.type === type);
 const ittybitIdOf = (tasks: TaskRow[], type: TaskType) =>
-  (tasks.find((task) => task.type === type) as TaskRow).ittybit_task_id;
+  (tasks.find((task) => task.type === type) as TaskRow).engine_task_id;
+
+describe("an episode's whole life", () => {
+  it.each([
+    ["the same instance", () => scenario.podflow],
+    ["another instance", () => b],
+  ])(
+    "reaches a dashboard on %s from its creation (AWAITING_UPLOAD) through UPLOADED and PROCESSING to PROCESSED",
+    async (_where, instance) => {
+      const dashboard = await followOn<{ myEpisodesUpdated: EpisodeView }>(
+        subscribeWs,
+        instance(),
+        producer.token,
+        MY_EPISODES_UPDATED,
+      );
+      open.push(dashboard as SubscriptionStream<unknown>);
+      // Creating media at Ittybit is the first thing processing does: held back a moment, the
+      // episode stays UPLOADED long enough to be seen there.
+      scenario.ittybit.delayNext({ method: "POST", path: "/media", delayMs: 800 });
+      const episode = await uploadEpisode(scenario, producer, "From creation to the end");
+      const seen = () =>
+        dashboard.data
+          .map((data) => data.myEpisodesUpdated)
+          .filter((update) => update.id === episode.id)
+          .map((update) => update.status);
+      await dashboard.waitFor(() => seen().includes("PROCESSING"));
+      const rows = await waitForTasks(scenario, episode.uuid);
+      for (const row of rows) await report(scenario, row.engine_task_id, "completed");
+      await dashboard.waitFor(() => seen().includes("PROCESSED"), { timeoutMs: 20_000 });
+      // Each status once, in the lifecycle's order (later changes of one status may repeat it).
+      expect([...new Set(seen())]).toEqual([
+        "AWAITING_UPLOAD",
+        "UPLOADED",
+        "PROCESSING",
+        "PROCESSED",
+      ]);
+    },
+  );
+});
 
 describe("a webhook received by instance A", () => {
   it("reaches subscribers on instance B over WebSocket and SSE, from the initial state to PROCESSED", async () => {
@@ -281,7 +319,7 @@ describe("a webhook received by instance A", () => {
     });
     for (const row of rows) {
       const failed = row.type === "CHAPTER_DETECTION";
-      await report(scenario, row.ittybit_task_id, failed ? "failed" : "completed");
+      await report(scenario, row.engine_task_id, failed ? "failed" : "completed");
     }
     await episodes.waitFor((message) => message.data?.episodeUpdated.status === "FAILED");
 

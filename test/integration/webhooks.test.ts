@@ -62,7 +62,7 @@ function signed(body: string, options: { secret?: string; timestamp?: number; id
 describe("POST /webhooks/ittybit refuses bad deliveries and changes nothing", () => {
   const completed = () =>
     JSON.stringify({
-      ...scenario.ittybit.tasks.get(task.ittybit_task_id)?.task,
+      ...scenario.ittybit.tasks.get(task.engine_task_id)?.task,
       status: "completed",
       progress: 100,
     });
@@ -151,7 +151,7 @@ describe("POST /webhooks/ittybit refuses bad deliveries and changes nothing", ()
   });
 
   it("accepts the event envelope of later API versions, keyed by its event id", async () => {
-    const data = scenario.ittybit.setTaskStatus(task.ittybit_task_id, "processing", {
+    const data = scenario.ittybit.setTaskStatus(task.engine_task_id, "processing", {
       progress: 55,
     });
     const body = JSON.stringify({
@@ -175,8 +175,8 @@ describe("the reconciler", () => {
     const quiet = await uploadEpisode(scenario, producer, "Silent Ittybit");
     const tasks = await waitForTasks(scenario, quiet.uuid);
     await waitForStatus(scenario, quiet.uuid, "PROCESSING");
-    await report(scenario, (tasks[0] as TaskRow).ittybit_task_id, "processing", { progress: 5 });
-    for (const row of tasks) scenario.ittybit.setTaskStatus(row.ittybit_task_id, "completed");
+    await report(scenario, (tasks[0] as TaskRow).engine_task_id, "processing", { progress: 5 });
+    for (const row of tasks) scenario.ittybit.setTaskStatus(row.engine_task_id, "completed");
     // Quiet for longer than reconcileAfterSeconds, then the scheduled job's run, queued by hand.
     await expect
       .poll(
@@ -198,7 +198,7 @@ describe("the reconciler", () => {
     const asked = scenario.ittybit.requests.filter(
       (request) =>
         request.method === "GET" &&
-        tasks.some((row) => request.path === `/tasks/${row.ittybit_task_id}`),
+        tasks.some((row) => request.path === `/tasks/${row.engine_task_id}`),
     );
     expect(asked.length).toBeGreaterThanOrEqual(4);
     expect((await episodeRow(scenario, quiet.uuid)).processing_completed_at).not.toBeNull();
@@ -210,8 +210,8 @@ describe("the reconciler", () => {
     const tasks = await waitForTasks(scenario, lost.uuid);
     await waitForStatus(scenario, lost.uuid, "PROCESSING");
     const [gone, ...rest] = tasks as [TaskRow, ...TaskRow[]];
-    for (const row of rest) await report(scenario, row.ittybit_task_id, "completed");
-    scenario.ittybit.tasks.delete(gone.ittybit_task_id);
+    for (const row of rest) await report(scenario, row.engine_task_id, "completed");
+    scenario.ittybit.tasks.delete(gone.engine_task_id);
     await waitUntilQuiet(gone.id);
     await scenario.podflow.deps.boss.send("reconcile-tasks", {});
     const failed = await waitForStatus(scenario, lost.uuid, "FAILED");

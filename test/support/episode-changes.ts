@@ -1,18 +1,14 @@
 import { randomUUID } from "node:crypto";
 import { encodeGlobalID } from "@pothos/plugin-relay";
 import type { AppDeps } from "../../src/deps.ts";
-import {
-  TASK_TYPES,
-  type TaskStatus,
-  type TaskType,
-} from "../../src/entities/processing-task.entity.ts";
+import { TASK_TYPES, type TaskStatus, type TaskType } from "../../src/domain/tasks.ts";
 
 /** An episode in PROCESSING with its four tasks, as if process-episode had run. */
 export interface ProcessingEpisodeFixture {
   id: string;
   globalId: string;
   userId: string;
-  tasks: Record<TaskType, { id: string; ittybitTaskId: string }>;
+  tasks: Record<TaskType, { id: string; engineTaskId: string }>;
 }
 
 /** Inserts an episode in PROCESSING with four PENDING tasks, straight into the database. */
@@ -25,20 +21,20 @@ export async function insertProcessingEpisode(
   const tasks = Object.fromEntries(
     TASK_TYPES.map((type) => [
       type,
-      { id: randomUUID(), ittybitTaskId: `task_${randomUUID().replaceAll("-", "")}` },
+      { id: randomUUID(), engineTaskId: `task_${randomUUID().replaceAll("-", "")}` },
     ]),
   ) as ProcessingEpisodeFixture["tasks"];
   await deps.orm.em.fork().transactional(async (em) => {
     await em.execute(
-      `insert into episodes (id, user_id, title, status, processing_started_at, created_at, updated_at)
-       values (?, ?, ?, 'PROCESSING', now(), now(), now())`,
+      `insert into episodes (id, user_id, title, status, engine, processing_started_at, created_at, updated_at)
+       values (?, ?, ?, 'PROCESSING', 'ittybit', now(), now(), now())`,
       [id, userId, title],
     );
     for (const type of TASK_TYPES) {
       await em.execute(
-        `insert into processing_tasks (id, episode_id, type, attempt, ittybit_task_id, status, created_at, updated_at)
+        `insert into processing_tasks (id, episode_id, type, attempt, engine_task_id, status, created_at, updated_at)
          values (?, ?, ?, 1, ?, 'PENDING', now(), now())`,
-        [tasks[type].id, id, type, tasks[type].ittybitTaskId],
+        [tasks[type].id, id, type, tasks[type].engineTaskId],
       );
     }
   });
@@ -52,12 +48,12 @@ export interface TaskChange {
 }
 
 /**
- * Changes a task the way the pipeline does: in one transaction, with the episode row locked,
- * announced through `deps.pubsub` inside it. With `rollback`, the transaction is rolled back
- * after the announcement.
+ * Changes a task the way the pipeline does: in one transaction, with the episode row locked; the
+ * database's trigger announces it, as it announces every writer's changes. With `rollback`, the
+ * transaction is rolled back after the update (and its announcement) was made.
  */
 export async function changeTask(
-  deps: Pick<AppDeps, "orm" | "pubsub">,
+  deps: Pick<AppDeps, "orm">,
   episode: Pick<ProcessingEpisodeFixture, "id" | "userId">,
   taskId: string,
   change: TaskChange,
@@ -82,7 +78,6 @@ export async function changeTask(
         ...values,
         taskId,
       ]);
-      await deps.pubsub.publish(em, { episodeId: episode.id, userId: episode.userId, taskId });
       if (options.rollback) throw rolledBack;
     });
   } catch (error) {
@@ -90,9 +85,9 @@ export async function changeTask(
   }
 }
 
-/** Changes the episode itself (status, failure reason) and announces it with no task id. */
+/** Changes the episode itself (status, failure reason, title); the trigger announces it. */
 export async function changeEpisode(
-  deps: Pick<AppDeps, "orm" | "pubsub">,
+  deps: Pick<AppDeps, "orm">,
   episode: Pick<ProcessingEpisodeFixture, "id" | "userId">,
   change: { status?: string; failureReason?: string | null; title?: string },
 ): Promise<void> {
@@ -112,7 +107,6 @@ export async function changeEpisode(
       ...values,
       episode.id,
     ]);
-    await deps.pubsub.publish(em, { episodeId: episode.id, userId: episode.userId, taskId: null });
   });
 }
 
@@ -122,7 +116,7 @@ export async function changeEpisode(
  * progress values they write.
  */
 export async function bumpTaskProgress(
-  deps: Pick<AppDeps, "orm" | "pubsub">,
+  deps: Pick<AppDeps, "orm">,
   episode: Pick<ProcessingEpisodeFixture, "id" | "userId">,
   taskId: string,
 ): Promise<void> {
@@ -133,6 +127,5 @@ export async function bumpTaskProgress(
        updated_at = clock_timestamp() where id = ?`,
       [taskId],
     );
-    await deps.pubsub.publish(em, { episodeId: episode.id, userId: episode.userId, taskId });
   });
 }

@@ -1,9 +1,20 @@
 import pino from "pino";
+import type { TaskType } from "../../src/domain/tasks.ts";
 import {
   createIttybitClient,
   type IttybitClientOptions,
 } from "../../src/services/ittybit/client.ts";
+import { buildTaskRequest, type TaskRequest } from "../../src/services/ittybit/task-options.ts";
 import type { IttybitStandIn } from "./ittybit-stand-in.ts";
+
+/** The body Podflow sends Ittybit for a task of this type, reporting to a URL nobody serves. */
+export function taskRequest(
+  type: TaskType,
+  fileId: string,
+  webhookUrl = "http://127.0.0.1:1/webhooks/ittybit",
+): TaskRequest {
+  return buildTaskRequest(type, { fileId, webhookUrl });
+}
 
 /**
  * The real client pointed at a stand-in, with retries fast enough for tests, and every log line
@@ -18,7 +29,6 @@ export function createTestIttybitClient(
   const client = createIttybitClient({
     apiUrl: standIn.url,
     apiKey: standIn.apiKey,
-    publicUrl: "http://127.0.0.1:1",
     logger,
     timeoutMs: 2_000,
     ...overrides,

@@ -1,5 +1,5 @@
 import { expect } from "vitest";
-import type { TaskType } from "../../src/entities/processing-task.entity.ts";
+import type { TaskType } from "../../src/domain/tasks.ts";
 import type { Scenario, TestProducer } from "./scenario.ts";
 
 /** An episode uploaded and confirmed through the API, as a producer's client does it. */
@@ -27,7 +27,7 @@ export async function uploadEpisode(
   const file = scenario.ittybit.addFile({ filename: "episode.mp4", folder: `episodes/${uuid}` });
   const confirmed = await producer.gql<{ confirmUpload: { __typename: string } }>(
     `mutation($input: ConfirmUploadInput!) { confirmUpload(input: $input) { __typename } }`,
-    { input: { episodeId: id, ittybitFileId: file.id } },
+    { input: { episodeId: id, fileId: file.id } },
   );
   expect(confirmed.body.data?.confirmUpload.__typename).toBe("ConfirmUploadPayload");
   return { id, uuid, fileId: file.id };
@@ -39,7 +39,7 @@ export interface TaskRow {
   attempt: number;
   status: string;
   progress: number | null;
-  ittybit_task_id: string;
+  engine_task_id: string;
   error_message: string | null;
   output_url: string | null;
 }
@@ -114,19 +114,19 @@ export async function jobCount(scenario: Scenario, queue: string, episodeUuid: s
 /** Moves the task at the stand-in and sends its webhook; returns Podflow's answer. */
 export async function report(
   scenario: Scenario,
-  ittybitTaskId: string,
+  engineTaskId: string,
   status: string,
   changes: Parameters<Scenario["ittybit"]["setTaskStatus"]>[2] = {},
 ) {
-  scenario.ittybit.setTaskStatus(ittybitTaskId, status, changes);
-  const delivery = await scenario.ittybit.deliverWebhook(ittybitTaskId);
+  scenario.ittybit.setTaskStatus(engineTaskId, status, changes);
+  const delivery = await scenario.ittybit.deliverWebhook(engineTaskId);
   expect(delivery.status).toBe(200);
   return delivery;
 }
 
 export const EPISODE_QUERY = `query($id: ID!) { episode(id: $id) {
   status progress failureReason processingStartedAt processingCompletedAt
-  tasks { type status progress error outputUrl ittybitTaskId attempt }
+  tasks { type status progress error outputUrl engineTaskId attempt }
   outputs { audioUrl videoUrl transcriptAvailable transcript
     transcriptSegments { start end text speaker } chapters { start end title } }
 } }`;

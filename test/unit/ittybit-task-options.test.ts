@@ -1,18 +1,15 @@
 import { describe, expect, it } from "vitest";
-import {
-  buildTaskRequest,
-  createTaskRequestBuilders,
-  PODFLOW_TASK_TYPES,
-  webhookUrlFor,
-} from "../../src/services/ittybit/task-options.ts";
+import { TASK_TYPES } from "../../src/domain/tasks.ts";
+import { buildTaskRequest, webhookUrlFor } from "../../src/services/ittybit/task-options.ts";
 
 const webhookUrl = "https://podflow.example/webhooks/ittybit";
-const builders = createTaskRequestBuilders(webhookUrl);
 const fileId = "file_0aB1cD2eF3gH";
+const request = (type: (typeof TASK_TYPES)[number]) =>
+  buildTaskRequest(type, { fileId, webhookUrl });
 
-describe("task request builders", () => {
-  it("builds the audio task with the seed's defaults", () => {
-    expect(builders.audioTask(fileId)).toEqual({
+describe("buildTaskRequest", () => {
+  it("builds the audio task: a 192 kbit/s stereo MP3", () => {
+    expect(request("AUDIO_EXTRACTION")).toEqual({
       kind: "audio",
       format: "mp3",
       bitrate: 192_000,
@@ -23,8 +20,8 @@ describe("task request builders", () => {
     });
   });
 
-  it("builds the video task with the seed's defaults", () => {
-    expect(builders.videoTask(fileId)).toEqual({
+  it("builds the video task: 1080p30 H.264 MP4", () => {
+    expect(request("VIDEO_TRANSCODE")).toEqual({
       kind: "video",
       format: "mp4",
       codec: "h264",
@@ -38,8 +35,8 @@ describe("task request builders", () => {
     });
   });
 
-  it("builds the transcript task with the seed's defaults", () => {
-    expect(builders.transcriptTask(fileId)).toEqual({
+  it("builds the transcript task: English speech", () => {
+    expect(request("TRANSCRIPT_GENERATION")).toEqual({
       kind: "speech",
       language: "en",
       ref: "transcript",
@@ -48,8 +45,8 @@ describe("task request builders", () => {
     });
   });
 
-  it("builds the chapters task with the seed's defaults", () => {
-    expect(builders.chaptersTask(fileId)).toEqual({
+  it("builds the chapters task", () => {
+    expect(request("CHAPTER_DETECTION")).toEqual({
       kind: "chapters",
       ref: "chapters",
       file_id: fileId,
@@ -57,44 +54,10 @@ describe("task request builders", () => {
     });
   });
 
-  it("lets any default be overridden and options be added", () => {
-    const request = builders.audioTask(fileId, { bitrate: 128_000, ref: "ep_12_audio", start: 5 });
-    expect(request).toMatchObject({
-      kind: "audio",
-      bitrate: 128_000,
-      ref: "ep_12_audio",
-      start: 5,
-    });
-    expect(request.format).toBe("mp3");
-  });
-
-  it("keeps a default when an override is undefined", () => {
-    expect(builders.videoTask(fileId, { fps: undefined }).fps).toBe(30);
-  });
-
-  it("never lets overrides change the kind, the file or the webhook URL", () => {
-    const sneaky = { kind: "image", file_id: "file_other", webhook_url: "https://evil.example" };
-    // @ts-expect-error the type forbids these keys; the builder must hold even when it is bypassed
-    const request = builders.chaptersTask(fileId, sneaky);
-    expect(request).toMatchObject({ kind: "chapters", file_id: fileId, webhook_url: webhookUrl });
-  });
-
-  it("maps every Podflow task type to the same body as its named helper", () => {
-    const named = {
-      AUDIO_EXTRACTION: builders.audioTask,
-      VIDEO_TRANSCODE: builders.videoTask,
-      TRANSCRIPT_GENERATION: builders.transcriptTask,
-      CHAPTER_DETECTION: builders.chaptersTask,
-    };
-    for (const type of PODFLOW_TASK_TYPES) {
-      expect(builders.buildTaskRequest(type, fileId, { ref: type })).toEqual(
-        named[type](fileId, { ref: type }),
-      );
-      expect(buildTaskRequest(type, { fileId, webhookUrl })).toEqual(named[type](fileId));
-    }
-    expect(
-      new Set(PODFLOW_TASK_TYPES.map((type) => builders.buildTaskRequest(type, fileId).kind)),
-    ).toEqual(new Set(["audio", "video", "speech", "chapters"]));
+  it("asks for a different kind of output for each task type", () => {
+    expect(new Set(TASK_TYPES.map((type) => request(type).kind))).toEqual(
+      new Set(["audio", "video", "speech", "chapters"]),
+    );
   });
 });
 

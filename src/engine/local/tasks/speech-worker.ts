@@ -1,0 +1,54 @@
+/**
+ * Runs whisper.cpp (through @napi-rs/whisper) off the main thread: its full() call blocks the
+ * thread it runs on for the whole transcription, so the parent terminates this worker to cancel.
+ * Input: 16 kHz mono float32 PCM in a file. Segment callbacks are delivered to this thread's event
+ * loop, which is blocked during full(); they are collected and flushed after it returns.
+ */
+import { readFile } from "node:fs/promises";
+import { parentPort, workerData } from "node:worker_threads";
+import { Whisper, WhisperFullParams, WhisperSamplingStrategy } from "@napi-rs/whisper";
+
+export interface SpeechWorkerInput {
+  modelPath: string;
+  samplesFile: string;
+  threads: number;
+}
+
+export interface WhisperSegmentTimes {
+  text: string;
+  start: number;
+  end: number;
+}
+
+export type SpeechWorkerMessage =
+  | { type: "loaded" }
+  | { type: "transcribing" }
+  | { type: "done"; text: string; segments: WhisperSegmentTimes[]; language: string | null }
+  | { type: "error"; message: string };
+
+const input = workerData as SpeechWorkerInput;
+const post = (message: SpeechWorkerMessage) => parentPort?.postMessage(message);
+
+try {
+  const whisper = new Whisper(input.modelPath);
+  post({ type: "loaded" });
+  const bytes = await readFile(input.samplesFile);
+  const samples = new Float32Array(bytes.buffer, bytes.byteOffset, Math.floor(bytes.length / 4));
+  const segments: WhisperSegmentTimes[] = [];
+  const params = new WhisperFullParams(WhisperSamplingStrategy.Greedy);
+  params.nThreads = input.threads;
+  params.printProgress = false;
+  params.printRealtime = false;
+  params.onNewSegment = (segment) => {
+    segments.push({ text: segment.text, start: segment.start, end: segment.end });
+  };
+  post({ type: "transcribing" });
+  const text = whisper.full(params, samples);
+  // Let queued segment callbacks reach this thread before answering.
+  await new Promise((resolve) => setImmediate(resolve));
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  const language = Whisper.lang(whisper.fullLangId);
+  post({ type: "done", text, segments, language });
+} catch (error) {
+  post({ type: "error", message: (error as Error).message ?? String(error) });
+}

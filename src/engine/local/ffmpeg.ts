@@ -20,6 +20,8 @@ export interface RunFfmpegOptions {
   stallTimeoutMs?: number;
   /** Every complete stderr line, e.g. for silencedetect or loudnorm's report. */
   onStderrLine?: (line: string) => void;
+  /** The child's pid once started (tests prove it is gone after an abort). */
+  onSpawn?: (pid: number) => void;
 }
 
 export interface FfmpegRun {
@@ -48,6 +50,7 @@ export function runFfmpeg(
     const child = spawn(tools.ffmpeg, [...ffmpegBaseArgs(), ...args], {
       stdio: ["ignore", "pipe", "pipe"],
     });
+    if (child.pid !== undefined) options.onSpawn?.(child.pid);
     let stderrTail = "";
     let stderrPartial = "";
     let stdoutPartial = "";

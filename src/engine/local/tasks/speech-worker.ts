@@ -1,11 +1,13 @@
 /**
- * Runs whisper.cpp (through @napi-rs/whisper) off the main thread: its full() call blocks the
- * thread it runs on for the whole transcription, so the parent terminates this worker to cancel.
- * Input: 16 kHz mono float32 PCM in a file. Segment callbacks are delivered to this thread's event
- * loop, which is blocked during full(); they are collected and flushed after it returns.
+ * Runs whisper.cpp (through @napi-rs/whisper) in a child process of its own. Its full() call
+ * blocks the thread it runs on for the whole transcription, so it cannot run in the worker's main
+ * thread; a worker_thread would do for that, but a model file whisper.cpp rejects crashed the whole
+ * process with SIGSEGV when the worker thread exited (@napi-rs/whisper 0.0.4). In a child process
+ * such a crash is a failed task, and SIGKILL cancels it at once.
+ * Input: 16 kHz mono float32 PCM in a file. Segment callbacks are delivered to this process's
+ * event loop, which is blocked during full(); they are collected and sent after it returns.
  */
 import { readFile } from "node:fs/promises";
-import { parentPort, workerData } from "node:worker_threads";
 import { Whisper, WhisperFullParams, WhisperSamplingStrategy } from "@napi-rs/whisper";
 
 export interface SpeechWorkerInput {
@@ -26,8 +28,12 @@ export type SpeechWorkerMessage =
   | { type: "done"; text: string; segments: WhisperSegmentTimes[]; language: string | null }
   | { type: "error"; message: string };
 
-const input = workerData as SpeechWorkerInput;
-const post = (message: SpeechWorkerMessage) => parentPort?.postMessage(message);
+const input = JSON.parse(process.argv[2] ?? "{}") as SpeechWorkerInput;
+const post = (message: SpeechWorkerMessage) =>
+  new Promise<void>((resolve) => {
+    if (!process.send) return resolve();
+    process.send(message, undefined, {}, () => resolve());
+  });
 
 try {
   const whisper = new Whisper(input.modelPath);
@@ -48,7 +54,8 @@ try {
   await new Promise((resolve) => setImmediate(resolve));
   await new Promise((resolve) => setTimeout(resolve, 0));
   const language = Whisper.lang(whisper.fullLangId);
-  post({ type: "done", text, segments, language });
+  await post({ type: "done", text, segments, language });
 } catch (error) {
-  post({ type: "error", message: (error as Error).message ?? String(error) });
+  await post({ type: "error", message: (error as Error).message ?? String(error) });
 }
+process.disconnect?.();

@@ -1,11 +1,13 @@
 /**
  * Offline transcription with whisper.cpp. Without a model file there is nothing to run: the task
  * answers `skipped` with a reason a producer can act on. ffmpeg decodes the episode to the 16 kHz
- * mono samples whisper expects (with progress and stall detection); whisper runs in a worker
- * thread that is terminated on abort.
+ * mono samples whisper expects (with progress and stall detection); whisper runs in a child
+ * process (see speech-worker.ts) that is killed on abort.
  */
+
+import { fork } from "node:child_process";
 import { availableParallelism } from "node:os";
-import { Worker } from "node:worker_threads";
+import { fileURLToPath } from "node:url";
 import type { TranscriptSegment } from "../../../entities/episode.entity.ts";
 import { MediaTaskAbortedError } from "../errors.ts";
 import { runFfmpeg } from "../ffmpeg.ts";
@@ -64,8 +66,8 @@ export interface SpeechOptions {
   modelPath: string | undefined;
   /** whisper threads; defaults to the machine's cores. */
   threads?: number;
-  /** Called when whisper starts its (blocking, off-thread) transcription. */
-  onTranscribing?: () => void;
+  /** Called when whisper starts transcribing, with the pid of the process it runs in. */
+  onTranscribing?: (pid: number) => void;
 }
 
 export async function runSpeechTask(
@@ -91,9 +93,9 @@ export async function runSpeechTask(
         samplesFile,
         threads: options.threads ?? Math.max(1, availableParallelism()),
       },
-      () => {
+      (pid) => {
         progress(25);
-        options.onTranscribing?.();
+        options.onTranscribing?.(pid);
       },
     );
     progress(100);
@@ -110,12 +112,20 @@ export async function runSpeechTask(
 function transcribeInWorker(
   signal: AbortSignal,
   input: SpeechWorkerInput,
-  onTranscribing: () => void,
+  onTranscribing: (pid: number) => void,
 ): Promise<Extract<SpeechWorkerMessage, { type: "done" }>> {
   if (signal.aborted) return Promise.reject(new MediaTaskAbortedError());
   return new Promise((resolve, reject) => {
-    const worker = new Worker(new URL("./speech-worker.ts", import.meta.url), {
-      workerData: input,
+    const worker = fork(
+      fileURLToPath(new URL("./speech-worker.ts", import.meta.url)),
+      [JSON.stringify(input)],
+      // No inherited loader flags (a test runner's), whisper's own log lines go to our stderr.
+      { execArgv: [], stdio: ["ignore", "ignore", "pipe", "ipc"] },
+    );
+    let stderrTail = "";
+    worker.stderr?.setEncoding("utf8");
+    worker.stderr?.on("data", (chunk: string) => {
+      stderrTail = (stderrTail + chunk).slice(-4000);
     });
     let settled = false;
     const settle = (action: () => void) => {
@@ -123,22 +133,36 @@ function transcribeInWorker(
       settled = true;
       signal.removeEventListener("abort", onAbort);
       action();
-      void worker.terminate();
+      if (worker.exitCode === null && worker.signalCode === null) worker.kill("SIGKILL");
     };
-    const onAbort = () => settle(() => reject(new MediaTaskAbortedError()));
+    // Settle once the process is gone, so nothing of it outlives the rejected task.
+    let aborted = false;
+    const onAbort = () => {
+      aborted = true;
+      worker.kill("SIGKILL");
+    };
     signal.addEventListener("abort", onAbort, { once: true });
     worker.on("message", (message: SpeechWorkerMessage) => {
-      if (message.type === "transcribing") onTranscribing();
+      if (message.type === "transcribing" && worker.pid !== undefined) onTranscribing(worker.pid);
       else if (message.type === "done") settle(() => resolve(message));
       else if (message.type === "error") {
         settle(() => reject(new SpeechRecognitionError(`whisper failed: ${message.message}`)));
       }
     });
     worker.on("error", (error) => {
-      settle(() => reject(new SpeechRecognitionError(`whisper worker crashed: ${error.message}`)));
+      settle(() => reject(new SpeechRecognitionError(`whisper process failed: ${error.message}`)));
     });
-    worker.on("exit", (code) => {
-      settle(() => reject(new SpeechRecognitionError(`whisper worker exited with ${code}`)));
+    worker.on("exit", (code, exitSignal) => {
+      const lastLine = stderrTail.trim().split("\n").at(-1) ?? "";
+      settle(() =>
+        reject(
+          aborted
+            ? new MediaTaskAbortedError()
+            : new SpeechRecognitionError(
+                `whisper process exited with ${code ?? exitSignal}${lastLine ? `: ${lastLine}` : ""}`,
+              ),
+        ),
+      );
     });
   });
 }

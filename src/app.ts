@@ -1,14 +1,19 @@
+import path from "node:path";
 import type { Config } from "./config.ts";
 import { type EmbeddedDatabase, startEmbeddedDatabase } from "./database/embedded.ts";
 import { migrate, openOrm } from "./database/orm.ts";
 import type { AppDeps } from "./deps.ts";
+import { resolveMediaTools } from "./engine/local/media-tools.ts";
 import { startBoss } from "./jobs/boss.ts";
 import { startWorkers } from "./jobs/index.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { buildServer, GRAPHQL_PATH, type PodflowServer } from "./server.ts";
 import type { MediaEngines } from "./services/engines/engine.ts";
 import { createIttybitEngine } from "./services/engines/ittybit-engine.ts";
+import { createLocalEngine } from "./services/engines/local-engine.ts";
+import type { LocalRunnerDeps } from "./services/engines/local-task-runner.ts";
 import { createEpisodeFeed, type EpisodeFeedOptions } from "./services/episode-feed.ts";
+import { installationSecret } from "./services/installation-secrets.ts";
 import {
   createIttybitClient,
   type IttybitClientOptions,
@@ -16,6 +21,7 @@ import {
 } from "./services/ittybit/index.ts";
 import { createOutputFetcher } from "./services/outputs.ts";
 import { createPostgresPubSub, type PostgresPubSubOptions } from "./services/pubsub.ts";
+import { createDiskStorage } from "./services/storage.ts";
 
 export interface RunningPodflow {
   deps: AppDeps;
@@ -40,6 +46,8 @@ export interface StartOptions {
   /** Pacing of subscriptions: token re-checks, the listener's reconnects (tests make them short). */
   subscriptions?: EpisodeFeedOptions &
     Pick<PostgresPubSubOptions, "reconnectDelayMs" | "healthCheckIntervalMs">;
+  /** The local engine's ffmpeg stall detection (tests make it short). */
+  localEngine?: { stallTimeoutMs?: number };
 }
 
 /**
@@ -108,6 +116,31 @@ export async function startPodflow(
         webhookUrl: webhookUrlFor(config.publicUrl),
       });
     }
+    // The local engine runs wherever ffmpeg does; it ships with npm install, so that is anywhere
+    // the install went through. Episodes it started keep it even when Ittybit is the default.
+    const tools = resolveMediaTools();
+    const storage = createDiskStorage(config.local.mediaDir);
+    const uploadSecret = await installationSecret(orm.em.fork(), "local-upload-urls");
+    engines.local = createLocalEngine({
+      storage,
+      tools,
+      boss,
+      publicUrl: config.publicUrl,
+      uploadSecret,
+    });
+    const localRunner: LocalRunnerDeps = {
+      orm,
+      boss,
+      logger,
+      storage,
+      tools,
+      publicUrl: config.publicUrl,
+      settings: {
+        ...config.local,
+        workRoot: path.join(config.local.mediaDir, "work"),
+        stallTimeoutMs: options.localEngine?.stallTimeoutMs,
+      },
+    };
     const deps: AppDeps = {
       config,
       logger,
@@ -115,12 +148,13 @@ export async function startPodflow(
       boss,
       ittybit,
       engines,
+      local: { storage, uploadSecret },
       pubsub,
       outputs,
       episodeFeed,
     };
     logger.info(
-      { mediaEngine: config.mediaEngine },
+      { mediaEngine: config.mediaEngine, ffmpeg: tools.ffmpeg, mediaDir: config.local.mediaDir },
       `new episodes are processed by the ${config.mediaEngine} media engine`,
     );
     if (!config.ittybit.webhookSecret) {
@@ -130,7 +164,7 @@ export async function startPodflow(
     }
 
     if (worker) {
-      await startWorkers(deps);
+      await startWorkers(deps, localRunner);
     }
 
     let server: PodflowServer | null = null;

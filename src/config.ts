@@ -25,6 +25,19 @@ export interface Config {
    * key is set, else the local engine. Each episode keeps the engine it started with.
    */
   mediaEngine: EngineKind;
+  /** The local media engine's settings (used when an episode's engine is `local`). */
+  local: {
+    /** Uploaded recordings and the outputs Podflow serves (PODFLOW_MEDIA_DIR). */
+    mediaDir: string;
+    /** Media tasks one worker process runs at once; ffmpeg uses every core for each. */
+    concurrency: number;
+    /** A whisper.cpp ggml model file; unset: transcripts are SKIPPED. */
+    whisperModel: string | undefined;
+    /** Chapters are merged until none is shorter than this. */
+    chapterMinSeconds: number;
+    /** A pause in speech at least this long may start a chapter. */
+    chapterMinSilenceSeconds: number;
+  };
   ittybit: {
     /** Unset: only the local engine can process. */
     apiKey: string | undefined;
@@ -65,6 +78,9 @@ const positiveInt = (message: string) =>
     blankToUndefined,
     z.coerce.number({ message }).int(message).positive(message).optional(),
   );
+
+const positiveNumber = (message: string) =>
+  z.preprocess(blankToUndefined, z.coerce.number({ message }).positive(message).optional());
 
 const httpUrl = (message: string) =>
   z.preprocess(
@@ -134,6 +150,11 @@ const envSchema = z.object({
     (value) => (typeof value === "string" ? blankToUndefined(value.toLowerCase()) : value),
     z.enum(ENGINE_KINDS, { message: `must be ${ENGINE_KINDS.join(" or ")}` }).optional(),
   ),
+  PODFLOW_MEDIA_DIR: optionalString,
+  PODFLOW_MEDIA_CONCURRENCY: positiveInt("must be a positive whole number of tasks"),
+  PODFLOW_WHISPER_MODEL: optionalString,
+  PODFLOW_CHAPTER_MIN_SECONDS: positiveNumber("must be a positive number of seconds"),
+  PODFLOW_CHAPTER_MIN_SILENCE_SECONDS: positiveNumber("must be a positive number of seconds"),
   ITTYBIT_API_KEY: optionalString,
   ITTYBIT_API_URL: httpUrl("must be an http:// or https:// URL"),
   ITTYBIT_WEBHOOK_SECRET: z.preprocess(
@@ -164,7 +185,8 @@ export function loadConfig(env: Env = process.env): Config {
   }
   const e = parsed.data;
   const portNumber = e.PORT ?? 4000;
-  if (e.NODE_ENV === "production" && !e.ITTYBIT_WEBHOOK_SECRET) {
+  // Only an installation that uses Ittybit receives its webhooks.
+  if (e.NODE_ENV === "production" && e.ITTYBIT_API_KEY && !e.ITTYBIT_WEBHOOK_SECRET) {
     throw new ConfigError(
       "Invalid ITTYBIT_WEBHOOK_SECRET: required when NODE_ENV=production (unsigned webhooks would be accepted)",
     );
@@ -175,6 +197,7 @@ export function loadConfig(env: Env = process.env): Config {
       "Invalid PODFLOW_MEDIA_ENGINE: ittybit needs ITTYBIT_API_KEY (or choose local)",
     );
   }
+  const dataDir = path.resolve(e.PODFLOW_DATA_DIR);
   const publicHost = e.HOST === "0.0.0.0" || e.HOST === "::" ? "127.0.0.1" : e.HOST;
   const hostForUrl = publicHost.includes(":") ? `[${publicHost}]` : publicHost;
   return {
@@ -184,11 +207,18 @@ export function loadConfig(env: Env = process.env): Config {
     host: e.HOST,
     publicUrl: e.PUBLIC_URL ?? `http://${hostForUrl}:${portNumber}`,
     logLevel: e.LOG_LEVEL,
-    dataDir: path.resolve(e.PODFLOW_DATA_DIR),
+    dataDir,
     roles: e.PODFLOW_ROLES,
     databasePoolSize: e.PODFLOW_DATABASE_POOL_SIZE ?? 10,
     maxUploadBytes: e.PODFLOW_MAX_UPLOAD_BYTES ?? DEFAULT_MAX_UPLOAD_BYTES,
     mediaEngine,
+    local: {
+      mediaDir: path.resolve(e.PODFLOW_MEDIA_DIR ?? path.join(dataDir, "media")),
+      concurrency: e.PODFLOW_MEDIA_CONCURRENCY ?? 1,
+      whisperModel: e.PODFLOW_WHISPER_MODEL && path.resolve(e.PODFLOW_WHISPER_MODEL),
+      chapterMinSeconds: e.PODFLOW_CHAPTER_MIN_SECONDS ?? 120,
+      chapterMinSilenceSeconds: e.PODFLOW_CHAPTER_MIN_SILENCE_SECONDS ?? 1.5,
+    },
     ittybit: {
       apiKey: e.ITTYBIT_API_KEY,
       apiUrl: e.ITTYBIT_API_URL ?? "https://api.ittybit.com",

@@ -7,6 +7,7 @@ import type { EpisodeFeed } from "./services/episode-feed.ts";
 import type { IttybitClient } from "./services/ittybit/index.ts";
 import type { OutputFetcher } from "./services/outputs.ts";
 import type { PubSub } from "./services/pubsub.ts";
+import type { MediaStorage } from "./services/storage.ts";
 
 /**
  * Everything a request, a job or a command needs, built once in main.ts (or by a test) and
@@ -21,6 +22,11 @@ export interface AppDeps {
   ittybit: IttybitClient | null;
   /** The media engines this installation runs; an episode is processed by the one it names. */
   engines: MediaEngines;
+  /**
+   * The local engine's side of HTTP: where uploads are stored and outputs served from, and the
+   * key that signs upload URLs. Null when the local engine cannot run here (no ffmpeg).
+   */
+  local: { storage: MediaStorage; uploadSecret: Buffer } | null;
   /** Downloads task outputs (transcripts, chapters) from Ittybit's storage. */
   outputs: OutputFetcher;
   /** Announces committed episode and task changes to subscribers on every instance. */

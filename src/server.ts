@@ -8,6 +8,8 @@ import type { AppDeps } from "./deps.ts";
 import { createContext, type GraphQLContext } from "./schema/context.ts";
 import { schema } from "./schema/index.ts";
 import { authenticate } from "./services/accounts.ts";
+import { MEDIA_PATH_PREFIX, serveLocalMedia } from "./services/engines/local-media-files.ts";
+import { handleLocalUpload, UPLOAD_PATH_PREFIX } from "./services/engines/local-uploads.ts";
 import { checkReadiness } from "./services/health.ts";
 import { bearerTokenHash } from "./services/subscriber-tokens.ts";
 import { handleIttybitWebhook, ITTYBIT_WEBHOOK_PATH } from "./webhooks.ts";
@@ -40,7 +42,10 @@ interface EnvelopedRoot {
   subscribe: (args: ExecutionArgs) => unknown;
 }
 
-/** One HTTP server: GraphQL (HTTP, SSE and graphql-ws on /graphql), health probes, webhooks. */
+/**
+ * One HTTP server: GraphQL (HTTP, SSE and graphql-ws on /graphql), health probes, webhooks, and
+ * the local media engine's uploads and output files.
+ */
 export function buildServer(deps: AppDeps): PodflowServer {
   const { logger } = deps;
   const yoga = createYoga<Record<string, never>, GraphQLContext>({
@@ -71,7 +76,8 @@ export function buildServer(deps: AppDeps): PodflowServer {
   });
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = new URL(req.url ?? "/", "http://podflow.invalid").pathname;
+    const url = new URL(req.url ?? "/", "http://podflow.invalid");
+    const path = url.pathname;
     if (path === "/healthz" && req.method === "GET") {
       sendJson(res, 200, { status: "ok" });
       return;
@@ -87,6 +93,23 @@ export function buildServer(deps: AppDeps): PodflowServer {
     }
     if (path === GRAPHQL_PATH) {
       await yoga(req, res);
+      return;
+    }
+    const local = deps.local;
+    if (local && path.startsWith(UPLOAD_PATH_PREFIX)) {
+      const upload = { orm: deps.orm, storage: local.storage, secret: local.uploadSecret };
+      await handleLocalUpload(
+        { ...upload, maxBytes: deps.config.maxUploadBytes },
+        req,
+        url,
+        (status, body, headers) => sendJson(res, status, body, headers),
+      );
+      return;
+    }
+    if (local && path.startsWith(MEDIA_PATH_PREFIX)) {
+      await serveLocalMedia(local.storage, req, res, path, () =>
+        sendJson(res, 404, { error: "not found" }),
+      );
       return;
     }
     sendJson(res, 404, { error: "not found" });
@@ -185,9 +208,15 @@ export function buildServer(deps: AppDeps): PodflowServer {
   };
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
+function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   const text = JSON.stringify(body);
   res.writeHead(status, {
+    ...headers,
     "content-type": "application/json; charset=utf-8",
     "content-length": Buffer.byteLength(text),
     "cache-control": "no-store",

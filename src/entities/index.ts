@@ -1,5 +1,6 @@
 import { ApiTokenSchema } from "./api-token.entity.ts";
 import { EpisodeSchema } from "./episode.entity.ts";
+import { InstallationSecretSchema } from "./installation-secret.entity.ts";
 import { ProcessingTaskSchema } from "./processing-task.entity.ts";
 import { UserSchema } from "./user.entity.ts";
 import { WebhookDeliverySchema } from "./webhook-delivery.entity.ts";
@@ -10,4 +11,5 @@ export const entities = [
   EpisodeSchema,
   ProcessingTaskSchema,
   WebhookDeliverySchema,
+  InstallationSecretSchema,
 ];

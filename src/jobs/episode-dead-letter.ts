@@ -19,7 +19,10 @@ export function episodeDeadLetterHandler(deps: AppDeps) {
 }
 
 /** The message the original job failed with, from its stored output. */
-async function originalError(boss: PgBoss, job: JobWithMetadata<unknown>): Promise<string | null> {
+export async function originalError(
+  boss: PgBoss,
+  job: JobWithMetadata<unknown>,
+): Promise<string | null> {
   if (!job.sourceName || !job.sourceId) return null;
   const original = await boss.getJobById(job.sourceName, job.sourceId).catch(() => null);
   const output = original?.output as { message?: unknown } | undefined;

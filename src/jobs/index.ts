@@ -1,9 +1,11 @@
 import type { AppDeps } from "../deps.ts";
+import type { LocalRunnerDeps } from "../services/engines/local-task-runner.ts";
 import { completeEpisodeHandler } from "./complete-episode.ts";
 import { episodeDeadLetterHandler } from "./episode-dead-letter.ts";
 import { processEpisodeHandler } from "./process-episode.ts";
 import { QUEUES } from "./queues.ts";
 import { reconcileTasksHandler } from "./reconcile-tasks.ts";
+import { localTaskDeadLetterHandler, runLocalTaskHandler } from "./run-local-task.ts";
 
 /**
  * Jobs that talk to Ittybit run a few at a time per process; each waits mostly on HTTP. New jobs
@@ -21,8 +23,23 @@ const EPISODE_WORK = {
  * fails its jobs (and is retried) until it is; without an Ittybit key there is nothing for the
  * reconciler to ask.
  */
-export async function startWorkers(deps: AppDeps): Promise<void> {
+export async function startWorkers(deps: AppDeps, localRunner: LocalRunnerDeps): Promise<void> {
   const { boss, logger } = deps;
+  // ffmpeg uses every core: media tasks run PODFLOW_MEDIA_CONCURRENCY at a time per worker.
+  await boss.work(
+    QUEUES.runLocalTask,
+    {
+      ...EPISODE_WORK,
+      localConcurrency: deps.config.local.concurrency,
+      includeMetadata: true,
+    },
+    runLocalTaskHandler(localRunner),
+  );
+  await boss.work(
+    QUEUES.localTaskDeadLetter,
+    { ...EPISODE_WORK, includeMetadata: true },
+    localTaskDeadLetterHandler(localRunner),
+  );
   await boss.work(QUEUES.completeEpisode, EPISODE_WORK, completeEpisodeHandler(deps));
   await boss.work(
     QUEUES.episodeDeadLetter,

@@ -11,12 +11,26 @@ export const QUEUES = {
   reconcileTasks: "reconcile-tasks",
   /** Where process-episode and complete-episode jobs go when their retries are spent. */
   episodeDeadLetter: "episode-dead-letter",
+  /** One task of the local media engine: ffmpeg (or whisper.cpp) on the worker. */
+  runLocalTask: "run-local-task",
+  /** Where run-local-task jobs go when their retries are spent (a worker died each time). */
+  localTaskDeadLetter: "local-task-dead-letter",
 } as const;
 
 export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
 
 export const episodeJobPayload = z.object({ episodeId: z.uuid() });
 export type EpisodeJobPayload = z.infer<typeof episodeJobPayload>;
+
+export const localTaskJobPayload = z.object({ taskId: z.uuid() });
+export type LocalTaskJobPayload = z.infer<typeof localTaskJobPayload>;
+
+/** What each queue's jobs carry. */
+export interface JobPayloads {
+  "process-episode": EpisodeJobPayload;
+  "complete-episode": EpisodeJobPayload;
+  "run-local-task": LocalTaskJobPayload;
+}
 
 /**
  * Policies, created in this order (a dead letter queue must exist before the queues that use it).
@@ -56,6 +70,31 @@ export const QUEUE_POLICIES: ReadonlyArray<Queue> = [
     retryDelayMax: 300,
     expireInSeconds: 300,
     deadLetter: QUEUES.episodeDeadLetter,
+    notify: true,
+  },
+  {
+    name: QUEUES.localTaskDeadLetter,
+    policy: "standard",
+    retryLimit: 5,
+    retryDelay: 5,
+    retryBackoff: true,
+    expireInSeconds: 60,
+    notify: true,
+  },
+  {
+    name: QUEUES.runLocalTask,
+    policy: "standard",
+    // A failure the runner cannot tell from a passing one (a killed worker, a full disk, a
+    // stalled ffmpeg) gets two more tries; the last is recorded on the task (see the runner).
+    retryLimit: 2,
+    retryDelay: 10,
+    retryBackoff: true,
+    // The worker's heartbeat, not the expiry, tells a dead worker from a long encode: a job
+    // whose heartbeat stops for 30 s is failed and retried elsewhere. The expiry only bounds a
+    // handler stuck for good (ffmpeg's own stall detection ends a silent one much sooner).
+    heartbeatSeconds: 30,
+    expireInSeconds: 6 * 60 * 60,
+    deadLetter: QUEUES.localTaskDeadLetter,
     notify: true,
   },
   {

@@ -32,9 +32,9 @@ export const EpisodeStatusEnum = builder.enumType("EpisodeStatus", {
 export const MediaEngineEnum = builder.enumType("MediaEngine", {
   description: "What turns an upload into the episode's outputs.",
   values: {
-    ittybit: { value: "ittybit", description: "Ittybit, the hosted media API." },
-    local: { value: "local", description: "ffmpeg and offline speech recognition on the server." },
-  } satisfies Record<EngineKind, { value: EngineKind; description: string }>,
+    ITTYBIT: { value: "ittybit", description: "Ittybit, the hosted media API." },
+    LOCAL: { value: "local", description: "ffmpeg and offline speech recognition on the server." },
+  } satisfies Record<Uppercase<EngineKind>, { value: EngineKind; description: string }>,
 });
 
 const TranscriptSegmentRef = builder

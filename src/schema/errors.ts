@@ -2,6 +2,7 @@ import {
   ConflictError,
   type DomainError,
   type FieldProblem,
+  InvalidMediaError,
   NotFoundError,
   ProcessingUnavailableError,
   UnknownFileError,
@@ -54,7 +55,16 @@ function simpleError(errorClass: typeof DomainError, name: string, description: 
 
 simpleError(NotFoundError, "NotFoundError", "No such object, or not yours.");
 simpleError(ConflictError, "ConflictError", "The request contradicts the object's current state.");
-simpleError(UnknownFileError, "UnknownFileError", "Ittybit does not know that file id.");
+simpleError(
+  UnknownFileError,
+  "UnknownFileError",
+  "The media engine has no file with that id for this episode.",
+);
+simpleError(
+  InvalidMediaError,
+  "InvalidMediaError",
+  "The uploaded file is not audio or video the media engine can read.",
+);
 simpleError(
   ProcessingUnavailableError,
   "ProcessingUnavailableError",

@@ -2,6 +2,7 @@ import type { Episode } from "../entities/episode.entity.ts";
 import { confirmUpload, type PreparedUpload, prepareUpload } from "../services/episodes.ts";
 import {
   ConflictError,
+  InvalidMediaError,
   NotFoundError,
   ProcessingUnavailableError,
   UnknownFileError,
@@ -135,6 +136,7 @@ builder.mutationField("confirmUpload", (t) =>
         ValidationError,
         NotFoundError,
         UnknownFileError,
+        InvalidMediaError,
         ConflictError,
         ProcessingUnavailableError,
       ],

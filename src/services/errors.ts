@@ -47,9 +47,14 @@ export class ConflictError extends DomainError {
   override name = "ConflictError";
 }
 
-/** Ittybit does not know the file the client says it uploaded. */
+/** The media engine has no such file for this episode (never uploaded, or uploaded for another). */
 export class UnknownFileError extends DomainError {
   override name = "UnknownFileError";
+}
+
+/** The uploaded file is not media the engine can read (ffprobe finds no audio or video in it). */
+export class InvalidMediaError extends DomainError {
+  override name = "InvalidMediaError";
 }
 
 /** Ittybit is not configured, or could not be reached after retries; trying later may work. */

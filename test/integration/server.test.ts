@@ -98,20 +98,23 @@ describe("HTTP server", () => {
 });
 
 describe("without ITTYBIT_API_KEY", () => {
-  it("serves the API but answers uploads with ProcessingUnavailableError, storing nothing", async () => {
+  it("processes with the local engine: uploads go to a signed URL on Podflow itself", async () => {
     const em = podflow.deps.orm.em.fork();
     const user = await createUser(em, "nokey@example.com");
     const { secret } = await issueToken(em, user);
-    const { body } = await graphql<{ prepareUpload: { __typename: string; message: string } }>(
+    const { body } = await graphql<{
+      prepareUpload: { __typename: string; episode: { engine: string }; upload: { url: string } };
+    }>(
       url,
       `mutation { prepareUpload(input: { filename: "a.mp3", title: "A", filesize: 10 }) {
-         __typename ... on Error { message } } }`,
+         __typename ... on PrepareUploadPayload { episode { engine } upload { url } } } }`,
       {},
       { authorization: `Bearer ${secret}` },
     );
-    expect(body.data?.prepareUpload.__typename).toBe("ProcessingUnavailableError");
-    expect(body.data?.prepareUpload.message).toMatch(/local media engine is not enabled/);
-    expect(await em.fork().count(Episode, {})).toBe(0);
+    expect(body.data?.prepareUpload.__typename).toBe("PrepareUploadPayload");
+    expect(body.data?.prepareUpload.episode.engine).toBe("LOCAL");
+    expect(body.data?.prepareUpload.upload.url.startsWith(`${url}/uploads/`)).toBe(true);
+    expect(await em.fork().count(Episode, { engine: "local" })).toBe(1);
   });
 });
 

@@ -92,11 +92,17 @@ export async function episodeRow(scenario: Scenario, episodeUuid: string) {
 }
 
 /** Waits until the episode reaches `status`, and returns its row. */
-export function waitForStatus(scenario: Scenario, episodeUuid: string, status: string) {
+export function waitForStatus(
+  scenario: Scenario,
+  episodeUuid: string,
+  status: string,
+  timeoutMs?: number,
+) {
   return waitUntil(
     () => episodeRow(scenario, episodeUuid),
     (row) => row.status === status,
     `episode ${episodeUuid} to be ${status}`,
+    timeoutMs,
   );
 }
 

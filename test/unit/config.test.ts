@@ -72,11 +72,42 @@ describe("loadConfig", () => {
     }
   });
 
-  it("refuses production without a webhook secret, and accepts it with one", () => {
-    expect(() => loadConfig({ NODE_ENV: "production" })).toThrow(/ITTYBIT_WEBHOOK_SECRET/);
-    expect(
-      loadConfig({ NODE_ENV: "production", ITTYBIT_WEBHOOK_SECRET: "whsec_c2VjcmV0" }).nodeEnv,
-    ).toBe("production");
+  it("refuses production with Ittybit but without a webhook secret, and accepts it with one", () => {
+    const ittybit = { NODE_ENV: "production", ITTYBIT_API_KEY: "key" };
+    expect(() => loadConfig(ittybit)).toThrow(/ITTYBIT_WEBHOOK_SECRET/);
+    expect(loadConfig({ ...ittybit, ITTYBIT_WEBHOOK_SECRET: "whsec_c2VjcmV0" }).nodeEnv).toBe(
+      "production",
+    );
+    // The local engine receives no webhooks: production needs no Ittybit secret then.
+    expect(loadConfig({ NODE_ENV: "production" }).mediaEngine).toBe("local");
+  });
+
+  it("reads the local engine's settings, with defaults under the data directory", () => {
+    const defaults = loadConfig({ PODFLOW_DATA_DIR: "/srv/podflow" });
+    expect(defaults.local).toEqual({
+      mediaDir: "/srv/podflow/media",
+      concurrency: 1,
+      whisperModel: undefined,
+      chapterMinSeconds: 120,
+      chapterMinSilenceSeconds: 1.5,
+    });
+    const set = loadConfig({
+      PODFLOW_MEDIA_DIR: "/mnt/media",
+      PODFLOW_MEDIA_CONCURRENCY: "2",
+      PODFLOW_WHISPER_MODEL: "/models/ggml-base.en.bin",
+      PODFLOW_CHAPTER_MIN_SECONDS: "60",
+      PODFLOW_CHAPTER_MIN_SILENCE_SECONDS: "0.8",
+    });
+    expect(set.local).toEqual({
+      mediaDir: "/mnt/media",
+      concurrency: 2,
+      whisperModel: "/models/ggml-base.en.bin",
+      chapterMinSeconds: 60,
+      chapterMinSilenceSeconds: 0.8,
+    });
+    expect(() => loadConfig({ PODFLOW_MEDIA_CONCURRENCY: "0" })).toThrow(
+      /^Invalid PODFLOW_MEDIA_CONCURRENCY: /,
+    );
   });
 
   it("treats blank values as unset", () => {

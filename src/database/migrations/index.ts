@@ -3,6 +3,7 @@ import type { MigrationObject } from "@mikro-orm/core";
 import { Migration20261130061822_initial } from "./Migration20261130061822_initial.ts";
 import { Migration20261130064110_processing_rounds } from "./Migration20261130064110_processing_rounds.ts";
 import { Migration20261201150000_lifecycle } from "./Migration20261201150000_lifecycle.ts";
+import { Migration20261201203138_local_engine } from "./Migration20261201203138_local_engine.ts";
 
 export const migrations: MigrationObject[] = [
   { name: "Migration20261130061822_initial", class: Migration20261130061822_initial },
@@ -11,4 +12,5 @@ export const migrations: MigrationObject[] = [
     class: Migration20261130064110_processing_rounds,
   },
   { name: "Migration20261201150000_lifecycle", class: Migration20261201150000_lifecycle },
+  { name: "Migration20261201203138_local_engine", class: Migration20261201203138_local_engine },
 ];

@@ -1,0 +1,77 @@
+import { createHash } from "node:crypto";
+import type { PgBoss } from "pg-boss";
+import type { MediaTools } from "../../engine/local/media-tools.ts";
+import { NotMediaError, probeMedia } from "../../engine/local/probe.ts";
+import { InvalidMediaError, UnknownFileError } from "../errors.ts";
+import { enqueue } from "../job-queue.ts";
+import type { MediaStorage } from "../storage.ts";
+import type { MediaEngine } from "./engine.ts";
+import { readLocalOutputs } from "./local-outputs.ts";
+import { signUploadUrl, UPLOAD_URL_LIFETIME_MS, uploadKey } from "./local-uploads.ts";
+
+/**
+ * The local media engine: uploads come to Podflow itself (local-uploads.ts), each task is a
+ * `run-local-task` job on the worker role that runs ffmpeg (and whisper.cpp) on the machine
+ * (local-task-runner.ts), and reports through applyTaskEvent like a webhook would. Outputs are
+ * stored and served by Podflow (local-media-files.ts).
+ */
+export function createLocalEngine(options: {
+  storage: MediaStorage;
+  tools: MediaTools;
+  boss: PgBoss;
+  publicUrl: string;
+  /** Signs upload URLs; the same on every instance. */
+  uploadSecret: Buffer;
+}): MediaEngine {
+  const { storage, tools, boss, publicUrl, uploadSecret } = options;
+  return {
+    kind: "local",
+
+    async prepareUpload({ episodeId }) {
+      const expiresAt = new Date(Date.now() + UPLOAD_URL_LIFETIME_MS);
+      return {
+        target: {
+          url: signUploadUrl(uploadSecret, publicUrl, episodeId, expiresAt),
+          method: "PUT",
+          expiresAt,
+          tusUrl: null,
+        },
+        folder: null,
+      };
+    },
+
+    async checkUploadedFile(episode, fileId) {
+      const key = uploadKey(episode.id, fileId);
+      // The key holds the episode id: a file uploaded for another episode is simply not here.
+      if (!/^file_[A-Za-z0-9_-]{22}$/.test(fileId) || !(await storage.stat(key))) {
+        throw new UnknownFileError(`No file ${fileId} was uploaded for this episode`);
+      }
+      try {
+        const probe = await probeMedia(tools, storage.localPath(key));
+        if (!probe.hasAudio && !probe.hasVideo) throw new NotMediaError("no audio or video stream");
+      } catch (error) {
+        if (error instanceof NotMediaError) {
+          throw new InvalidMediaError(
+            `The uploaded file is not a media file ffprobe can read (${error.detail})`,
+          );
+        }
+        throw error;
+      }
+    },
+
+    async createTask(_em, episode, type, attempt) {
+      // Derived from what it names, so a repeated call makes the same task.
+      const digest = createHash("sha256")
+        .update(`${episode.id}:${type}:${attempt}`)
+        .digest("hex")
+        .slice(0, 40);
+      return { engineTaskId: `local_${digest}`, metadata: { engine: "local" } };
+    },
+
+    async taskSaved(tx, task) {
+      await enqueue(boss, tx, "run-local-task", { taskId: task.id });
+    },
+
+    readOutputs: (tasks) => readLocalOutputs(storage, tasks),
+  };
+}

@@ -1,0 +1,19 @@
+import { randomBytes } from "node:crypto";
+import type { EntityManager } from "@mikro-orm/postgresql";
+
+/**
+ * The installation's secret called `name`, made on first use. Instances starting together may
+ * race to make it: the first insert wins and everyone reads the winner's value.
+ */
+export async function installationSecret(em: EntityManager, name: string): Promise<Buffer> {
+  const rows = await em.execute<{ value: string }[]>(
+    `with made as (
+       insert into installation_secrets (name, value, created_at) values (?, ?, now())
+       on conflict (name) do nothing returning value)
+     select value from made union all select value from installation_secrets where name = ?`,
+    [name, randomBytes(32).toString("hex"), name],
+  );
+  const value = rows[0]?.value;
+  if (!value) throw new Error(`installation secret ${name} could not be made`);
+  return Buffer.from(value, "hex");
+}

@@ -169,7 +169,7 @@ const envSchema = z.object({
   ),
 });
 
-/** Ittybit's direct-upload limit (reference §2.3): 4 GiB. */
+/** Ittybit's direct-upload limit: 4 GiB. */
 export const DEFAULT_MAX_UPLOAD_BYTES = 4 * 1024 ** 3;
 
 /**

@@ -27,7 +27,7 @@ export function ormOptions(databaseUrl: string, logger: Logger, options: OrmOpti
     clientUrl: databaseUrl,
     entities,
     extensions: [Migrator],
-    // A fork per GraphQL operation and per job (DESIGN §4): the global context is off, so any
+    // A fork per GraphQL operation and per job (docs/architecture.md): the global context is off, so any
     // accidental use of the global EntityManager fails loudly instead of sharing state.
     allowGlobalContext: false,
     pool: { min: 0, max: poolMax },

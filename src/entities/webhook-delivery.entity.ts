@@ -2,7 +2,7 @@ import { defineEntity, p } from "@mikro-orm/core";
 
 /**
  * The webhook inbox: one row per delivery id, written in the transaction that applies the
- * delivery, so a repeated delivery is recognised and applied once (DESIGN §2.1).
+ * delivery, so a repeated delivery is recognised and applied once (docs/architecture.md).
  */
 export const WebhookDeliverySchema = defineEntity({
   name: "WebhookDelivery",

@@ -26,6 +26,10 @@ export async function startBoss(options: {
     useListenNotify: true,
     schedule: options.schedule,
     supervise: options.schedule,
+    // The supervisor fails jobs whose heartbeat stopped (a dead worker) when it next looks: every
+    // 10 s rather than every minute, so a crash costs seconds. Each look is a few indexed updates.
+    monitorIntervalSeconds: 10,
+    superviseIntervalSeconds: 10,
   });
   boss.on("error", (error) => logger.error({ err: error }, "job queue error"));
   boss.on("warning", (warning) => logger.warn({ warning }, "job queue warning"));

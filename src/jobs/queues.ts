@@ -3,7 +3,7 @@ import { z } from "zod";
 
 /**
  * Queue names, payload schemas and policies. Services import this file to enqueue work without
- * importing job handlers (DESIGN §3).
+ * importing job handlers (docs/architecture.md).
  */
 export const QUEUES = {
   processEpisode: "process-episode",
@@ -55,8 +55,10 @@ export const QUEUE_POLICIES: ReadonlyArray<Queue> = [
     retryDelay: 2,
     retryBackoff: true,
     retryDelayMax: 300,
-    // Longer than a worst-case run (media and four tasks, each up to a minute of retries), so a
-    // slow run is not started a second time beside itself.
+    // A worker that dies mid-run stops its heartbeat: the job is failed and retried within
+    // seconds. The expiry, longer than a worst-case run (four tasks, each up to a minute of
+    // retries), only bounds a handler that is alive but stuck.
+    heartbeatSeconds: 10,
     expireInSeconds: 900,
     deadLetter: QUEUES.episodeDeadLetter,
     notify: true,
@@ -68,6 +70,7 @@ export const QUEUE_POLICIES: ReadonlyArray<Queue> = [
     retryDelay: 2,
     retryBackoff: true,
     retryDelayMax: 300,
+    heartbeatSeconds: 10,
     expireInSeconds: 300,
     deadLetter: QUEUES.episodeDeadLetter,
     notify: true,
@@ -90,9 +93,9 @@ export const QUEUE_POLICIES: ReadonlyArray<Queue> = [
     retryDelay: 10,
     retryBackoff: true,
     // The worker's heartbeat, not the expiry, tells a dead worker from a long encode: a job
-    // whose heartbeat stops for 30 s is failed and retried elsewhere. The expiry only bounds a
+    // whose heartbeat stops for 20 s is failed and retried, by any living worker. The expiry only bounds a
     // handler stuck for good (ffmpeg's own stall detection ends a silent one much sooner).
-    heartbeatSeconds: 30,
+    heartbeatSeconds: 20,
     expireInSeconds: 6 * 60 * 60,
     deadLetter: QUEUES.localTaskDeadLetter,
     notify: true,

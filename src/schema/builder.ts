@@ -4,7 +4,7 @@ import RelayPlugin from "@pothos/plugin-relay";
 import { DateTimeResolver, SafeIntResolver } from "graphql-scalars";
 import type { GraphQLContext } from "./context.ts";
 
-/** Pothos configuration only; types live in one file per domain (DESIGN §3). */
+/** Pothos configuration only; types live in one file per domain (docs/architecture.md). */
 export const builder = new SchemaBuilder<{
   Context: GraphQLContext;
   DefaultFieldNullability: false;

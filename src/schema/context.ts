@@ -11,7 +11,7 @@ import { bearerTokenHash } from "../services/subscriber-tokens.ts";
 /** Built per GraphQL operation, HTTP and WebSocket alike. */
 export interface GraphQLContext {
   deps: AppDeps;
-  /** A fork of the ORM's EntityManager for this operation alone (DESIGN §4). */
+  /** A fork of the ORM's EntityManager for this operation alone (docs/architecture.md). */
   em: EntityManager;
   /** The user the bearer token belongs to; null without a valid token. */
   viewer: User | null;

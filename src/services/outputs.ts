@@ -82,7 +82,7 @@ export function createOutputFetcher(options: {
   };
 }
 
-// Speech JSON (reference §4.4): 2025-08-20 has `language`, the later shape `languages[]`; both
+// Speech JSON: 2025-08-20 has `language`, the later shape `languages[]`; both
 // have `text` (a list of passages) and `timeline` (timed segments, speakers as 0-based numbers).
 const SpeechSchema = z.looseObject({
   text: z.union([z.array(z.string()), z.string()]).nullish(),
@@ -114,7 +114,7 @@ export function parseTranscript(body: Buffer): { text: string; segments: Transcr
   return { text, segments };
 }
 
-// Chapters (reference §4.5): JSON `{chapters: [{start, end, title}]}`, the later outline
+// Chapters: JSON `{chapters: [{start, end, title}]}`, the later outline
 // `{timeline: [{title, start, end}]}`, or a WebVTT track whose cues are the titles.
 const ChapterListSchema = z.array(
   z.looseObject({ start: z.number(), end: z.number().nullish(), title: z.string() }),

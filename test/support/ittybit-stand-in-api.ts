@@ -15,7 +15,7 @@ import {
 
 // The HTTP behaviour of Ittybit's 2025-08-20 API as the reference documents it: bare resources,
 // 201 on create, `{message}` errors, 401 without the key, 404 for unknown ids, page/limit lists,
-// and `Idempotency-Key` on POST answered with the original response (reference §1, §2, §3, §4.1).
+// and `Idempotency-Key` on POST answered with the original response.
 
 export interface StandInState {
   baseUrl: string;
@@ -63,7 +63,7 @@ const ROUTES: Array<{ pattern: RegExp; handlers: Partial<Record<string, Handler>
 ];
 
 export function handleApiRequest(state: StandInState, request: ApiRequest): ApiResponse {
-  // Delivery URLs live on the project's own domain and need no API key (reference §2.3).
+  // Delivery URLs live on the project's own domain and need no API key.
   if (request.path.startsWith("/_files/")) return serveFile(state, request);
   if (request.path.startsWith("/_uploads/")) return signedUpload(state, request);
 
@@ -209,7 +209,7 @@ function getMedia(state: StandInState, _: ApiRequest, id: string): ApiResponse {
     body: {
       ...media,
       files: files.map(({ media_id: _mediaId, ...file }) => file),
-      // A task's `ref` files its output under that key (reference §3).
+      // A task's `ref` files its output under that key.
       urls: Object.fromEntries(
         files.filter((file) => file.ref).map((file) => [file.ref, file.url]),
       ),

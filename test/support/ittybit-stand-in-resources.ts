@@ -1,6 +1,6 @@
 import { randomInt } from "node:crypto";
 
-// The Ittybit resources the stand-in keeps, in their 2025-08-20 shapes (reference §2.2, §3, §4.1).
+// The Ittybit resources the stand-in keeps, in their 2025-08-20 shapes.
 // They are written out here rather than imported from src/, so the stand-in stays an independent
 // account of the protocol that the client is checked against.
 
@@ -70,7 +70,7 @@ export interface StoredContent {
   contentType: string;
 }
 
-// Every `kind` POST /tasks accepts in 2025-08-20 (reference §4.1).
+// Every `kind` POST /tasks accepts in 2025-08-20.
 export const TASK_KINDS = new Set([
   "ingest",
   "video",
@@ -91,7 +91,7 @@ export const TASK_KINDS = new Set([
 
 const ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
-/** A prefix and a 12-character random suffix, as in the 2025 examples (reference §1.4). */
+/** A prefix and a 12-character random suffix, as in the 2025 examples. */
 export function newId(prefix: "file" | "med" | "task" | "key"): string {
   const suffix = Array.from({ length: 12 }, () => ID_ALPHABET[randomInt(ID_ALPHABET.length)]);
   return `${prefix}_${suffix.join("")}`;
@@ -140,7 +140,7 @@ export function newFile(
   };
 }
 
-/** What a finished task of each kind produces when a test does not say (reference §4.4, §4.5). */
+/** What a finished task of each kind produces when a test does not say. */
 export function defaultOutput(
   task: TaskObject,
   ref: string | null,

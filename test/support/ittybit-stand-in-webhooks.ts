@@ -2,8 +2,8 @@ import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { webhookHeaders } from "../../src/services/ittybit/webhook-verification.ts";
 
-// Deliveries as a per-task `webhook_url` receives them (reference §5.1): a JSON POST of the task,
-// here signed with Standard Webhooks headers when there is a secret (reference §5.4).
+// Deliveries as a per-task `webhook_url` receives them: a JSON POST of the task,
+// here signed with Standard Webhooks headers when there is a secret.
 
 export interface WebhookDeliveryOptions {
   /** What to send instead of the task as it is when deliverWebhook is called. */

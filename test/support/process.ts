@@ -15,10 +15,18 @@ export interface PodflowProcess {
   exited: Promise<number | null>;
 }
 
-/** Runs `node src/main.ts` as `npm start` does, with the given environment. */
-export function spawnPodflow(env: Record<string, string>): PodflowProcess {
+/**
+ * Runs `node src/main.ts` as `npm start` does, with the given environment. `processGroup` puts it
+ * in a process group of its own, so a test can kill it with its children (ffmpeg) as an OOM kill
+ * or a lost machine would: `process.kill(-child.pid, "SIGKILL")`.
+ */
+export function spawnPodflow(
+  env: Record<string, string>,
+  options: { processGroup?: boolean } = {},
+): PodflowProcess {
   const child = spawn(process.execPath, ["src/main.ts"], {
     cwd: ROOT,
+    detached: options.processGroup ?? false,
     env: { ...process.env, LOG_LEVEL: "info", NODE_ENV: "development", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });

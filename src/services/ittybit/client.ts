@@ -18,7 +18,7 @@ import {
   type UploadSignature,
 } from "./types.ts";
 
-/** The API version whose shapes this client speaks (reference §0, era E2). */
+/** The API version whose shapes this client speaks (the 2025-08-20 version, the one its stored documentation describes). */
 export const ITTYBIT_API_VERSION = "2025-08-20";
 
 const DEFAULT_TIMEOUT_MS = 30_000;

@@ -34,7 +34,7 @@ export class TaskEventParseError extends Error {
   override readonly name = "TaskEventParseError";
 }
 
-// Every status word any documented version uses (reference §4.1, §4.2, §7.1); `satisfies` makes
+// Every status word any documented version uses; `satisfies` makes
 // the compiler insist each known word is mapped. A Map, so words like "constructor" find nothing.
 const STATUS_BY_WORD = new Map<string, TaskEventStatus>(
   Object.entries({

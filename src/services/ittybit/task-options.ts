@@ -14,9 +14,9 @@ type TaskDefaults = { readonly kind: string; readonly ref: string } & {
   readonly [option: string]: TaskOptionValue;
 };
 
-// `ref` names each output in the media item's `urls` map (reference §3), so it also tells the
+// `ref` names each output in the media item's `urls` map, so it also tells the
 // outputs of one episode apart. `channels` and `language` are not documented Ittybit options
-// (reference §4.1) but are what the seed asks for; Ittybit ignores or honours them.
+// but are what Podflow asks for; Ittybit ignores or honours them.
 export const TASK_DEFAULTS = {
   AUDIO_EXTRACTION: {
     kind: "audio",

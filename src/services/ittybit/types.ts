@@ -1,6 +1,6 @@
 import { z } from "zod";
 
-// Ittybit changed its shapes several times (reference §0), so every schema here is lenient:
+// Ittybit changed its shapes several times (2025-08-20 task bodies, later task and event shapes), so every schema here is lenient:
 // unknown fields pass through, only what Podflow relies on is required, and enums accept any
 // string while still naming the values we know.
 

@@ -1,6 +1,6 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
 
-// Ittybit documents no usable signing scheme (reference §5), so deliveries are verified with the
+// Ittybit documents no usable signing scheme, so deliveries are verified with the
 // Standard Webhooks scheme (standardwebhooks.com), which a signing proxy or Ittybit can send.
 
 /** Deliveries whose timestamp is further than this from our clock are refused (replays). */

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import nodePath from "node:path";
 import type { ExecutionArgs } from "graphql";
 import { useServer } from "graphql-ws/use/ws";
 import { createYoga, type YogaInitialContext } from "graphql-yoga";
@@ -9,6 +10,7 @@ import { createContext, type GraphQLContext } from "./schema/context.ts";
 import { schema } from "./schema/index.ts";
 import { authenticate } from "./services/accounts.ts";
 import { MEDIA_PATH_PREFIX, serveLocalMedia } from "./services/engines/local-media-files.ts";
+import { createTusUploads, TUS_PATH } from "./services/engines/local-tus.ts";
 import { handleLocalUpload, UPLOAD_PATH_PREFIX } from "./services/engines/local-uploads.ts";
 import { checkReadiness } from "./services/health.ts";
 import { bearerTokenHash } from "./services/subscriber-tokens.ts";
@@ -67,6 +69,17 @@ export function buildServer(deps: AppDeps): PodflowServer {
       createContext(deps, extra?.authorization ?? request?.headers.get("authorization")),
   });
 
+  const tus =
+    deps.local &&
+    createTusUploads({
+      orm: deps.orm,
+      storage: deps.local.storage,
+      secret: deps.local.uploadSecret,
+      publicUrl: deps.config.publicUrl,
+      directory: nodePath.join(deps.config.local.mediaDir, "tus"),
+      maxBytes: deps.config.maxUploadBytes,
+    });
+
   const http = createServer((req, res) => {
     route(req, res).catch((error: unknown) => {
       logger.error({ err: error, url: req.url }, "request failed");
@@ -96,6 +109,10 @@ export function buildServer(deps: AppDeps): PodflowServer {
       return;
     }
     const local = deps.local;
+    if (tus && (path === TUS_PATH || path.startsWith(`${TUS_PATH}/`))) {
+      await tus.handle(req, res);
+      return;
+    }
     if (local && path.startsWith(UPLOAD_PATH_PREFIX)) {
       const upload = { orm: deps.orm, storage: local.storage, secret: local.uploadSecret };
       await handleLocalUpload(

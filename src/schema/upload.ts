@@ -45,7 +45,7 @@ const UploadTargetRef = builder.objectRef<PreparedUpload["upload"]>("UploadTarge
     tusUrl: t.string({
       nullable: true,
       description:
-        "A tus 1.0 endpoint for resumable uploads (POST to create, PATCH to send, HEAD to resume), authorised by the same signed URL's token; null when the engine has none. Use it for large recordings.",
+        "A tus 1.0 creation URL for resumable uploads (e.g. tus-js-client's `endpoint`): POST creates the upload, PATCH sends bytes, HEAD tells where to resume. Signed and expiring like `url`; the upload's own URL (the Location answer) carries the signature on. The file id for confirmUpload is the last path segment of that upload URL (the final PATCH also answers `{\"id\"}`). Null when the engine has none (Ittybit). Use it for large recordings.",
       resolve: (upload) => upload.tusUrl,
     }),
   }),

@@ -7,6 +7,7 @@
 import { readdir, readFile, writeFile } from "node:fs/promises";
 import { get } from "node:http";
 import path from "node:path";
+import { Upload } from "tus-js-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { signUploadUrl } from "../../src/services/engines/local-uploads.ts";
 import {
@@ -201,7 +202,12 @@ describe("the local media engine", () => {
     expect((await put(otherEpisode, video)).status).toBe(403);
 
     const secret = scenario.podflow.deps.local?.uploadSecret as Buffer;
-    const expired = signUploadUrl(secret, scenario.url, episode.uuid, new Date(Date.now() - 1000));
+    const expired = signUploadUrl(
+      secret,
+      `${scenario.url}/uploads/`,
+      episode.uuid,
+      new Date(Date.now() - 1000),
+    );
     const expiredAnswer = await put(expired, video);
     expect(expiredAnswer.status).toBe(410);
     expect(((await expiredAnswer.json()) as { error: string }).error).toMatch(/prepareUpload/);
@@ -254,5 +260,69 @@ describe("the local media engine", () => {
       .em()
       .execute("select status, file_id from episodes where id = ?", [episode.uuid]);
     expect(row).toEqual({ status: "AWAITING_UPLOAD", file_id: null });
+  });
+
+  it("takes a resumable tus upload that survives a dropped connection", async () => {
+    const episode = await prepare("Resumable");
+    const tusUrl = episode.upload.tusUrl as string;
+    expect(tusUrl.startsWith(`${scenario.url}/uploads/tus/${episode.uuid}?`)).toBe(true);
+    const chunkSize = 16 * 1024;
+
+    // The first attempt stops after a few chunks, as a dropped connection would.
+    let uploadUrl = "";
+    await new Promise<void>((resolve, reject) => {
+      const first = new Upload(video, {
+        endpoint: tusUrl,
+        chunkSize,
+        retryDelays: [],
+        onError: reject,
+        onProgress: (sent) => {
+          uploadUrl = first.url ?? "";
+          if (sent >= chunkSize * 3) void first.abort().then(resolve, reject);
+        },
+        onSuccess: () => reject(new Error("the first attempt should have been stopped")),
+      });
+      first.start();
+    });
+    expect(uploadUrl.startsWith(`${scenario.url}/uploads/tus/${episode.uuid}/file_`)).toBe(true);
+    const offset = await fetch(uploadUrl, {
+      method: "HEAD",
+      headers: { "tus-resumable": "1.0.0" },
+    });
+    const resumedAt = Number(offset.headers.get("upload-offset"));
+    expect(resumedAt).toBeGreaterThanOrEqual(chunkSize * 3);
+    expect(resumedAt).toBeLessThan(video.length);
+
+    // The second attempt asks where the upload stands and sends only the rest.
+    const sentFrom: number[] = [];
+    await new Promise<void>((resolve, reject) => {
+      const second = new Upload(video, {
+        uploadUrl,
+        chunkSize,
+        retryDelays: [],
+        onError: reject,
+        onChunkComplete: (_size, accepted) => sentFrom.push(accepted),
+        onSuccess: () => resolve(),
+      });
+      second.start();
+    });
+    expect(Math.min(...sentFrom)).toBeGreaterThan(resumedAt);
+
+    const fileId = uploadUrl.split("?")[0]?.split("/").at(-1) as string;
+    expect(await uploadsOf(episode.uuid)).toEqual([fileId]);
+    const stored = await readFile(
+      path.join(scenario.podflow.deps.config.local.mediaDir, "uploads", episode.uuid, fileId),
+    );
+    expect(stored.equals(video)).toBe(true);
+    expect(await confirm(episode.id, fileId)).toEqual({ __typename: "ConfirmUploadPayload" });
+
+    // The creation URL is the authorisation: a forged one creates nothing.
+    const forged = new URL(tusUrl);
+    forged.searchParams.set("signature", "A".repeat(43));
+    const refused = await fetch(forged, {
+      method: "POST",
+      headers: { "tus-resumable": "1.0.0", "upload-length": "10" },
+    });
+    expect(refused.status).toBe(403);
   });
 });

@@ -7,7 +7,13 @@ import { enqueue } from "../job-queue.ts";
 import type { MediaStorage } from "../storage.ts";
 import type { MediaEngine } from "./engine.ts";
 import { readLocalOutputs } from "./local-outputs.ts";
-import { signUploadUrl, UPLOAD_URL_LIFETIME_MS, uploadKey } from "./local-uploads.ts";
+import { TUS_PATH } from "./local-tus.ts";
+import {
+  signUploadUrl,
+  UPLOAD_PATH_PREFIX,
+  UPLOAD_URL_LIFETIME_MS,
+  uploadKey,
+} from "./local-uploads.ts";
 
 /**
  * The local media engine: uploads come to Podflow itself (local-uploads.ts), each task is a
@@ -31,10 +37,15 @@ export function createLocalEngine(options: {
       const expiresAt = new Date(Date.now() + UPLOAD_URL_LIFETIME_MS);
       return {
         target: {
-          url: signUploadUrl(uploadSecret, publicUrl, episodeId, expiresAt),
+          url: signUploadUrl(
+            uploadSecret,
+            `${publicUrl}${UPLOAD_PATH_PREFIX}`,
+            episodeId,
+            expiresAt,
+          ),
           method: "PUT",
           expiresAt,
-          tusUrl: null,
+          tusUrl: signUploadUrl(uploadSecret, `${publicUrl}${TUS_PATH}/`, episodeId, expiresAt),
         },
         folder: null,
       };

@@ -28,14 +28,18 @@ function signature(secret: Buffer, episodeId: string, expiresAtSeconds: number):
     .digest("base64url");
 }
 
+/**
+ * `<base><episodeId>?expires=…&signature=…`: the plain PUT URL (base `PUBLIC_URL/uploads/`) or
+ * the tus creation URL (base `PUBLIC_URL/uploads/tus/`), signed alike.
+ */
 export function signUploadUrl(
   secret: Buffer,
-  publicUrl: string,
+  base: string,
   episodeId: string,
   expiresAt: Date,
 ): string {
   const expires = Math.floor(expiresAt.getTime() / 1000);
-  const url = new URL(`${publicUrl}${UPLOAD_PATH_PREFIX}${episodeId}`);
+  const url = new URL(`${base}${episodeId}`);
   url.searchParams.set("expires", String(expires));
   url.searchParams.set("signature", signature(secret, episodeId, expires));
   return url.toString();

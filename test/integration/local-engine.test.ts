@@ -50,6 +50,14 @@ interface Prepared {
   upload: { url: string; method: string; expiresAt: string; tusUrl: string | null };
 }
 
+type TaskState = { type: string; status: string; error: string | null; progress: number | null };
+interface ProcessedEpisode {
+  status: string;
+  progress: number;
+  tasks: TaskState[];
+  outputs: { audioUrl: string; videoUrl: string; transcript: string | null; chapters: unknown };
+}
+
 async function prepare(title: string): Promise<Prepared> {
   const answer = await producer.gql<{
     prepareUpload: { episode: { id: string; engine: string }; upload: Prepared["upload"] };
@@ -62,7 +70,8 @@ async function prepare(title: string): Promise<Prepared> {
   const payload = answer.body.data?.prepareUpload;
   expect(payload?.episode.engine).toBe("LOCAL");
   const id = payload?.episode.id as string;
-  return { id, uuid: Buffer.from(id, "base64").toString().split(":")[1] as string, ...payload! };
+  const uuid = Buffer.from(id, "base64").toString().split(":")[1] as string;
+  return { id, uuid, upload: payload?.upload as Prepared["upload"] };
 }
 
 function put(url: string, body: Buffer | ReadableStream<Uint8Array>) {
@@ -110,19 +119,13 @@ describe("the local media engine", () => {
     // ffmpeg encodes 1080p on two shared cores: generous, since tests run side by side.
     await waitForStatus(scenario, episode.uuid, "PROCESSED", 180_000);
 
-    const answer = await producer.gql<{ episode: Record<string, any> }>(EPISODE_QUERY, {
+    const answer = await producer.gql<{ episode: ProcessedEpisode }>(EPISODE_QUERY, {
       id: episode.id,
     });
-    const processed = answer.body.data?.episode as Record<string, any>;
+    const processed = answer.body.data?.episode as ProcessedEpisode;
     expect(processed.status).toBe("PROCESSED");
-    type TaskState = {
-      type: string;
-      status: string;
-      error: string | null;
-      progress: number | null;
-    };
     const byType: Record<string, TaskState> = Object.fromEntries(
-      (processed.tasks as TaskState[]).map((task) => [task.type, task]),
+      processed.tasks.map((task) => [task.type, task]),
     );
     expect(byType.AUDIO_EXTRACTION).toMatchObject({ status: "COMPLETED", progress: 100 });
     expect(byType.VIDEO_TRANSCODE).toMatchObject({ status: "COMPLETED", progress: 100 });
@@ -153,8 +156,7 @@ describe("the local media engine", () => {
     );
 
     // The outputs: public, stable URLs on Podflow, with types, lengths, ETags and ranges.
-    const audioUrl = processed.outputs.audioUrl as string;
-    const videoUrl = processed.outputs.videoUrl as string;
+    const { audioUrl, videoUrl } = processed.outputs;
     expect(audioUrl.startsWith(`${scenario.url}/media/`)).toBe(true);
     const audio = await fetch(audioUrl);
     expect(audio.status).toBe(200);

@@ -86,7 +86,7 @@ export function createTusUploads(deps: {
       );
       if (!check.ok) refuse(check.status, check.error);
       const episode = await deps.orm.em.fork().findOne(Episode, { id: upload.episodeId });
-      if (!episode || episode.engine !== "local") refuse(404, "no such upload");
+      if (episode?.engine !== "local") refuse(404, "no such upload");
       if (episode.status !== "AWAITING_UPLOAD") {
         refuse(409, `this episode is ${episode.status} and takes no more uploads`);
       }

@@ -100,7 +100,7 @@ export async function handleLocalUpload(
   const check = checkUploadSignature(deps.secret, episodeId, url.searchParams);
   if (!check.ok) return reply(check.status, { error: check.error });
   const episode = await deps.orm.em.fork().findOne(Episode, { id: episodeId });
-  if (!episode || episode.engine !== "local") return reply(404, { error: "no such upload" });
+  if (episode?.engine !== "local") return reply(404, { error: "no such upload" });
   if (episode.status !== "AWAITING_UPLOAD") {
     return reply(409, { error: `this episode is ${episode.status} and takes no more uploads` });
   }

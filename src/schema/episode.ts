@@ -1,16 +1,15 @@
-import { decodeGlobalID } from "@pothos/plugin-relay";
+import { decodeGlobalID, resolveCursorConnection } from "@pothos/plugin-relay";
 import { GraphQLError } from "graphql";
+import { z } from "zod";
 import type { EngineKind } from "../domain/engines.ts";
 import type { EpisodeStatus } from "../domain/episode-lifecycle.ts";
 import { Episode } from "../entities/episode.entity.ts";
 import {
-  decodeEpisodeCursor,
-  encodeEpisodeCursor,
+  type EpisodeCursor,
   episodeProgress,
   findEpisode,
   findEpisodes,
   listEpisodes,
-  MAX_PAGE_SIZE,
 } from "../services/episodes.ts";
 import { builder } from "./builder.ts";
 import { type GraphQLContext, requireViewer } from "./context.ts";
@@ -225,52 +224,67 @@ builder.queryField("episode", (t) =>
   }),
 );
 
+const DEFAULT_PAGE_SIZE = 20;
+const MAX_PAGE_SIZE = 100;
+
+/** An episode's place in the newest-first order, opaque to clients. */
+function encodeEpisodeCursor(episode: EpisodeCursor): string {
+  return Buffer.from(`${episode.createdAt.toISOString()}|${episode.id}`).toString("base64url");
+}
+
+function decodeEpisodeCursor(cursor: string): EpisodeCursor | null {
+  const [createdAt, id] = Buffer.from(cursor, "base64url").toString("utf8").split("|");
+  const date = new Date(createdAt ?? "");
+  if (Number.isNaN(date.getTime()) || !z.uuid().safeParse(id).success) return null;
+  return { createdAt: date, id: id as string };
+}
+
+const EpisodeConnectionRef = builder.connectionObject(
+  { type: EpisodeRef, name: "EpisodeConnection", description: "A page of episodes." },
+  { name: "EpisodeEdge", description: "An episode in a page." },
+);
+
+// Forward pagination only: a keyset newest-first list has no use for `last`/`before`, so the
+// field declares its own arguments instead of `t.connection`'s four.
 builder.queryField("episodes", (t) =>
-  t.connection(
-    {
-      type: EpisodeRef,
-      description: `The viewer's episodes, newest first, in pages of at most ${MAX_PAGE_SIZE}.`,
-      args: {
-        status: t.arg({
-          type: EpisodeStatusEnum,
-          required: false,
-          description: "Only episodes in this status.",
-        }),
-      },
-      resolve: async (_root, args, context) => {
-        const viewer = requireViewer(context);
-        if (args.last != null || args.before != null) {
-          throw badInput("Only forward pagination is supported: use `first` and `after`");
-        }
-        const first = args.first ?? 20;
-        if (first < 0 || first > MAX_PAGE_SIZE) {
-          throw badInput(`\`first\` must be between 0 and ${MAX_PAGE_SIZE}`);
-        }
-        const after = args.after ? decodeEpisodeCursor(args.after) : null;
-        if (args.after && !after) throw badInput("`after` is not a cursor from this connection");
-        const page = await listEpisodes(context.em, viewer, {
-          first,
-          after,
-          status: args.status ?? null,
-        });
-        const edges = page.episodes.map((episode) => ({
-          cursor: encodeEpisodeCursor(episode),
-          node: episode,
-        }));
-        return {
-          edges,
-          pageInfo: {
-            hasNextPage: page.hasNextPage,
-            hasPreviousPage: after != null,
-            startCursor: edges[0]?.cursor ?? null,
-            endCursor: edges.at(-1)?.cursor ?? null,
-          },
-        };
-      },
+  t.field({
+    type: EpisodeConnectionRef,
+    description: `The viewer's episodes, newest first, in pages of at most ${MAX_PAGE_SIZE}.`,
+    args: {
+      first: t.arg.int({
+        required: false,
+        description: `How many episodes, 0 to ${MAX_PAGE_SIZE}; ${DEFAULT_PAGE_SIZE} when omitted.`,
+      }),
+      after: t.arg.string({
+        required: false,
+        description: "The `endCursor` of the previous page; the first page when omitted.",
+      }),
+      status: t.arg({
+        type: EpisodeStatusEnum,
+        required: false,
+        description: "Only episodes in this status.",
+      }),
     },
-    { name: "EpisodeConnection", description: "A page of episodes." },
-    { name: "EpisodeEdge", description: "An episode in a page." },
-  ),
+    resolve: (_root, args, context) => {
+      const viewer = requireViewer(context);
+      // The relay helper would quietly shrink an oversized page; say so instead.
+      if (args.first != null && (args.first < 0 || args.first > MAX_PAGE_SIZE)) {
+        throw badInput(`\`first\` must be between 0 and ${MAX_PAGE_SIZE}`);
+      }
+      const after = args.after ? decodeEpisodeCursor(args.after) : null;
+      if (args.after && !after) throw badInput("`after` is not a cursor from this connection");
+      return resolveCursorConnection<Promise<Episode[]>>(
+        {
+          args,
+          defaultSize: DEFAULT_PAGE_SIZE,
+          maxSize: MAX_PAGE_SIZE,
+          toCursor: encodeEpisodeCursor,
+        },
+        ({ limit }) =>
+          listEpisodes(context.em, viewer, { limit, after, status: args.status ?? null }),
+      );
+    },
+  }),
 );
 
 function badInput(message: string): GraphQLError {

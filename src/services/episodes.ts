@@ -178,41 +178,23 @@ export async function findEpisodes(
   return em.find(Episode, { id: { $in: valid }, user: user.id });
 }
 
-export const MAX_PAGE_SIZE = 100;
-
-export interface EpisodePage {
-  episodes: Episode[];
-  hasNextPage: boolean;
-}
-
-/** Position of an episode in the newest-first order: opaque to clients. */
+/** Position of an episode in the newest-first order, as a page's cursor names it. */
 export interface EpisodeCursor {
   createdAt: Date;
   id: string;
 }
 
-export function encodeEpisodeCursor(episode: EpisodeCursor): string {
-  return Buffer.from(`${episode.createdAt.toISOString()}|${episode.id}`).toString("base64url");
-}
-
-export function decodeEpisodeCursor(cursor: string): EpisodeCursor | null {
-  const [createdAt, id] = Buffer.from(cursor, "base64url").toString("utf8").split("|");
-  const date = new Date(createdAt ?? "");
-  if (Number.isNaN(date.getTime()) || !z.uuid().safeParse(id).success) return null;
-  return { createdAt: date, id: id as string };
-}
-
 /**
- * A page of the user's episodes, newest first, by keyset on (createdAt, id): stable while
- * episodes are added, and one indexed query whatever the page.
+ * Up to `limit` of the user's episodes, newest first, after a position, by keyset on
+ * (createdAt, id): stable while episodes are added, and one indexed query whatever the page.
  */
 export async function listEpisodes(
   em: EntityManager,
   user: User,
-  options: { first: number; after?: EpisodeCursor | null; status?: EpisodeStatus | null },
-): Promise<EpisodePage> {
-  const { first, after, status } = options;
-  const rows = await em.find(
+  options: { limit: number; after?: EpisodeCursor | null; status?: EpisodeStatus | null },
+): Promise<Episode[]> {
+  const { limit, after, status } = options;
+  return em.find(
     Episode,
     {
       user: user.id,
@@ -226,9 +208,8 @@ export async function listEpisodes(
           }
         : {}),
     },
-    { orderBy: [{ createdAt: "desc" }, { id: "desc" }], limit: first + 1 },
+    { orderBy: [{ createdAt: "desc" }, { id: "desc" }], limit },
   );
-  return { episodes: rows.slice(0, first), hasNextPage: rows.length > first };
 }
 
 /**

@@ -339,14 +339,19 @@ describe("episodes", () => {
     query($first: Int, $after: String, $status: EpisodeStatus) {
       episodes(first: $first, after: $after, status: $status) {
         edges { cursor node { id title status tasks { type status } progress } }
-        pageInfo { hasNextPage endCursor }
+        pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
       }
     }`;
 
   interface Page {
     episodes: {
       edges: Array<{ cursor: string; node: { id: string; title: string; status: string } }>;
-      pageInfo: { hasNextPage: boolean; endCursor: string | null };
+      pageInfo: {
+        hasNextPage: boolean;
+        hasPreviousPage: boolean;
+        startCursor: string | null;
+        endCursor: string | null;
+      };
     };
   }
 
@@ -367,6 +372,9 @@ describe("episodes", () => {
       });
       expect(response.body.errors).toBeUndefined();
       const page: Page["episodes"] | undefined = response.body.data?.episodes;
+      expect(page?.pageInfo.hasPreviousPage).toBe(after != null);
+      expect(page?.pageInfo.startCursor).toBe(page?.edges[0]?.cursor);
+      expect(page?.pageInfo.endCursor).toBe(page?.edges.at(-1)?.cursor);
       seen.push(...(page?.edges.map((edge) => edge.node.title) ?? []));
       after = page?.pageInfo.hasNextPage ? page.pageInfo.endCursor : null;
       pages += 1;
@@ -380,9 +388,15 @@ describe("episodes", () => {
     expect(body.data?.episodes.edges.map((edge) => edge.node.title)).toEqual(["Carol uploaded"]);
   });
 
-  it("refuses pages over 100 and cursors it did not make", async () => {
+  it("refuses pages over 100, backward paging and cursors it did not make", async () => {
     const tooMany = await alice.gql(LIST, { first: 101 });
     expect(tooMany.body.errors?.[0]?.message).toMatch(/between 0 and 100/);
+    const negative = await alice.gql(LIST, { first: -1 });
+    expect(negative.body.errors?.[0]?.message).toMatch(/between 0 and 100/);
+    for (const backwards of ["last: 5", 'before: "x"']) {
+      const refused = await alice.gql(`{ episodes(${backwards}) { edges { cursor } } }`);
+      expect(refused.body.errors?.[0]?.message).toMatch(/Unknown argument "(last|before)"/);
+    }
     const badCursor = await alice.gql(LIST, { first: 10, after: "garbage" });
     expect(badCursor.body.errors?.[0]?.message).toMatch(/cursor/);
   });

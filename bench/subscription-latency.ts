@@ -10,7 +10,7 @@ import WebSocket from "ws";
 import { startEmbeddedDatabase } from "../src/database/embedded.ts";
 import { TASK_TYPES } from "../src/domain/tasks.ts";
 import { hashToken } from "../src/services/accounts.ts";
-import { webhookHeaders } from "../src/services/ittybit/webhook-verification.ts";
+import { webhookHeaders } from "../test/support/webhook-signing.ts";
 import { Cleanups } from "./support/environment.ts";
 import { BENCH_WEBHOOK_SECRET, type PodflowProcess, spawnPodflow } from "./support/podflow.ts";
 

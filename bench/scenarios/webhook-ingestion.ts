@@ -1,7 +1,7 @@
 import pg from "pg";
 import { TASK_TYPES } from "../../src/domain/tasks.ts";
-import { webhookHeaders } from "../../src/services/ittybit/webhook-verification.ts";
 import { ITTYBIT_WEBHOOK_PATH } from "../../src/webhooks.ts";
+import { webhookHeaders } from "../../test/support/webhook-signing.ts";
 import { withClient } from "../support/environment.ts";
 import { createLoadClient, type LoadClient, runBounded } from "../support/http.ts";
 import {

@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { webhookHeaders } from "../../src/services/ittybit/index.ts";
 import {
   episodeRow,
   report,
@@ -12,6 +11,7 @@ import {
   waitUntil,
 } from "../support/pipeline.ts";
 import { type Scenario, startScenario, WEBHOOK_TEST_SECRET } from "../support/scenario.ts";
+import { webhookHeaders } from "../support/webhook-signing.ts";
 
 let scenario: Scenario;
 let episode: UploadedEpisode;

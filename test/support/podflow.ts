@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { type RunningPodflow, type StartOptions, startPodflow } from "../../src/app.ts";
 import { type Config, loadConfig } from "../../src/config.ts";
-import { freePort } from "../../src/database/embedded.ts";
+import { freePort } from "../../src/free-port.ts";
 
 /**
  * Starts a real Podflow (HTTP server, pg-boss, workers) on the given database, on a free port.

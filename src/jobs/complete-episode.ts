@@ -1,12 +1,8 @@
-import type { Job } from "pg-boss";
 import type { AppDeps } from "../deps.ts";
 import { completeEpisode } from "../services/completion.ts";
+import { jobHandler } from "./handler.ts";
 import { episodeJobPayload } from "./queues.ts";
 
 export function completeEpisodeHandler(deps: AppDeps) {
-  return async ([job]: Job<unknown>[]) => {
-    if (!job) return;
-    const { episodeId } = episodeJobPayload.parse(job.data);
-    await completeEpisode(deps, episodeId);
-  };
+  return jobHandler(episodeJobPayload, ({ episodeId }) => completeEpisode(deps, episodeId));
 }

@@ -1,6 +1,7 @@
 import type { JobWithMetadata, PgBoss } from "pg-boss";
 import type { AppDeps } from "../deps.ts";
 import { failEpisode } from "../services/processing.ts";
+import { jobHandler } from "./handler.ts";
 import { episodeJobPayload } from "./queues.ts";
 
 /**
@@ -8,14 +9,12 @@ import { episodeJobPayload } from "./queues.ts";
  * never left UPLOADED or PROCESSING.
  */
 export function episodeDeadLetterHandler(deps: AppDeps) {
-  return async ([job]: JobWithMetadata<unknown>[]) => {
-    if (!job) return;
-    const { episodeId } = episodeJobPayload.parse(job.data);
+  return jobHandler(episodeJobPayload, async ({ episodeId }, job: JobWithMetadata<unknown>) => {
     const lastError = await originalError(deps.boss, job);
     const attempts = (job.sourceRetryCount ?? 0) + 1;
     const reason = `Podflow gave up on ${job.sourceName ?? "processing"} after ${attempts} attempts${lastError ? `: ${lastError}` : ""}`;
     await failEpisode(deps, episodeId, reason);
-  };
+  });
 }
 
 /** The message the original job failed with, from its stored output. */

@@ -3,18 +3,17 @@ import { ProcessingTask } from "../entities/processing-task.entity.ts";
 import { type LocalRunnerDeps, runLocalTask } from "../services/engines/local-task-runner.ts";
 import { applyTaskEvent } from "../services/task-events.ts";
 import { originalError } from "./episode-dead-letter.ts";
+import { jobHandler } from "./handler.ts";
 import { localTaskJobPayload } from "./queues.ts";
 
 /** run-local-task: one media task on this worker; pg-boss aborts `job.signal` on stop. */
 export function runLocalTaskHandler(deps: LocalRunnerDeps) {
-  return async ([job]: JobWithMetadata<unknown>[]) => {
-    if (!job) return;
-    const { taskId } = localTaskJobPayload.parse(job.data);
-    await runLocalTask(deps, taskId, {
+  return jobHandler(localTaskJobPayload, ({ taskId }, job: JobWithMetadata<unknown>) =>
+    runLocalTask(deps, taskId, {
       signal: job.signal,
       lastAttempt: job.retryCount >= job.retryLimit,
-    });
-  };
+    }),
+  );
 }
 
 /**
@@ -23,9 +22,7 @@ export function runLocalTaskHandler(deps: LocalRunnerDeps) {
  * the episode ends instead of waiting for ever.
  */
 export function localTaskDeadLetterHandler(deps: LocalRunnerDeps) {
-  return async ([job]: JobWithMetadata<unknown>[]) => {
-    if (!job) return;
-    const { taskId } = localTaskJobPayload.parse(job.data);
+  return jobHandler(localTaskJobPayload, async ({ taskId }, job: JobWithMetadata<unknown>) => {
     const task = await deps.orm.em.fork().findOne(ProcessingTask, { id: taskId });
     if (!task) return;
     const lastError = await originalError(deps.boss, job);
@@ -43,5 +40,5 @@ export function localTaskDeadLetterHandler(deps: LocalRunnerDeps) {
       },
       null,
     );
-  };
+  });
 }

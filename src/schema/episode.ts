@@ -265,7 +265,7 @@ builder.queryField("episodes", (t) =>
         description: "Only episodes in this status.",
       }),
     },
-    resolve: (_root, args, context) => {
+    resolve: async (_root, args, context) => {
       const viewer = requireViewer(context);
       // The relay helper would quietly shrink an oversized page; say so instead.
       if (args.first != null && (args.first < 0 || args.first > MAX_PAGE_SIZE)) {
@@ -273,7 +273,7 @@ builder.queryField("episodes", (t) =>
       }
       const after = args.after ? decodeEpisodeCursor(args.after) : null;
       if (args.after && !after) throw badInput("`after` is not a cursor from this connection");
-      return resolveCursorConnection<Promise<Episode[]>>(
+      const page = await resolveCursorConnection<Promise<Episode[]>>(
         {
           args,
           defaultSize: DEFAULT_PAGE_SIZE,
@@ -283,6 +283,9 @@ builder.queryField("episodes", (t) =>
         ({ limit }) =>
           listEpisodes(context.em, viewer, { limit, after, status: args.status ?? null }),
       );
+      // An empty page has no cursors; the helper would echo `after`, or "" on the first page.
+      if (page.edges.length > 0) return page;
+      return { ...page, pageInfo: { ...page.pageInfo, startCursor: null, endCursor: null } };
     },
   }),
 );

@@ -382,6 +382,15 @@ describe("episodes", () => {
     expect(pages).toBe(3);
     expect(seen).toEqual([...titles].reverse());
 
+    const empty = await carol.gql<Page>(LIST, { first: 5, status: "PROCESSED" });
+    expect(empty.body.data?.episodes).toEqual({
+      edges: [],
+      pageInfo: { hasNextPage: false, hasPreviousPage: false, startCursor: null, endCursor: null },
+    });
+    const none = await carol.gql<Page>(LIST, { first: 0 });
+    expect(none.body.data?.episodes.edges).toEqual([]);
+    expect(none.body.data?.episodes.pageInfo.hasNextPage).toBe(true);
+
     const { episode } = await prepare(carol, { title: "Carol uploaded" });
     await confirm(carol, episode.id, scenario.ittybit.addFile().id);
     const { body } = await carol.gql<Page>(LIST, { first: 100, status: "UPLOADED" });

@@ -12,7 +12,7 @@ import type { MediaEngines } from "./services/engines/engine.ts";
 import { createIttybitEngine } from "./services/engines/ittybit-engine.ts";
 import { createLocalEngine } from "./services/engines/local-engine.ts";
 import type { LocalRunnerDeps } from "./services/engines/local-task-runner.ts";
-import { createEpisodeFeed, type EpisodeFeedOptions } from "./services/episode-feed.ts";
+import { createEpisodeFeed, type EpisodeFeedOptions } from "./services/episode-feed/index.ts";
 import { installationSecret } from "./services/installation-secrets.ts";
 import {
   createIttybitClient,

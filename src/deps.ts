@@ -3,7 +3,7 @@ import type { Logger } from "pino";
 import type { Config } from "./config.ts";
 import type { Orm } from "./database/orm.ts";
 import type { MediaEngines } from "./services/engines/engine.ts";
-import type { EpisodeFeed } from "./services/episode-feed.ts";
+import type { EpisodeFeed } from "./services/episode-feed/index.ts";
 import type { IttybitClient } from "./services/ittybit/index.ts";
 import type { OutputFetcher } from "./services/outputs.ts";
 import type { PubSub } from "./services/pubsub.ts";

@@ -1,5 +1,9 @@
 import { GraphQLError } from "graphql";
-import { type EpisodeUpdate, FeedStoppedError, type Subscriber } from "../services/episode-feed.ts";
+import {
+  type EpisodeUpdate,
+  FeedStoppedError,
+  type Subscriber,
+} from "../services/episode-feed/index.ts";
 import { findEpisode, latestTasksByEpisode } from "../services/episodes.ts";
 import { builder } from "./builder.ts";
 import { type GraphQLContext, requireViewer } from "./context.ts";

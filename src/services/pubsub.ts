@@ -12,7 +12,7 @@ export interface EpisodeChange {
   userId: string;
 }
 
-/** Who hears the changes an instance receives: its episode feed (see episode-feed.ts). */
+/** Who hears the changes an instance receives: its episode feed (see episode-feed/). */
 export interface ChangeListener {
   /** A committed change. Changes arrive in commit order, never for a rolled-back transaction. */
   change(change: EpisodeChange): void;

@@ -1,0 +1,132 @@
+/**
+ * What one burst sends to whom. Before loading, `planBurst` works out which followers the burst
+ * reaches and which episodes it must load for them (only episodes someone here follows). Once
+ * loaded, `deliverBurst` gives each kind of follower what its subscription promises:
+ * - an episode follower its first state when the burst primes it, then the episode's state
+ *   after each change;
+ * - a tasks follower each task whose state differs from the one it last heard of (after a
+ *   resync, all of them: changes may have been missed, and a repeat does no harm);
+ * - a user follower each of the user's episodes that changed.
+ * A follower whose episode is gone, or belongs to someone else, is ended: it may hear no more.
+ */
+import type { ProcessingTask } from "../../entities/processing-task.entity.ts";
+import {
+  episodeTopic,
+  type Follower,
+  type FollowerRegistry,
+  type TasksFollower,
+  userTopic,
+} from "./followers.ts";
+import type { BurstLoad, BurstLoadRequest } from "./loader.ts";
+import type { Burst } from "./scheduler.ts";
+import { tokenHashesOf } from "./token-watch.ts";
+import type { EpisodeUpdate } from "./types.ts";
+
+export interface BurstPlan {
+  /** The followers the burst may deliver to (or whose token it checks). */
+  recipients: Set<Follower>;
+  load: BurstLoadRequest;
+}
+
+/** `resyncMarginMs`: slack on a resync's "changed since", for the clocks of many instances. */
+export function planBurst(
+  burst: Burst,
+  followers: FollowerRegistry,
+  resyncMarginMs: number,
+): BurstPlan {
+  const episodeIds = new Set<string>();
+  const recipients = new Set<Follower>(burst.primes);
+  for (const [episodeId, userId] of burst.changed) {
+    const concerned = [
+      ...followers.of(episodeTopic(episodeId), burst.number),
+      ...followers.of(userTopic(userId), burst.number),
+    ];
+    if (concerned.length === 0) continue;
+    episodeIds.add(episodeId);
+    for (const follower of concerned) recipients.add(follower);
+  }
+  for (const follower of burst.primes) {
+    if (follower.kind !== "user") episodeIds.add(follower.episodeId);
+  }
+  let resync: BurstLoadRequest["resync"] = null;
+  if (burst.resyncSince) {
+    for (const follower of followers.all(burst.number)) {
+      recipients.add(follower);
+      if (follower.kind !== "user") episodeIds.add(follower.episodeId);
+    }
+    resync = {
+      userIds: followers.usersFollowed(burst.number),
+      since: new Date(burst.resyncSince.getTime() - resyncMarginMs),
+    };
+  }
+  if (burst.sweepTokens) {
+    for (const follower of followers.all()) recipients.add(follower);
+  }
+  return { recipients, load: { episodeIds, resync, tokenHashes: tokenHashesOf(recipients) } };
+}
+
+/** Sends what the burst loaded to the followers still open (revoked ones have ended by now). */
+export function deliverBurst(burst: Burst, followers: FollowerRegistry, loaded: BurstLoad): void {
+  for (const episodeId of loaded.episodeIds) {
+    const update = loaded.updates.get(episodeId);
+    const changed = burst.changed.has(episodeId) || burst.resyncSince != null;
+    const ofEpisode = followers.of(episodeTopic(episodeId), burst.number);
+    if (!update) {
+      // Gone: its followers have nothing more to hear.
+      for (const follower of ofEpisode) {
+        if (changed || burst.primes.has(follower)) follower.stream.end();
+      }
+      continue;
+    }
+    const { episode } = update;
+    for (const follower of ofEpisode) {
+      if (follower.subscriber.userId !== episode.user.id) {
+        follower.stream.end();
+      } else if (follower.kind === "episode") {
+        const priming = burst.primes.has(follower);
+        if (priming || (follower.primed && changed)) follower.stream.push(episode.id, update);
+        if (priming) follower.primed = true;
+      } else if (follower.kind === "tasks" && changed) {
+        sendTaskChanges(follower, update.tasks, burst.resyncSince != null);
+      }
+    }
+    if (burst.changed.has(episodeId) || loaded.recentlyChanged.has(episodeId)) {
+      sendToDashboards(followers.of(userTopic(episode.user.id), burst.number), update);
+    }
+  }
+}
+
+function sendToDashboards(followers: Follower[], update: EpisodeUpdate): void {
+  for (const follower of followers) {
+    if (follower.kind === "user") follower.stream.push(update.episode.id, update);
+  }
+}
+
+/**
+ * Sends the tasks that changed since this follower last heard of them (all of them after a
+ * resync). Whatever the announcement said, a task created or changed shows here.
+ */
+function sendTaskChanges(
+  follower: TasksFollower,
+  tasks: readonly ProcessingTask[],
+  all: boolean,
+): void {
+  for (const task of tasks) {
+    const fingerprint = taskFingerprint(task);
+    if (!all && follower.seen.get(task.id) === fingerprint) continue;
+    follower.seen.set(task.id, fingerprint);
+    follower.stream.push(task.id, { task });
+  }
+}
+
+/** Every field a ProcessingTask shows in GraphQL that can change. */
+export function taskFingerprint(task: ProcessingTask): string {
+  return JSON.stringify([
+    task.status,
+    task.progress,
+    task.errorMessage,
+    task.outputUrl,
+    task.attempt,
+    task.updatedAt.getTime(),
+  ]);
+}

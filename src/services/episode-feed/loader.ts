@@ -1,0 +1,83 @@
+/**
+ * What a burst reads from the database: the episodes it concerns, each with the latest attempt
+ * of each of its tasks, and which of its recipients' tokens are still unrevoked. These are three
+ * queries run together, however many episodes and subscribers the burst serves, so a burst costs
+ * the same whether one dashboard or thirty follow an episode. After the listener reconnected, a
+ * resync first asks which of the followed users' episodes changed while it was away (two
+ * indexed lookups), since no notification of those will ever come.
+ */
+import type { EntityManager } from "@mikro-orm/postgresql";
+import type { Orm } from "../../database/orm.ts";
+import { Episode } from "../../entities/episode.entity.ts";
+import { ProcessingTask } from "../../entities/processing-task.entity.ts";
+import { latestTasksByEpisode } from "../episodes.ts";
+import { activeTokenHashes } from "../subscriber-tokens.ts";
+import type { EpisodeUpdate } from "./types.ts";
+
+export interface BurstLoadRequest {
+  /** The episodes to load, in the order they are to be delivered. */
+  episodeIds: Iterable<string>;
+  /** After a reconnect: also the episodes of these users changed from `since` on. */
+  resync: { userIds: string[]; since: Date } | null;
+  /** The tokens to check. */
+  tokenHashes: Set<string>;
+}
+
+export interface BurstLoad {
+  /** Every episode looked for, in delivery order: those asked for, then those a resync found. */
+  episodeIds: string[];
+  /** Each episode found, with its tasks; one looked for but missing is gone. */
+  updates: Map<string, EpisodeUpdate>;
+  /** The episodes the resync found changed (empty without a resync). */
+  recentlyChanged: Set<string>;
+  /** The token hashes asked about that still belong to unrevoked tokens. */
+  activeTokens: Set<string>;
+}
+
+export async function loadBurst(orm: Orm, request: BurstLoadRequest): Promise<BurstLoad> {
+  const episodeIds = new Set(request.episodeIds);
+  let recentlyChanged = new Set<string>();
+  if (request.resync) {
+    const { userIds, since } = request.resync;
+    recentlyChanged = await changedSince(orm.em.fork(), userIds, since);
+    for (const id of recentlyChanged) episodeIds.add(id);
+  }
+
+  const ids = [...episodeIds];
+  const [episodes, tasks, activeTokens] = await Promise.all([
+    ids.length ? orm.em.fork().find(Episode, { id: { $in: ids } }) : [],
+    ids.length ? latestTasksByEpisode(orm.em.fork(), ids) : new Map<string, ProcessingTask[]>(),
+    activeTokenHashes(orm.em.fork(), request.tokenHashes),
+  ]);
+  const updates = new Map<string, EpisodeUpdate>();
+  for (const episode of episodes) {
+    updates.set(episode.id, { episode, tasks: tasks.get(episode.id) ?? [] });
+  }
+  return { episodeIds: ids, updates, recentlyChanged, activeTokens };
+}
+
+/**
+ * The users' episodes that changed (or whose tasks did) since `since`, for a resync of their
+ * dashboard feeds: two indexed lookups, however many users.
+ */
+async function changedSince(
+  em: EntityManager,
+  userIds: string[],
+  since: Date,
+): Promise<Set<string>> {
+  if (userIds.length === 0) return new Set();
+  const [episodes, tasks] = await Promise.all([
+    em.find(Episode, { user: { $in: userIds }, updatedAt: { $gte: since } }, { fields: ["id"] }),
+    em
+      .fork()
+      .find(
+        ProcessingTask,
+        { episode: { user: { $in: userIds } }, updatedAt: { $gte: since } },
+        { fields: ["episode"] },
+      ),
+  ]);
+  return new Set([
+    ...episodes.map((episode) => episode.id),
+    ...tasks.map((task) => task.episode.id),
+  ]);
+}

@@ -1,0 +1,69 @@
+/**
+ * What the episode feed offers the GraphQL subscriptions, and what it delivers. Kept apart from
+ * the feed's parts so that each of them (scheduler, loader, followers, token watch) can name
+ * these types without importing the module that wires them together.
+ */
+import type { Episode } from "../../entities/episode.entity.ts";
+import type { ProcessingTask } from "../../entities/processing-task.entity.ts";
+
+/** Who follows: the viewer, and the token they signed in with (null: never re-checked). */
+export interface Subscriber {
+  userId: string;
+  tokenHash: string | null;
+}
+
+/** An episode as committed, with the latest attempt of each of its tasks, loaded together. */
+export interface EpisodeUpdate {
+  episode: Episode;
+  tasks: ProcessingTask[];
+}
+
+export interface TaskUpdate {
+  task: ProcessingTask;
+}
+
+export interface EpisodeFeedOptions {
+  /** How often the tokens of open subscriptions are checked for revocation (also on each event). */
+  tokenRecheckMs?: number;
+  /** Slack on a resync's "changed since": updated_at comes from the clocks of many instances. */
+  resyncMarginMs?: number;
+}
+
+/**
+ * The subscriptions of one instance, fed by its PubSub listener. Changes are handled in bursts,
+ * one at a time: every change heard while a burst loads goes into the next one, each burst loads
+ * its episodes and their tasks with one query each (however many subscribers), and bursts are
+ * delivered in the order they ran, so what a subscriber sees of one episode follows commit order.
+ */
+export interface EpisodeFeed {
+  /** Starts listening; changes committed once it resolves reach subscribers. */
+  start(): Promise<void>;
+  /** Completes every subscription and refuses new ones. */
+  stop(): Promise<void>;
+  /** The episode's current state, then its state after each change. Check access first. */
+  followEpisode(subscriber: Subscriber, episodeId: string): AsyncIterableIterator<EpisodeUpdate>;
+  /**
+   * Each change of one of the episode's tasks after `current` (the tasks as the caller saw
+   * them), counting from `since` — the feed's `position()` taken before `current` was loaded,
+   * so that a change committed while it loaded is not missed.
+   */
+  followTasks(
+    subscriber: Subscriber,
+    episodeId: string,
+    current: readonly ProcessingTask[],
+    since: number,
+  ): AsyncIterableIterator<TaskUpdate>;
+  /** Where the feed is now: changes heard from here on go into bursts numbered at least this. */
+  position(): number;
+  /** Each change of any of the subscriber's episodes. */
+  followUserEpisodes(subscriber: Subscriber): AsyncIterableIterator<EpisodeUpdate>;
+  /** Called with each token hash found revoked; its subscriptions have ended by then. */
+  onRevoked(listener: (tokenHash: string) => void): () => void;
+  /** Open subscriptions. */
+  readonly size: number;
+}
+
+/** Thrown by follow* once the feed has stopped. */
+export class FeedStoppedError extends Error {
+  override name = "FeedStoppedError";
+}

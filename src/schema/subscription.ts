@@ -4,7 +4,7 @@ import {
   FeedStoppedError,
   type Subscriber,
 } from "../services/episode-feed/index.ts";
-import { findEpisode, latestTasksByEpisode } from "../services/episodes.ts";
+import { findEpisode } from "../services/episodes.ts";
 import { builder } from "./builder.ts";
 import { type GraphQLContext, requireViewer } from "./context.ts";
 import { EpisodeRef, episodeIdFromGlobalId } from "./episode.ts";
@@ -74,12 +74,8 @@ builder.subscriptionField("taskUpdated", (t) =>
     },
     subscribe: async (_root, args, context) => {
       const episode = await requireOwnEpisode(context, args.episodeId);
-      // What the subscriber knows now; every change heard from before it was loaded is checked
-      // against it, so nothing committed while it loads is missed (nor sent twice).
-      const since = context.deps.episodeFeed.position();
-      const current = (await latestTasksByEpisode(context.em, [episode.id])).get(episode.id) ?? [];
       return following(() =>
-        context.deps.episodeFeed.followTasks(subscriberOf(context), episode.id, current, since),
+        context.deps.episodeFeed.followTasks(subscriberOf(context), episode.id),
       );
     },
     resolve: (update) => update.task,

@@ -4,8 +4,9 @@
  * loaded, `deliverBurst` gives each kind of follower what its subscription promises:
  * - an episode follower its first state when the burst primes it, then the episode's state
  *   after each change;
- * - a tasks follower each task whose state differs from the one it last heard of (after a
- *   resync, all of them: changes may have been missed, and a repeat does no harm);
+ * - a tasks follower nothing when the burst primes it (its tasks' state becomes its baseline),
+ *   then each task whose state differs from the one it last heard of (after a resync, all of
+ *   them: changes may have been missed, and a repeat does no harm);
  * - a user follower each of the user's episodes that changed.
  * A follower whose episode is gone, or belongs to someone else, is ended: it may hear no more.
  */
@@ -86,8 +87,15 @@ export function deliverBurst(burst: Burst, followers: FollowerRegistry, loaded: 
         const priming = burst.primes.has(follower);
         if (priming || (follower.primed && changed)) follower.stream.push(episode.id, update);
         if (priming) follower.primed = true;
-      } else if (follower.kind === "tasks" && changed) {
-        sendTaskChanges(follower, update.tasks, burst.resyncSince != null);
+      } else if (follower.kind === "tasks") {
+        if (burst.primes.has(follower)) {
+          // The baseline: loaded after the follower started, so whatever this burst merged is
+          // in it already; every later change comes in a later burst, compared with it.
+          for (const task of update.tasks) follower.seen.set(task.id, taskFingerprint(task));
+          follower.primed = true;
+        } else if (follower.primed && changed) {
+          sendTaskChanges(follower, update.tasks, burst.resyncSince != null);
+        }
       }
     }
     if (burst.changed.has(episodeId) || loaded.recentlyChanged.has(episodeId)) {
@@ -120,7 +128,7 @@ function sendTaskChanges(
 }
 
 /** Every field a ProcessingTask shows in GraphQL that can change. */
-export function taskFingerprint(task: ProcessingTask): string {
+function taskFingerprint(task: ProcessingTask): string {
   return JSON.stringify([
     task.status,
     task.progress,

@@ -1,7 +1,8 @@
 /**
  * Who follows what on this instance. Three kinds of follower, one per GraphQL subscription:
  * - `episode` (episodeUpdated): one episode, its current state first;
- * - `tasks` (taskUpdated): the tasks of one episode, each time one of them changes;
+ * - `tasks` (taskUpdated): the tasks of one episode, each time one of them changes (their state
+ *   when it starts is loaded as its baseline, not sent);
  * - `user` (myEpisodesUpdated): every episode of one user.
  * They are kept by topic (`episode:<id>` for the first two, `user:<id>`) so that a burst finds
  * the followers of a changed episode without looking at anyone else's. A follower only hears
@@ -21,8 +22,10 @@ export type Follower = {
       kind: "tasks";
       episodeId: string;
       stream: FeedSubscription<TaskUpdate>;
-      /** Task id → fingerprint of the state last sent (or seen when subscribing). */
+      /** Task id → fingerprint of the state last sent (or loaded as the baseline). */
       seen: Map<string, string>;
+      /** Its baseline has loaded: from now on it is sent what differs from `seen`. */
+      primed: boolean;
     }
   | { kind: "user"; stream: FeedSubscription<EpisodeUpdate> }
 );
@@ -48,6 +51,16 @@ export class FollowerRegistry {
     followers.add(follower);
     this.#topics.set(topic, followers);
     this.#size += 1;
+  }
+
+  /**
+   * The open followers that every change committed from now on reaches: all but task followers
+   * whose baseline has not loaded yet (a change committed meanwhile becomes part of it).
+   */
+  get hearing(): number {
+    let waiting = 0;
+    for (const follower of this.all()) if (follower.kind === "tasks" && !follower.primed) waiting++;
+    return this.#size - waiting;
   }
 
   /** False when it was not (or no longer) here. */

@@ -10,7 +10,7 @@ import type { Logger } from "pino";
 import type { Orm } from "../../database/orm.ts";
 import { FeedSubscription } from "../feed-subscription.ts";
 import type { ChangeListener, PubSub } from "../pubsub.ts";
-import { deliverBurst, planBurst, taskFingerprint } from "./delivery.ts";
+import { deliverBurst, planBurst } from "./delivery.ts";
 import { type Follower, FollowerRegistry } from "./followers.ts";
 import { loadBurst } from "./loader.ts";
 import { type Burst, BurstScheduler } from "./scheduler.ts";
@@ -102,20 +102,18 @@ export function createEpisodeFeed(
       });
     },
 
-    position() {
-      return scheduler.position;
-    },
-
-    followTasks(subscriber, episodeId, current, since) {
+    followTasks(subscriber, episodeId) {
       return follow((firstBurst) => {
         const follower: Follower = {
           kind: "tasks",
           subscriber,
           episodeId,
-          firstBurst: Math.min(since, firstBurst),
-          seen: new Map(current.map((task) => [task.id, taskFingerprint(task)])),
+          firstBurst,
+          seen: new Map(),
+          primed: false,
           stream: new FeedSubscription<TaskUpdate>(() => remove(follower)),
         };
+        scheduler.prime(follower);
         return follower;
       });
     },
@@ -137,7 +135,7 @@ export function createEpisodeFeed(
     },
 
     get size() {
-      return followers.size;
+      return followers.hearing;
     },
   };
 }

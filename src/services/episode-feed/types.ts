@@ -43,23 +43,20 @@ export interface EpisodeFeed {
   /** The episode's current state, then its state after each change. Check access first. */
   followEpisode(subscriber: Subscriber, episodeId: string): AsyncIterableIterator<EpisodeUpdate>;
   /**
-   * Each change of one of the episode's tasks after `current` (the tasks as the caller saw
-   * them), counting from `since` — the feed's `position()` taken before `current` was loaded,
-   * so that a change committed while it loaded is not missed.
+   * Each change of one of the episode's tasks, including tasks created later: not their state
+   * when it starts (the feed loads that itself, as a baseline), only what differs from it.
+   * Check access first.
    */
-  followTasks(
-    subscriber: Subscriber,
-    episodeId: string,
-    current: readonly ProcessingTask[],
-    since: number,
-  ): AsyncIterableIterator<TaskUpdate>;
-  /** Where the feed is now: changes heard from here on go into bursts numbered at least this. */
-  position(): number;
+  followTasks(subscriber: Subscriber, episodeId: string): AsyncIterableIterator<TaskUpdate>;
   /** Each change of any of the subscriber's episodes. */
   followUserEpisodes(subscriber: Subscriber): AsyncIterableIterator<EpisodeUpdate>;
   /** Called with each token hash found revoked; its subscriptions have ended by then. */
   onRevoked(listener: (tokenHash: string) => void): () => void;
-  /** Open subscriptions. */
+  /**
+   * Open subscriptions that every change committed from now on reaches: an episode or dashboard
+   * subscription as soon as it starts, a task subscription once its baseline has loaded (a
+   * change committed before that is part of the baseline, so it is not sent).
+   */
   readonly size: number;
 }
 

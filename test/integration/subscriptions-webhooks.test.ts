@@ -103,15 +103,34 @@ describe("an episode's whole life", () => {
         MY_EPISODES_UPDATED,
       );
       open.push(dashboard as SubscriptionStream<unknown>);
-      // Creating media at Ittybit is the first thing processing does: held back a moment, the
-      // episode stays UPLOADED long enough to be seen there.
-      scenario.ittybit.delayNext({ method: "POST", path: "/media", delayMs: 800 });
-      const episode = await uploadEpisode(scenario, producer, "From creation to the end");
+      // Each step waits until the dashboard has seen the state before making the next change, so
+      // no burst can coalesce two of them. Creating media at Ittybit is the first thing
+      // processing does: held back, the episode stays UPLOADED until the dashboard has seen it.
+      scenario.ittybit.delayNext({ method: "POST", path: "/media", delayMs: 5_000 });
+      const prepared = await producer.gql<{ prepareUpload: { episode: { id: string } } }>(
+        `mutation($input: PrepareUploadInput!) { prepareUpload(input: $input) {
+           ... on PrepareUploadPayload { episode { id } } } }`,
+        { input: { filename: "episode.mp4", title: "From creation to the end", filesize: 1000 } },
+      );
+      const id = prepared.body.data?.prepareUpload.episode.id as string;
+      const uuid = Buffer.from(id, "base64").toString().split(":")[1] as string;
+      const episode = { id, uuid };
       const seen = () =>
         dashboard.data
           .map((data) => data.myEpisodesUpdated)
           .filter((update) => update.id === episode.id)
           .map((update) => update.status);
+      await dashboard.waitFor(() => seen().includes("AWAITING_UPLOAD"));
+      const file = scenario.ittybit.addFile({
+        filename: "episode.mp4",
+        folder: `episodes/${uuid}`,
+      });
+      const confirmed = await producer.gql<{ confirmUpload: { __typename: string } }>(
+        `mutation($input: ConfirmUploadInput!) { confirmUpload(input: $input) { __typename } }`,
+        { input: { episodeId: id, fileId: file.id } },
+      );
+      expect(confirmed.body.data?.confirmUpload.__typename).toBe("ConfirmUploadPayload");
+      await dashboard.waitFor(() => seen().includes("UPLOADED"));
       await dashboard.waitFor(() => seen().includes("PROCESSING"));
       const rows = await waitForTasks(scenario, episode.uuid);
       for (const row of rows) await report(scenario, row.engine_task_id, "completed");

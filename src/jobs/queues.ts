@@ -37,15 +37,20 @@ export interface JobPayloads {
  * Every queue sends a NOTIFY on insert, so workers pick jobs up at once rather than at the
  * next poll.
  */
+/** A dead letter's handler only records an end: a few quick retries if the database blips. */
+const DEAD_LETTER_POLICY = {
+  policy: "standard",
+  retryLimit: 5,
+  retryDelay: 5,
+  retryBackoff: true,
+  expireInSeconds: 60,
+  notify: true,
+} as const;
+
 export const QUEUE_POLICIES: ReadonlyArray<Queue> = [
   {
     name: QUEUES.episodeDeadLetter,
-    policy: "standard",
-    retryLimit: 5,
-    retryDelay: 5,
-    retryBackoff: true,
-    expireInSeconds: 60,
-    notify: true,
+    ...DEAD_LETTER_POLICY,
   },
   {
     name: QUEUES.processEpisode,
@@ -77,12 +82,7 @@ export const QUEUE_POLICIES: ReadonlyArray<Queue> = [
   },
   {
     name: QUEUES.localTaskDeadLetter,
-    policy: "standard",
-    retryLimit: 5,
-    retryDelay: 5,
-    retryBackoff: true,
-    expireInSeconds: 60,
-    notify: true,
+    ...DEAD_LETTER_POLICY,
   },
   {
     name: QUEUES.runLocalTask,

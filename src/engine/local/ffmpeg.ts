@@ -33,6 +33,11 @@ export interface FfmpegRun {
  * The flags every run gets: no stdin (a worker has none), machine-readable progress on stdout,
  * no human stats line, overwrite outputs inside the task's own work directory.
  */
+/** Reads `input` and keeps only its first audio track: where the audio-only tasks start. */
+export function firstAudioTrackArgs(input: string): string[] {
+  return ["-i", input, "-map", "0:a:0", "-vn"];
+}
+
 export function ffmpegBaseArgs(): string[] {
   return ["-hide_banner", "-nostdin", "-nostats", "-y", "-progress", "pipe:1"];
 }

@@ -1,7 +1,7 @@
 /** The podcast MP3: loudness-normalised, 192 kbps CBR stereo, with the episode title in ID3. */
 import { rename } from "node:fs/promises";
 import path from "node:path";
-import { runFfmpeg } from "../ffmpeg.ts";
+import { firstAudioTrackArgs, runFfmpeg } from "../ffmpeg.ts";
 import { monotonicProgress, progressSlice } from "../progress.ts";
 import {
   assertDiskSpaceForInput,
@@ -37,11 +37,7 @@ export function audioTaskCommands(
     encode: (measured) => {
       const filter = normaliseFilter(measured);
       return [
-        "-i",
-        ctx.input,
-        "-map",
-        "0:a:0",
-        "-vn",
+        ...firstAudioTrackArgs(ctx.input),
         "-map_metadata",
         "-1",
         ...(filter ? ["-af", filter] : []),

@@ -4,7 +4,7 @@
  * chapter is shorter than minChapterSeconds. Titles come from the transcript when there is one.
  */
 import type { Chapter, TranscriptSegment } from "../../../entities/episode.entity.ts";
-import { runFfmpeg } from "../ffmpeg.ts";
+import { firstAudioTrackArgs, runFfmpeg } from "../ffmpeg.ts";
 import { monotonicProgress } from "../progress.ts";
 import type { LocalTaskContext } from "./context.ts";
 
@@ -29,11 +29,7 @@ export function chapterTaskCommands(
   minSilenceSeconds: number,
 ): string[] {
   return [
-    "-i",
-    ctx.input,
-    "-map",
-    "0:a:0",
-    "-vn",
+    ...firstAudioTrackArgs(ctx.input),
     "-af",
     `silencedetect=noise=${SILENCE_NOISE_DB}dB:d=${minSilenceSeconds}`,
     "-f",

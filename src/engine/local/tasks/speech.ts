@@ -10,7 +10,7 @@ import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 import type { TranscriptSegment } from "../../../entities/episode.entity.ts";
 import { MediaTaskAbortedError } from "../errors.ts";
-import { runFfmpeg } from "../ffmpeg.ts";
+import { firstAudioTrackArgs, runFfmpeg } from "../ffmpeg.ts";
 import { monotonicProgress, progressSlice } from "../progress.ts";
 import {
   assertDiskSpaceForInput,
@@ -40,11 +40,7 @@ export class SpeechRecognitionError extends Error {
 
 export function speechDecodeCommand(ctx: Pick<LocalTaskContext, "input">, outputFile: string) {
   return [
-    "-i",
-    ctx.input,
-    "-map",
-    "0:a:0",
-    "-vn",
+    ...firstAudioTrackArgs(ctx.input),
     "-ac",
     "1",
     "-ar",

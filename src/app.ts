@@ -157,7 +157,8 @@ export async function startPodflow(
       { mediaEngine: config.mediaEngine, ffmpeg: tools.ffmpeg, mediaDir: config.local.mediaDir },
       `new episodes are processed by the ${config.mediaEngine} media engine`,
     );
-    if (!config.ittybit.webhookSecret) {
+    // Only an installation that talks to Ittybit receives its webhooks.
+    if (config.ittybit.apiKey && !config.ittybit.webhookSecret) {
       logger.warn(
         "ITTYBIT_WEBHOOK_SECRET is not set: webhook signatures are not verified (refused in production)",
       );

@@ -1,6 +1,7 @@
 /**
- * The benchmark suite: `npm run bench` (full, a few minutes) or `npm run bench:quick` (the same
- * scenarios at small sizes, under a minute). Starts its own PostgreSQL (or uses a fresh database
+ * The benchmark suite: `npm run bench` (full, a few minutes plus about an hour of media
+ * processing for engine-overhead) or `npm run bench:quick` (the same scenarios at small sizes,
+ * a few minutes, most of it engine-overhead's encodes). Starts its own PostgreSQL (or uses a fresh database
  * on DATABASE_URL's server per scenario), Podflow and the Ittybit stand-in; prints one table
  * and writes bench/results/<date>.json. Exits non-zero when a scenario fails its correctness
  * checks or cannot run.
@@ -12,6 +13,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { engineOverhead } from "./scenarios/engine-overhead.ts";
 import { episodeListing } from "./scenarios/episode-listing.ts";
 import { jobPickup } from "./scenarios/job-pickup.ts";
 import { webhookIngestion } from "./scenarios/webhook-ingestion.ts";
@@ -30,6 +32,7 @@ const SCENARIOS: BenchScenario[] = [
   webhookToSubscriber,
   jobPickup,
   episodeListing,
+  engineOverhead,
 ];
 
 const RESULTS_DIR = fileURLToPath(new URL("./results/", import.meta.url));

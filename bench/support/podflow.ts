@@ -63,13 +63,14 @@ function podflowEnv(
 
 /**
  * A Podflow in this process (for scenarios that read its internals: SQL statements, the ORM).
- * Its logs go to stderr at BENCH_LOG_LEVEL.
+ * Its logs go to stderr at BENCH_LOG_LEVEL. Without a stand-in, Ittybit's URL points nowhere;
+ * pass `ITTYBIT_API_KEY: ""` in env for an installation that has no Ittybit at all.
  */
 export async function startInProcessPodflow(
   cleanups: Cleanups,
   options: {
     databaseUrl: string;
-    standIn: IttybitStandIn;
+    standIn: IttybitStandIn | null;
     env?: Record<string, string>;
     start?: StartOptions;
   },

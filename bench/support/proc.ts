@@ -37,6 +37,15 @@ export async function processCpuMs(pid: number): Promise<number> {
 }
 
 /**
+ * CPU time of a process plus that of its children that exited and were waited for (the ffmpeg
+ * runs a Node process spawned), from /proc; NaN elsewhere.
+ */
+export async function processAndReapedChildrenCpuMs(pid: number): Promise<number> {
+  const stat = await readProcStat(pid);
+  return stat ? stat.ownMs + stat.reapedChildrenMs : Number.NaN;
+}
+
+/**
  * CPU time of a process and all its children, alive or exited (a PostgreSQL postmaster and its
  * backends), from /proc; NaN where there is no /proc.
  */

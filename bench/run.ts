@@ -1,6 +1,6 @@
 /**
- * The benchmark suite: `npm run bench` (full, a few minutes plus about an hour of media
- * processing for engine-overhead) or `npm run bench:quick` (the same scenarios at small sizes,
+ * The benchmark suite: `npm run bench` (full, a few minutes plus roughly half an hour of
+ * media processing for engine-overhead: six encodes of a 10-minute input at ~3.5 min each) or `npm run bench:quick` (the same scenarios at small sizes,
  * a few minutes, most of it engine-overhead's encodes). Starts its own PostgreSQL (or uses a fresh database
  * on DATABASE_URL's server per scenario), Podflow and the Ittybit stand-in; prints one table
  * and writes bench/results/<date>.json. Exits non-zero when a scenario fails its correctness

@@ -114,9 +114,13 @@ export function buildServer(deps: AppDeps): PodflowServer {
       return;
     }
     if (local && path.startsWith(UPLOAD_PATH_PREFIX)) {
-      const upload = { orm: deps.orm, storage: local.storage, secret: local.uploadSecret };
       await handleLocalUpload(
-        { ...upload, maxBytes: deps.config.maxUploadBytes },
+        {
+          orm: deps.orm,
+          storage: local.storage,
+          secret: local.uploadSecret,
+          maxBytes: deps.config.maxUploadBytes,
+        },
         req,
         url,
         (status, body, headers) => sendJson(res, status, body, headers),

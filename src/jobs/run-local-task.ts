@@ -1,6 +1,10 @@
 import type { JobWithMetadata } from "pg-boss";
 import { ProcessingTask } from "../entities/processing-task.entity.ts";
-import { type LocalRunnerDeps, runLocalTask } from "../services/engines/local-task-runner.ts";
+import {
+  type LocalRunnerDeps,
+  localTaskEvent,
+  runLocalTask,
+} from "../services/engines/local-task-runner.ts";
 import { applyTaskEvent } from "../services/task-events.ts";
 import { originalError } from "./episode-dead-letter.ts";
 import { jobHandler } from "./handler.ts";
@@ -27,18 +31,7 @@ export function localTaskDeadLetterHandler(deps: LocalRunnerDeps) {
     if (!task) return;
     const lastError = await originalError(deps.boss, job);
     const attempts = (job.sourceRetryCount ?? 0) + 1;
-    await applyTaskEvent(
-      deps,
-      {
-        taskId: task.engineTaskId,
-        status: "FAILED",
-        progress: null,
-        output: null,
-        error: `Podflow gave up on the task after ${attempts} attempts${lastError ? `: ${lastError}` : ""}`,
-        deliveryId: null,
-        rawStatus: "failed",
-      },
-      null,
-    );
+    const reason = `Podflow gave up on the task after ${attempts} attempts${lastError ? `: ${lastError}` : ""}`;
+    await applyTaskEvent(deps, localTaskEvent(task, "FAILED", { error: reason }), null);
   });
 }

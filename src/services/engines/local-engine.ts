@@ -9,6 +9,7 @@ import type { MediaEngine } from "./engine.ts";
 import { readLocalOutputs } from "./local-outputs.ts";
 import { TUS_PATH } from "./local-tus.ts";
 import {
+  FILE_ID,
   signUploadUrl,
   UPLOAD_PATH_PREFIX,
   UPLOAD_URL_LIFETIME_MS,
@@ -54,7 +55,7 @@ export function createLocalEngine(options: {
     async checkUploadedFile(episode, fileId) {
       const key = uploadKey(episode.id, fileId);
       // The key holds the episode id: a file uploaded for another episode is simply not here.
-      if (!/^file_[A-Za-z0-9_-]{22}$/.test(fileId) || !(await storage.stat(key))) {
+      if (!FILE_ID.test(fileId) || !(await storage.stat(key))) {
         throw new UnknownFileError(`No file ${fileId} was uploaded for this episode`);
       }
       try {

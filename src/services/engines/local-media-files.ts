@@ -24,7 +24,8 @@ export async function serveLocalMedia(
     res.writeHead(405, { allow: "GET, HEAD" }).end();
     return;
   }
-  if (!OUTPUT_NAME.test(name) || !(await storage.stat(outputKey(name)))) return notFound();
+  // A name that is not an output's never reaches the disk; a missing file is send's 404.
+  if (!OUTPUT_NAME.test(name)) return notFound();
   await new Promise<void>((resolve, reject) => {
     send(req, storage.localPath(outputKey(name)), { immutable: true, maxAge: "365d" })
       .on("error", (error: { status?: number }) => {

@@ -101,9 +101,10 @@ export async function readLocalOutputs(
     if (!task.outputFileId || !OUTPUT_NAME.test(task.outputFileId)) {
       throw new OutputError(`the ${task.type} task reported no output file`);
     }
-    const key = outputKey(task.outputFileId);
-    if (!(await storage.stat(key))) throw new OutputError(`the ${task.type} output file is gone`);
-    return storage.read(key);
+    return storage.read(outputKey(task.outputFileId)).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === "ENOENT") throw new OutputError(`the ${task.type} output file is gone`);
+      throw error;
+    });
   };
   const transcript = await read(tasks.transcript);
   const chapters = await read(tasks.chapters);

@@ -67,7 +67,7 @@ export async function runLocalTask(
   const episode = task.episode;
   const logger = deps.logger.child({ episodeId: episode.id, taskId, type: task.type });
   const report = (status: TaskStatus, extra: Partial<TaskEvent> = {}) =>
-    applyTaskEvent(deps, event(task, status, extra), null);
+    applyTaskEvent(deps, localTaskEvent(task, status, extra), null);
   const workDir = path.join(deps.settings.workRoot, task.id);
   await rm(workDir, { recursive: true, force: true });
   await mkdir(workDir, { recursive: true });
@@ -97,9 +97,8 @@ export async function runLocalTask(
     logger.info({ output: outcome.url }, "local task completed");
   } catch (error) {
     await progress.settled();
-    const message = (error as Error).message ?? String(error);
     if (error instanceof NotMediaError || (job.lastAttempt && !job.signal.aborted)) {
-      await report("FAILED", { error: error instanceof NotMediaError ? error.message : message });
+      await report("FAILED", { error: (error as Error).message ?? String(error) });
       logger.warn({ err: error }, "local task failed");
       return;
     }
@@ -172,7 +171,12 @@ async function store(deps: LocalRunnerDeps, output: MediaOutput): Promise<TaskEv
   };
 }
 
-function event(task: ProcessingTask, status: TaskStatus, extra: Partial<TaskEvent>): TaskEvent {
+/** What the local engine reports about one of its tasks, in the shape webhooks are applied in. */
+export function localTaskEvent(
+  task: ProcessingTask,
+  status: TaskStatus,
+  extra: Partial<TaskEvent> = {},
+): TaskEvent {
   return {
     taskId: task.engineTaskId,
     status,

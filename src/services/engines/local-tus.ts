@@ -15,21 +15,18 @@
  * upload apart is per process: a load balancer should keep an upload on one instance.
  */
 
-import { randomBytes } from "node:crypto";
 import { rm } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import path from "node:path";
 import { FileStore } from "@tus/file-store";
 import { Server } from "@tus/server";
 import type { Orm } from "../../database/orm.ts";
-import { Episode } from "../../entities/episode.entity.ts";
 import type { MediaStorage } from "../storage.ts";
-import { checkUploadSignature, uploadKey } from "./local-uploads.ts";
+import { authoriseUpload, FILE_ID, newFileId, uploadKey } from "./local-uploads.ts";
 
 export const TUS_PATH = "/uploads/tus";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const FILE_ID = /^file_[A-Za-z0-9_-]{22}$/;
 
 /** tus's hooks reject a request by throwing this shape. */
 function refuse(status_code: number, message: string): never {
@@ -64,7 +61,7 @@ export function createTusUploads(deps: {
     namingFunction: (req) => {
       const [episodeId = ""] = segments(req.url);
       if (!UUID.test(episodeId)) refuse(404, "no such upload");
-      return `${episodeId}.file_${randomBytes(16).toString("base64url")}`;
+      return `${episodeId}.${newFileId()}`;
     },
     getFileIdFromRequest: (req) => {
       const [episodeId = "", fileId = "", ...rest] = segments(req.url);
@@ -79,17 +76,8 @@ export function createTusUploads(deps: {
     },
     onIncomingRequest: async (req, id) => {
       const upload = parseUploadId(id) ?? refuse(404, "no such upload");
-      const check = checkUploadSignature(
-        deps.secret,
-        upload.episodeId,
-        new URL(req.url).searchParams,
-      );
-      if (!check.ok) refuse(check.status, check.error);
-      const episode = await deps.orm.em.fork().findOne(Episode, { id: upload.episodeId });
-      if (episode?.engine !== "local") refuse(404, "no such upload");
-      if (episode.status !== "AWAITING_UPLOAD") {
-        refuse(409, `this episode is ${episode.status} and takes no more uploads`);
-      }
+      const allowed = await authoriseUpload(deps, upload.episodeId, new URL(req.url).searchParams);
+      if (!allowed.ok) refuse(allowed.status, allowed.error);
     },
     onUploadFinish: async (_req, upload) => {
       const { episodeId, fileId } = parseUploadId(upload.id) ?? refuse(404, "no such upload");

@@ -75,6 +75,36 @@ export function checkUploadSignature(
   return { ok: true };
 }
 
+/** A file id the local engine hands out: 128 random bits, for the PUT and the tus upload alike. */
+export const FILE_ID = /^file_[A-Za-z0-9_-]{22}$/;
+
+export function newFileId(): string {
+  return `file_${randomBytes(16).toString("base64url")}`;
+}
+
+/**
+ * Whether a request may upload to this episode: a valid, unexpired signature, and an episode of
+ * the local engine that still awaits its upload. The PUT route and the tus routes both ask.
+ */
+export async function authoriseUpload(
+  deps: { orm: Orm; secret: Buffer },
+  episodeId: string,
+  query: URLSearchParams,
+): Promise<{ ok: true } | { ok: false; status: 403 | 404 | 409 | 410; error: string }> {
+  const check = checkUploadSignature(deps.secret, episodeId, query);
+  if (!check.ok) return check;
+  const episode = await deps.orm.em.fork().findOne(Episode, { id: episodeId });
+  if (episode?.engine !== "local") return { ok: false, status: 404, error: "no such upload" };
+  if (episode.status !== "AWAITING_UPLOAD") {
+    return {
+      ok: false,
+      status: 409,
+      error: `this episode is ${episode.status} and takes no more uploads`,
+    };
+  }
+  return { ok: true };
+}
+
 type Reply = (
   status: number,
   body: Record<string, unknown>,
@@ -97,17 +127,12 @@ export async function handleLocalUpload(
 ): Promise<void> {
   const episodeId = url.pathname.slice(UPLOAD_PATH_PREFIX.length);
   if (req.method !== "PUT") return reply(405, { error: "use PUT" });
-  const check = checkUploadSignature(deps.secret, episodeId, url.searchParams);
-  if (!check.ok) return reply(check.status, { error: check.error });
-  const episode = await deps.orm.em.fork().findOne(Episode, { id: episodeId });
-  if (episode?.engine !== "local") return reply(404, { error: "no such upload" });
-  if (episode.status !== "AWAITING_UPLOAD") {
-    return reply(409, { error: `this episode is ${episode.status} and takes no more uploads` });
-  }
+  const allowed = await authoriseUpload(deps, episodeId, url.searchParams);
+  if (!allowed.ok) return reply(allowed.status, { error: allowed.error });
   const declared = Number(req.headers["content-length"]);
   const tooLarge = { error: `the file is larger than the limit of ${deps.maxBytes} bytes` };
   if (declared > deps.maxBytes) return reply(413, tooLarge, CLOSE);
-  const fileId = `file_${randomBytes(16).toString("base64url")}`;
+  const fileId = newFileId();
   try {
     // Through a PassThrough, so a refusal stops the body without destroying the request's
     // socket before the 413 is written.

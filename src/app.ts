@@ -7,13 +7,14 @@ import { resolveMediaTools } from "./engine/local/media-tools.ts";
 import { startBoss } from "./jobs/boss.ts";
 import { startWorkers } from "./jobs/index.ts";
 import { createLogger, type Logger } from "./logger.ts";
+import { createMetrics } from "./metrics.ts";
 import { buildServer, GRAPHQL_PATH, type PodflowServer } from "./server.ts";
 import type { MediaEngines } from "./services/engines/engine.ts";
 import { createIttybitEngine } from "./services/engines/ittybit-engine.ts";
 import { createLocalEngine } from "./services/engines/local-engine.ts";
 import type { LocalRunnerDeps } from "./services/engines/local-task-runner.ts";
 import { createEpisodeFeed, type EpisodeFeedOptions } from "./services/episode-feed/index.ts";
-import { installationSecret } from "./services/installation-secrets.ts";
+import { installationSecret, webhookToken } from "./services/installation-secrets.ts";
 import {
   createIttybitClient,
   type IttybitClientOptions,
@@ -90,14 +91,22 @@ export async function startPodflow(
     const boss = await startBoss({ databaseUrl, logger, schedule: worker });
     cleanups.push(() => boss.stop({ graceful: true, timeout: graceMs, close: true }));
 
-    const ittybit = config.ittybit.apiKey
-      ? createIttybitClient({
-          apiUrl: config.ittybit.apiUrl,
-          apiKey: config.ittybit.apiKey,
-          logger,
-          ...options.ittybit,
-        })
+    const ittybitOptions = config.ittybit.apiKey
+      ? { apiUrl: config.ittybit.apiUrl, apiKey: config.ittybit.apiKey, logger }
       : null;
+    const ittybit =
+      ittybitOptions && createIttybitClient({ ...ittybitOptions, ...options.ittybit });
+    // Ittybit wants a webhook answered within 5 s: the question a delivery asks gets one quick
+    // retry, and is otherwise left to a job with the full retries.
+    const quickIttybit =
+      ittybitOptions &&
+      createIttybitClient({
+        ...ittybitOptions,
+        timeoutMs: 2_000,
+        ...options.ittybit,
+        retry: { ...options.ittybit?.retry, limit: 1, totalTimeoutMs: 3_000 },
+      });
+    const token = await webhookToken(orm.em.fork(), config.ittybit.webhookToken);
     const { reconnectDelayMs, healthCheckIntervalMs, ...feedOptions } = options.subscriptions ?? {};
     const pubsub = createPostgresPubSub({
       databaseUrl,
@@ -113,7 +122,7 @@ export async function startPodflow(
       engines.ittybit = createIttybitEngine({
         ittybit,
         outputs,
-        webhookUrl: webhookUrlFor(config.publicUrl),
+        webhookUrl: webhookUrlFor(config.publicUrl, token),
       });
     }
     // The local engine runs wherever ffmpeg does; it ships with npm install, so that is anywhere
@@ -147,6 +156,8 @@ export async function startPodflow(
       orm,
       boss,
       ittybit,
+      webhook: { token, ittybit: quickIttybit },
+      metrics: createMetrics(),
       engines,
       local: { storage, uploadSecret },
       pubsub,
@@ -158,9 +169,10 @@ export async function startPodflow(
       `new episodes are processed by the ${config.mediaEngine} media engine`,
     );
     // Only an installation that talks to Ittybit receives its webhooks.
-    if (config.ittybit.apiKey && !config.ittybit.webhookSecret) {
-      logger.warn(
-        "ITTYBIT_WEBHOOK_SECRET is not set: webhook signatures are not verified (refused in production)",
+    if (config.ittybit.apiKey) {
+      logger.info(
+        { verification: config.ittybit.webhookVerification },
+        `Ittybit's webhooks are verified by ${config.ittybit.webhookVerification}`,
       );
     }
 

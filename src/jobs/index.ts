@@ -4,7 +4,7 @@ import { completeEpisodeHandler } from "./complete-episode.ts";
 import { episodeDeadLetterHandler } from "./episode-dead-letter.ts";
 import { processEpisodeHandler } from "./process-episode.ts";
 import { QUEUES } from "./queues.ts";
-import { reconcileTasksHandler } from "./reconcile-tasks.ts";
+import { reconcileTasksHandler, refetchIttybitTaskHandler } from "./reconcile-tasks.ts";
 import { localTaskDeadLetterHandler, runLocalTaskHandler } from "./run-local-task.ts";
 
 /**
@@ -52,6 +52,11 @@ export async function startWorkers(deps: AppDeps, localRunner: LocalRunnerDeps):
     logger.info("job workers started");
     return;
   }
+  await boss.work(
+    QUEUES.refetchIttybitTask,
+    EPISODE_WORK,
+    refetchIttybitTaskHandler(deps, deps.ittybit),
+  );
   await boss.work(QUEUES.reconcileTasks, reconcileTasksHandler(deps, deps.ittybit));
   await boss.schedule(
     QUEUES.reconcileTasks,

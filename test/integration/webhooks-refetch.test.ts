@@ -158,6 +158,30 @@ describe("refetch verification (no webhook secret)", () => {
     expect(trapped).toEqual([]);
   });
 
+  it("reads the task an event envelope names, and applies Ittybit's task rather than the event's", async () => {
+    const { episode, tasks } = await processingEpisode("Envelope");
+    const task = tasks[1] as TaskRow;
+    scenario.ittybit.setTaskStatus(task.engine_task_id, "processing", { progress: 45 });
+    const reads = taskReads(scenario, task.engine_task_id);
+    const envelope = {
+      id: "evt_abcdefgh12345678",
+      object: "event",
+      kind: "task.succeeded",
+      data: { id: task.engine_task_id, object: "task", status: "succeeded", outputs: [] },
+      created_at: now(),
+    };
+    expect(await post(webhookUrl, envelope)).toEqual({
+      status: 200,
+      body: { status: "received" },
+    });
+    expect(taskReads(scenario, task.engine_task_id)).toBe(reads + 1);
+    expect(await taskRow(scenario, episode, task)).toMatchObject({
+      status: "PROCESSING",
+      progress: 45,
+      output_url: null,
+    });
+  });
+
   it("asks Ittybit nothing about a task id that is not ours", async () => {
     const before = scenario.ittybit.requests.length;
     const deliveries = await deliveryCount(scenario);

@@ -1,6 +1,7 @@
 import path from "node:path";
 import { z } from "zod";
 import { ENGINE_KINDS, type EngineKind } from "./domain/engines.ts";
+import { parseSecuritySettings, type SecuritySettings } from "./security/settings.ts";
 
 /** The roles a Podflow process can play: serve the API, run the job workers, or both. */
 export type Role = "api" | "worker";
@@ -49,6 +50,8 @@ export interface Config {
   reconcileAfterSeconds: number;
   /** Cron expression for the reconciler. */
   reconcileCron: string;
+  /** Abuse limits and production posture (src/security/settings.ts). */
+  security: SecuritySettings;
 }
 
 /** A bad environment: the message names the variable and is meant to be shown as one line. */
@@ -191,6 +194,8 @@ export function loadConfig(env: Env = process.env): Config {
       "Invalid ITTYBIT_WEBHOOK_SECRET: required when NODE_ENV=production (unsigned webhooks would be accepted)",
     );
   }
+  const security = parseSecuritySettings(env, e.NODE_ENV);
+  if (!security.ok) throw new ConfigError(`Invalid ${security.variable}: ${security.message}`);
   const mediaEngine = e.PODFLOW_MEDIA_ENGINE ?? (e.ITTYBIT_API_KEY ? "ittybit" : "local");
   if (mediaEngine === "ittybit" && !e.ITTYBIT_API_KEY) {
     throw new ConfigError(
@@ -226,5 +231,6 @@ export function loadConfig(env: Env = process.env): Config {
     },
     reconcileAfterSeconds: e.PODFLOW_RECONCILE_AFTER_SECONDS ?? 600,
     reconcileCron: e.PODFLOW_RECONCILE_CRON,
+    security: security.settings,
   };
 }

@@ -1,13 +1,14 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import nodePath from "node:path";
-import type { ExecutionArgs } from "graphql";
+import { type ExecutionArgs, GraphQLError } from "graphql";
 import { useServer } from "graphql-ws/use/ws";
 import { createYoga, type YogaInitialContext } from "graphql-yoga";
 import { WebSocketServer } from "ws";
 import type { AppDeps } from "./deps.ts";
 import { createContext, type GraphQLContext } from "./schema/context.ts";
 import { schema } from "./schema/index.ts";
+import { yogaSecurityOptions } from "./security/yoga-options.ts";
 import { authenticate } from "./services/accounts.ts";
 import { MEDIA_PATH_PREFIX, serveLocalMedia } from "./services/engines/local-media-files.ts";
 import { createTusUploads, TUS_PATH } from "./services/engines/local-tus.ts";
@@ -56,7 +57,8 @@ export function buildServer(deps: AppDeps): PodflowServer {
     // Internal errors reach clients as "Unexpected error." — never stack traces or SQL.
     maskedErrors: true,
     landingPage: false,
-    graphiql: { title: "Podflow", subscriptionsProtocol: "WS" },
+    // Limits, GraphiQL/introspection, CORS and CSRF: src/security/ (README "Security").
+    ...yogaSecurityOptions(deps.config.security.graphql),
     logging: {
       debug: (...args) => logger.debug({ yoga: args }, "graphql"),
       info: (...args) => logger.info({ yoga: args }, "graphql"),
@@ -176,16 +178,25 @@ export function buildServer(deps: AppDeps): PodflowServer {
           socket: ctx.extra.socket,
           params,
         } as unknown as YogaInitialContext);
+        // A refused document (syntax, a limit) errors this subscription, not the socket; the
+        // limits' validation rules throw rather than report.
+        let document: ReturnType<typeof parse>;
+        try {
+          document = parse(params.query);
+          const errors = validate(enveloped, document);
+          if (errors.length) return errors;
+        } catch (error) {
+          if (error instanceof GraphQLError) return [error];
+          throw error;
+        }
         const args = {
           schema: enveloped,
           operationName: params.operationName,
-          document: parse(params.query),
+          document,
           variableValues: params.variables,
           contextValue: await contextFactory(),
           rootValue: { execute, subscribe },
         };
-        const errors = validate(args.schema, args.document);
-        if (errors.length) return errors;
         return args;
       },
     },

@@ -179,9 +179,10 @@ export async function startPodflow(
       url = await api.start(config.port, config.host);
       // Runs first on stop: no new requests while jobs drain.
       cleanups.push(() => api.stop(graceMs));
+      const graphiql = config.security.graphql.explorable;
       logger.info(
-        { url, graphiql: `${url}${GRAPHQL_PATH}` },
-        `Podflow is serving GraphiQL at ${url}${GRAPHQL_PATH}`,
+        { url, graphql: `${url}${GRAPHQL_PATH}`, graphiql },
+        `Podflow is serving ${graphiql ? "GraphiQL" : "GraphQL"} at ${url}${GRAPHQL_PATH}`,
       );
     }
     logger.info({ roles: [...config.roles] }, "Podflow started");

@@ -7,6 +7,7 @@ import { resolveMediaTools } from "./engine/local/media-tools.ts";
 import { startBoss } from "./jobs/boss.ts";
 import { startWorkers } from "./jobs/index.ts";
 import { createLogger, type Logger } from "./logger.ts";
+import { createOutputHostPolicy } from "./security/output-hosts.ts";
 import { buildServer, GRAPHQL_PATH, type PodflowServer } from "./server.ts";
 import type { MediaEngines } from "./services/engines/engine.ts";
 import { createIttybitEngine } from "./services/engines/ittybit-engine.ts";
@@ -107,7 +108,11 @@ export async function startPodflow(
     });
     cleanups.push(() => pubsub.close());
     const episodeFeed = createEpisodeFeed({ orm, pubsub, logger }, feedOptions);
-    const outputs = createOutputFetcher({ logger, ...options.outputs });
+    const outputs = createOutputFetcher({
+      logger,
+      hosts: createOutputHostPolicy(config.security.outputHosts),
+      ...options.outputs,
+    });
     const engines: MediaEngines = {};
     if (ittybit) {
       engines.ittybit = createIttybitEngine({

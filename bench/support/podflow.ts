@@ -56,6 +56,8 @@ function podflowEnv(
     LOG_LEVEL: BENCH_LOG_LEVEL,
     ITTYBIT_API_KEY: BENCH_ITTYBIT_KEY,
     ITTYBIT_API_URL: standIn?.url ?? "http://127.0.0.1:9",
+    // Outputs come from the stand-in, over http on loopback: listed exactly.
+    PODFLOW_OUTPUT_HOSTS: standIn ? new URL(standIn.url).host : "",
     ITTYBIT_WEBHOOK_SECRET: BENCH_WEBHOOK_SECRET,
     ...env,
   };

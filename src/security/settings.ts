@@ -45,8 +45,12 @@ export interface SecuritySettings {
     /** Node's `requestTimeout`: the whole request, body included (uploads too). */
     httpRequestTimeoutMs: number;
   };
-  /** Where outputs may be downloaded from (PODFLOW_OUTPUT_HOSTS). */
-  outputHosts: string[];
+  /** Where outputs may be downloaded from (PODFLOW_OUTPUT_HOSTS; src/security/output-hosts.ts). */
+  outputHosts: {
+    hosts: string[];
+    /** True when the operator listed them: exact entries may then be http and private. */
+    listed: boolean;
+  };
 }
 
 /** Ittybit's API host and its delivery domains (project domains and store.ittybit.net). */
@@ -179,7 +183,10 @@ export function parseSecuritySettings(
         httpHeadersTimeoutMs: (e.PODFLOW_HTTP_HEADERS_TIMEOUT_SECONDS ?? 20) * 1000,
         httpRequestTimeoutMs: (e.PODFLOW_HTTP_REQUEST_TIMEOUT_SECONDS ?? 3_600) * 1000,
       },
-      outputHosts: e.PODFLOW_OUTPUT_HOSTS ?? DEFAULT_OUTPUT_HOSTS,
+      outputHosts: {
+        hosts: e.PODFLOW_OUTPUT_HOSTS ?? DEFAULT_OUTPUT_HOSTS,
+        listed: e.PODFLOW_OUTPUT_HOSTS !== undefined,
+      },
     },
   };
 }

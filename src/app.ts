@@ -186,7 +186,7 @@ export async function startPodflow(
       cleanups.push(() => api.stop(graceMs));
       const graphiql = config.security.graphql.explorable;
       logger.info(
-        { url, graphql: `${url}${GRAPHQL_PATH}`, graphiql },
+        { url, graphiql: graphiql ? `${url}${GRAPHQL_PATH}` : null },
         `Podflow is serving ${graphiql ? "GraphiQL" : "GraphQL"} at ${url}${GRAPHQL_PATH}`,
       );
     }

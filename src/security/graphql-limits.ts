@@ -133,7 +133,10 @@ export function boundedParserCache(limits: SecuritySettings["graphql"]) {
       maxSize: PARSER_CACHE_MAX_CHARS,
       sizeCalculation: (_document, query) => Math.max(query.length, 1),
     }),
-    errorCache: { get: () => undefined, set: () => {} },
+    errorCache: {
+      get: (_query: string): Error | undefined => undefined,
+      set: (_query: string, _error: Error): void => {},
+    },
     validationCache: true,
   };
 }

@@ -20,11 +20,23 @@ import type { SecuritySettings } from "./settings.ts";
  * Every refusal names the limit and its setting.
  */
 export function graphqlLimitPlugins(limits: SecuritySettings["graphql"]): Plugin[] {
+  // graphql-armor's own messages give the number but not the setting: say both.
+  const named = (what: string, n: number, setting: string) => ({
+    n,
+    exposeLimits: false,
+    errorMessage: `${what} limit of ${n} exceeded (${setting}).`,
+  });
   return [
-    maxTokensPlugin({ n: limits.maxTokens }),
-    maxAliasesPlugin({ n: limits.maxAliases }),
-    maxDepthPlugin({ n: limits.maxDepth, ignoreIntrospection: true, flattenFragments: true }),
-    maxDirectivesPlugin({ n: limits.maxDirectives }),
+    maxTokensPlugin(named("Token", limits.maxTokens, "PODFLOW_GRAPHQL_MAX_TOKENS")),
+    maxAliasesPlugin(named("Aliases", limits.maxAliases, "PODFLOW_GRAPHQL_MAX_ALIASES")),
+    maxDepthPlugin({
+      ...named("Query depth", limits.maxDepth, "PODFLOW_GRAPHQL_MAX_DEPTH"),
+      ignoreIntrospection: true,
+      flattenFragments: true,
+    }),
+    maxDirectivesPlugin(
+      named("Directives", limits.maxDirectives, "PODFLOW_GRAPHQL_MAX_DIRECTIVES"),
+    ),
     useCostLimit(limits),
   ] as Plugin[];
 }

@@ -66,13 +66,13 @@ describe("GraphQL limits", () => {
     const flood = `{ ${aliases(5_000, "health { ready }")} }`;
     expect(await refused(flood, undefined, {})).toBe("Request body too large");
     expect(await refused(`{ ${aliases(700, "health { ready }")} }`, undefined, {})).toMatch(
-      /Token limit of 2000 exceeded/,
+      /Token limit of 2000 exceeded \(PODFLOW_GRAPHQL_MAX_TOKENS\)/,
     );
   });
 
   it("refuses more aliases than PODFLOW_GRAPHQL_MAX_ALIASES, and accepts the limit", async () => {
     expect(await refused(`{ ${aliases(16, "viewer { id }")} }`)).toMatch(
-      /Aliases limit of 15 exceeded/,
+      /Aliases limit of 15 exceeded \(PODFLOW_GRAPHQL_MAX_ALIASES\)/,
     );
     const { body } = await graphql(url, `{ ${aliases(15, "viewer { id }")} }`, {}, auth());
     expect(body.errors).toBeUndefined();
@@ -92,7 +92,11 @@ describe("GraphQL limits", () => {
     const before = sql.length;
     const { body } = await graphql(url, `query ${nest(11)}`, {}, auth());
     const messages = (body.errors ?? []).map((error) => error.message);
-    expect(messages.some((message) => /depth limit of 10 exceeded/i.test(message))).toBe(true);
+    expect(
+      messages.some((message) =>
+        /Query depth limit of 10 exceeded \(PODFLOW_GRAPHQL_MAX_DEPTH\)/.test(message),
+      ),
+    ).toBe(true);
     expect(body.data ?? null).toBeNull();
     expect(sql.slice(before).filter((s) => !/api_tokens/.test(s))).toEqual([]);
     const deepest = `{ episodes(first: 1) { edges { node { outputs { transcriptSegments { text } } } } } }`;
@@ -101,7 +105,7 @@ describe("GraphQL limits", () => {
 
   it("refuses more directives than PODFLOW_GRAPHQL_MAX_DIRECTIVES", async () => {
     expect(await refused(`{ viewer ${"@include(if: true) ".repeat(21)} { id } }`)).toMatch(
-      /Directives limit of 20 exceeded/,
+      /Directives limit of 20 exceeded \(PODFLOW_GRAPHQL_MAX_DIRECTIVES\)/,
     );
   });
 
@@ -193,9 +197,13 @@ describe("GraphQL limits", () => {
       });
     try {
       const tooMany = await run(`subscription { ${aliases(16, "myEpisodesUpdated { id }")} }`);
-      expect(JSON.stringify(tooMany.errors)).toMatch(/Aliases limit of 15 exceeded/);
+      expect(JSON.stringify(tooMany.errors)).toMatch(
+        /Aliases limit of 15 exceeded \(PODFLOW_GRAPHQL_MAX_ALIASES\)/,
+      );
       const tooLong = await run(`subscription { myEpisodesUpdated { ${"id ".repeat(2_001)} } }`);
-      expect(JSON.stringify(tooLong.errors)).toMatch(/Token limit of 2000 exceeded/);
+      expect(JSON.stringify(tooLong.errors)).toMatch(
+        /Token limit of 2000 exceeded \(PODFLOW_GRAPHQL_MAX_TOKENS\)/,
+      );
       const costly = await run(
         "{ episodes(first: 100) { edges { node { outputs { transcriptSegments { text } } } } } }",
       );

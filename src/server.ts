@@ -59,7 +59,7 @@ export function buildServer(deps: AppDeps): PodflowServer {
     maskedErrors: true,
     landingPage: false,
     // Limits, GraphiQL/introspection, CORS and CSRF: src/security/ (README "Security").
-    ...yogaSecurityOptions(deps.config.security.graphql),
+    ...yogaSecurityOptions(deps.config.security),
     logging: {
       debug: (...args) => logger.debug({ yoga: args }, "graphql"),
       info: (...args) => logger.info({ yoga: args }, "graphql"),

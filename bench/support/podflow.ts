@@ -58,6 +58,9 @@ function podflowEnv(
     ITTYBIT_API_URL: standIn?.url ?? "http://127.0.0.1:9",
     // Outputs come from the stand-in, over http on loopback: listed exactly.
     PODFLOW_OUTPUT_HOSTS: standIn ? new URL(standIn.url).host : "",
+    // Thousands of subscribers share one producer's token here (one per dashboard in real life).
+    PODFLOW_WS_MAX_SOCKETS_PER_TOKEN: "100000",
+    PODFLOW_SSE_MAX_STREAMS_PER_TOKEN: "100000",
     ITTYBIT_WEBHOOK_SECRET: BENCH_WEBHOOK_SECRET,
     ...env,
   };

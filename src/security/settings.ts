@@ -38,6 +38,8 @@ export interface SecuritySettings {
     wsMaxSubscriptions: number;
     /** WebSockets one token may hold open at once (per instance). */
     wsMaxSocketsPerToken: number;
+    /** Subscriptions over server-sent events one token may hold open at once (per instance). */
+    sseMaxStreamsPerToken: number;
     /** A socket whose unsent data passes this many bytes is closed (the client stopped reading). */
     wsMaxBufferedBytes: number;
     /** Node's `headersTimeout`: the whole header block must arrive within it. */
@@ -127,6 +129,7 @@ const securityEnvSchema = z.object({
   PODFLOW_WS_MAX_SUBSCRIPTIONS: positiveInt(count),
   PODFLOW_WS_MAX_SOCKETS_PER_TOKEN: positiveInt(count),
   PODFLOW_WS_MAX_BUFFERED_BYTES: positiveInt(bytes),
+  PODFLOW_SSE_MAX_STREAMS_PER_TOKEN: positiveInt(count),
   PODFLOW_HTTP_HEADERS_TIMEOUT_SECONDS: positiveInt(seconds),
   PODFLOW_HTTP_REQUEST_TIMEOUT_SECONDS: positiveInt(seconds),
   PODFLOW_OUTPUT_HOSTS: list(
@@ -178,8 +181,9 @@ export function parseSecuritySettings(
         ),
         wsMaxMessageBytes,
         wsMaxSubscriptions: e.PODFLOW_WS_MAX_SUBSCRIPTIONS ?? 50,
-        wsMaxSocketsPerToken: e.PODFLOW_WS_MAX_SOCKETS_PER_TOKEN ?? 20,
+        wsMaxSocketsPerToken: e.PODFLOW_WS_MAX_SOCKETS_PER_TOKEN ?? 50,
         wsMaxBufferedBytes: e.PODFLOW_WS_MAX_BUFFERED_BYTES ?? 4 * 1024 * 1024,
+        sseMaxStreamsPerToken: e.PODFLOW_SSE_MAX_STREAMS_PER_TOKEN ?? 50,
         httpHeadersTimeoutMs: (e.PODFLOW_HTTP_HEADERS_TIMEOUT_SECONDS ?? 20) * 1000,
         httpRequestTimeoutMs: (e.PODFLOW_HTTP_REQUEST_TIMEOUT_SECONDS ?? 3_600) * 1000,
       },

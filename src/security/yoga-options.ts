@@ -4,6 +4,7 @@ import { useDisableIntrospection } from "@graphql-yoga/plugin-disable-introspect
 import type { Plugin, YogaServerOptions } from "graphql-yoga";
 import { boundedParserCache, graphqlLimitPlugins } from "./graphql-limits.ts";
 import type { SecuritySettings } from "./settings.ts";
+import { useStreamLimit } from "./stream-limits.ts";
 
 /** The header a browser client sends with GET requests (CSRF prevention). */
 export const CSRF_HEADER = "x-graphql-yoga-csrf";
@@ -15,7 +16,8 @@ type SecurityOptions = Pick<
 
 /**
  * The yoga options that limit and expose the API (README "Security"):
- * - the limits of graphql-limits.ts, a request body limit, a bounded parser cache;
+ * - the limits of graphql-limits.ts, a request body limit, a bounded parser cache, event
+ *   streams per token (stream-limits.ts);
  * - GraphiQL, introspection and "did you mean" suggestions only when explorable (outside
  *   production, or with PODFLOW_GRAPHIQL=1);
  * - CORS only for the listed origins, never with credentials (tokens are bearer headers, not
@@ -24,8 +26,13 @@ type SecurityOptions = Pick<
  *   `x-graphql-yoga-csrf` header, so a browser always preflights it. JSON POSTs (fetch,
  *   graphql-sse) and WebSockets (token in connectionParams) are unaffected.
  */
-export function yogaSecurityOptions(settings: SecuritySettings["graphql"]): SecurityOptions {
-  const plugins: Plugin[] = [...graphqlLimitPlugins(settings), useCSRFPrevention()];
+export function yogaSecurityOptions(security: SecuritySettings): SecurityOptions {
+  const settings = security.graphql;
+  const plugins: Plugin[] = [
+    ...graphqlLimitPlugins(settings),
+    useStreamLimit(security.connections.sseMaxStreamsPerToken),
+    useCSRFPrevention(),
+  ];
   if (!settings.explorable) {
     plugins.push(useDisableIntrospection() as Plugin, blockFieldSuggestionsPlugin() as Plugin);
   }

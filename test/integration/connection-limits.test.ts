@@ -8,6 +8,7 @@ import { createUser, issueToken } from "../../src/services/accounts.ts";
 import { createTestDatabase } from "../support/database.ts";
 import { changeEpisode, insertProcessingEpisode } from "../support/episode-changes.ts";
 import { startTestPodflow } from "../support/podflow.ts";
+import { type SubscriptionStream, subscribeSse, subscribeWs } from "../support/subscriptions.ts";
 
 // Attacks on Podflow's connections: oversized WebSocket messages before and after
 // authentication, too many operations on a socket, too many sockets for a token, a client that
@@ -28,6 +29,7 @@ beforeAll(async () => {
       PODFLOW_WS_MAX_SUBSCRIPTIONS: "5",
       PODFLOW_WS_MAX_SOCKETS_PER_TOKEN: "2",
       PODFLOW_WS_MAX_BUFFERED_BYTES: String(1024 * 1024),
+      PODFLOW_SSE_MAX_STREAMS_PER_TOKEN: "2",
       PODFLOW_HTTP_HEADERS_TIMEOUT_SECONDS: "1",
     },
     start: {
@@ -233,6 +235,46 @@ describe("WebSocket limits", () => {
     expect(client.messages.filter((message) => message.type === "next").length).toBeLessThan(
       5 * (changes + 1),
     );
+  });
+});
+
+describe("server-sent event streams", () => {
+  it("refuses a token's stream past PODFLOW_SSE_MAX_STREAMS_PER_TOKEN, and gives the place back when one ends", async () => {
+    const { token, userId } = await producer();
+    const episode = await insertProcessingEpisode(podflow.deps, userId);
+    const query = "subscription($id: ID!) { episodeUpdated(id: $id) { id title } }";
+    const options = { authorization: `Bearer ${token}`, variables: { id: episode.globalId } };
+    const opened: Array<SubscriptionStream<unknown>> = [];
+    const open = async () => {
+      const stream = await subscribeSse(url, query, options);
+      opened.push(stream);
+      return (await stream.waitForCount(1)).errors?.[0]?.message ?? null;
+    };
+    try {
+      // A WebSocket subscription of the same token is bounded elsewhere, not counted here.
+      const ws = await subscribeWs(url, query, options);
+      opened.push(ws);
+      await ws.waitForCount(1);
+      expect(await open()).toBeNull();
+      expect(await open()).toBeNull();
+      expect(await open()).toMatch(
+        /At most 2 event streams per token \(PODFLOW_SSE_MAX_STREAMS_PER_TOKEN\)/,
+      );
+      // Another producer is not affected.
+      const other = await producer();
+      const theirs = await insertProcessingEpisode(podflow.deps, other.userId);
+      const stream = await subscribeSse(url, query, {
+        authorization: `Bearer ${other.token}`,
+        variables: { id: theirs.globalId },
+      });
+      opened.push(stream);
+      expect((await stream.waitForCount(1)).errors).toBeUndefined();
+      // The client leaves one stream: the server sees it end, and a new one is accepted.
+      opened[1]?.close();
+      await expect.poll(open, { timeout: 10_000, interval: 100 }).toBeNull();
+    } finally {
+      for (const stream of opened) stream.close();
+    }
   });
 });
 

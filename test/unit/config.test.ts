@@ -134,7 +134,8 @@ describe("loadConfig", () => {
       wsMaxInitMessageBytes: 4096,
       wsMaxMessageBytes: 65_536,
       wsMaxSubscriptions: 50,
-      wsMaxSocketsPerToken: 20,
+      wsMaxSocketsPerToken: 50,
+      sseMaxStreamsPerToken: 50,
       httpHeadersTimeoutMs: 20_000,
       httpRequestTimeoutMs: 3_600_000,
     });

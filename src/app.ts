@@ -8,6 +8,7 @@ import { startBoss } from "./jobs/boss.ts";
 import { startWorkers } from "./jobs/index.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { createMetrics } from "./metrics.ts";
+import { createOutputHostPolicy } from "./security/output-hosts.ts";
 import { buildServer, GRAPHQL_PATH, type PodflowServer } from "./server.ts";
 import type { MediaEngines } from "./services/engines/engine.ts";
 import { createIttybitEngine } from "./services/engines/ittybit-engine.ts";
@@ -116,7 +117,11 @@ export async function startPodflow(
     });
     cleanups.push(() => pubsub.close());
     const episodeFeed = createEpisodeFeed({ orm, pubsub, logger }, feedOptions);
-    const outputs = createOutputFetcher({ logger, ...options.outputs });
+    const outputs = createOutputFetcher({
+      logger,
+      hosts: createOutputHostPolicy(config.security.outputHosts),
+      ...options.outputs,
+    });
     const engines: MediaEngines = {};
     if (ittybit) {
       engines.ittybit = createIttybitEngine({
@@ -191,9 +196,10 @@ export async function startPodflow(
       url = await api.start(config.port, config.host);
       // Runs first on stop: no new requests while jobs drain.
       cleanups.push(() => api.stop(graceMs));
+      const graphiql = config.security.graphql.explorable;
       logger.info(
-        { url, graphiql: `${url}${GRAPHQL_PATH}` },
-        `Podflow is serving GraphiQL at ${url}${GRAPHQL_PATH}`,
+        { url, graphiql: graphiql ? `${url}${GRAPHQL_PATH}` : null },
+        `Podflow is serving ${graphiql ? "GraphiQL" : "GraphQL"} at ${url}${GRAPHQL_PATH}`,
       );
     }
     logger.info({ roles: [...config.roles] }, "Podflow started");

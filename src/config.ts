@@ -1,6 +1,7 @@
 import path from "node:path";
 import { z } from "zod";
 import { ENGINE_KINDS, type EngineKind } from "./domain/engines.ts";
+import { parseSecuritySettings, type SecuritySettings } from "./security/settings.ts";
 
 /** The roles a Podflow process can play: serve the API, run the job workers, or both. */
 export type Role = "api" | "worker";
@@ -60,6 +61,8 @@ export interface Config {
   reconcileAfterSeconds: number;
   /** Cron expression for the reconciler. */
   reconcileCron: string;
+  /** Abuse limits and production posture (src/security/settings.ts). */
+  security: SecuritySettings;
 }
 
 export const WEBHOOK_VERIFICATION_MODES = ["signature", "refetch", "both"] as const;
@@ -224,6 +227,8 @@ export function loadConfig(env: Env = process.env): Config {
       `Invalid PODFLOW_WEBHOOK_VERIFICATION: ${webhookVerification} needs ITTYBIT_WEBHOOK_SECRET (or choose refetch)`,
     );
   }
+  const security = parseSecuritySettings(env, e.NODE_ENV);
+  if (!security.ok) throw new ConfigError(`Invalid ${security.variable}: ${security.message}`);
   const mediaEngine = e.PODFLOW_MEDIA_ENGINE ?? (e.ITTYBIT_API_KEY ? "ittybit" : "local");
   if (mediaEngine === "ittybit" && !e.ITTYBIT_API_KEY) {
     throw new ConfigError(
@@ -261,5 +266,6 @@ export function loadConfig(env: Env = process.env): Config {
     },
     reconcileAfterSeconds: e.PODFLOW_RECONCILE_AFTER_SECONDS ?? 600,
     reconcileCron: e.PODFLOW_RECONCILE_CRON,
+    security: security.settings,
   };
 }

@@ -1,13 +1,15 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import nodePath from "node:path";
-import type { ExecutionArgs } from "graphql";
+import { type ExecutionArgs, GraphQLError } from "graphql";
 import { useServer } from "graphql-ws/use/ws";
 import { createYoga, type YogaInitialContext } from "graphql-yoga";
 import { WebSocketServer } from "ws";
 import type { AppDeps } from "./deps.ts";
 import { createContext, type GraphQLContext } from "./schema/context.ts";
 import { schema } from "./schema/index.ts";
+import { applyHttpTimeouts, httpServerOptions, SocketLimits } from "./security/socket-limits.ts";
+import { yogaSecurityOptions } from "./security/yoga-options.ts";
 import { authenticate } from "./services/accounts.ts";
 import { MEDIA_PATH_PREFIX, serveLocalMedia } from "./services/engines/local-media-files.ts";
 import { createTusUploads, TUS_PATH } from "./services/engines/local-tus.ts";
@@ -56,7 +58,8 @@ export function buildServer(deps: AppDeps): PodflowServer {
     // Internal errors reach clients as "Unexpected error." — never stack traces or SQL.
     maskedErrors: true,
     landingPage: false,
-    graphiql: { title: "Podflow", subscriptionsProtocol: "WS" },
+    // Limits, GraphiQL/introspection, CORS and CSRF: src/security/ (README "Security").
+    ...yogaSecurityOptions(deps.config.security),
     logging: {
       debug: (...args) => logger.debug({ yoga: args }, "graphql"),
       info: (...args) => logger.info({ yoga: args }, "graphql"),
@@ -81,7 +84,8 @@ export function buildServer(deps: AppDeps): PodflowServer {
       maxBytes: deps.config.maxUploadBytes,
     });
 
-  const http = createServer((req, res) => {
+  const limits = deps.config.security.connections;
+  const http = createServer(httpServerOptions(limits), (req, res) => {
     route(req, res).catch((error: unknown) => {
       logger.error({ err: error, url: req.url }, "request failed");
       if (!res.headersSent) sendJson(res, 500, { error: "internal error" });
@@ -142,7 +146,15 @@ export function buildServer(deps: AppDeps): PodflowServer {
     sendJson(res, 404, { error: "not found" });
   }
 
-  const wss = new WebSocketServer({ server: http, path: GRAPHQL_PATH });
+  applyHttpTimeouts(http, limits);
+
+  const wss = new WebSocketServer({
+    server: http,
+    path: GRAPHQL_PATH,
+    ...SocketLimits.serverOptions(limits),
+  });
+  // Before useServer: its message listener must run before graphql-ws's.
+  const socketLimits = new SocketLimits(wss, limits, logger);
   // A revoked token's subscriptions end (the feed sees to that); its sockets are closed with
   // 4401 too, so clients know to sign in again rather than reconnect.
   const socketTokens = new WeakMap<import("ws").WebSocket, string | null>();
@@ -155,6 +167,7 @@ export function buildServer(deps: AppDeps): PodflowServer {
     {
       // A connection without a valid token is refused with 4401 (graphql-ws would say 4403).
       onConnect: async (ctx) => {
+        if (!socketLimits.mayAuthenticate(ctx.extra.socket)) return false;
         const raw = ctx.connectionParams?.authorization;
         const authorization = typeof raw === "string" ? raw : undefined;
         const viewer = await authenticate(deps.orm.em.fork(), authorization);
@@ -162,13 +175,18 @@ export function buildServer(deps: AppDeps): PodflowServer {
           ctx.extra.socket.close(4401, "Unauthorized");
           return false;
         }
+        const tokenHash = bearerTokenHash(authorization);
+        if (!tokenHash || !socketLimits.admit(ctx.extra.socket, tokenHash)) return false;
         ctx.extra.authorization = authorization;
-        socketTokens.set(ctx.extra.socket, bearerTokenHash(authorization));
+        socketTokens.set(ctx.extra.socket, tokenHash);
         return true;
       },
       execute: (args) => (args.rootValue as EnvelopedRoot).execute(args) as never,
       subscribe: (args) => (args.rootValue as EnvelopedRoot).subscribe(args) as never,
+      onNext: (ctx) => socketLimits.checkSendBuffer(ctx.extra.socket),
       onSubscribe: async (ctx, _id, params) => {
+        const tooMany = socketLimits.subscriptionRefusal(Object.keys(ctx.subscriptions).length);
+        if (tooMany) return tooMany;
         const {
           schema: enveloped,
           execute,
@@ -182,16 +200,25 @@ export function buildServer(deps: AppDeps): PodflowServer {
           socket: ctx.extra.socket,
           params,
         } as unknown as YogaInitialContext);
+        // A refused document (syntax, a limit) errors this subscription, not the socket; the
+        // limits' validation rules throw rather than report.
+        let document: ReturnType<typeof parse>;
+        try {
+          document = parse(params.query);
+          const errors = validate(enveloped, document);
+          if (errors.length) return errors;
+        } catch (error) {
+          if (error instanceof GraphQLError) return [error];
+          throw error;
+        }
         const args = {
           schema: enveloped,
           operationName: params.operationName,
-          document: parse(params.query),
+          document,
           variableValues: params.variables,
           contextValue: await contextFactory(),
           rootValue: { execute, subscribe },
         };
-        const errors = validate(args.schema, args.document);
-        if (errors.length) return errors;
         return args;
       },
     },

@@ -64,7 +64,13 @@ async function podflowPickup(
   });
   const episodeId = prepared.data?.prepareUpload.episode?.id;
   if (!episodeId) throw new Error(`prepareUpload failed: ${JSON.stringify(prepared)}`);
-  const file = standIn.addFile({ filename: "episode.mp4" });
+  // Uploads through the signed URL land in the episode's folder, at their declared size.
+  const uuid = Buffer.from(episodeId, "base64").toString().split(":")[1] as string;
+  const file = standIn.addFile({
+    filename: "episode.mp4",
+    folder: `episodes/${uuid}`,
+    filesize: 123_456_789,
+  });
   const before = taskCreations(standIn).length;
   const firstTask = standIn
     .waitForRequests(isTaskCreation, before + 1)
@@ -88,7 +94,6 @@ async function podflowPickup(
     SAMPLE_TIMEOUT_MS,
     "four POST /tasks",
   );
-  const uuid = Buffer.from(episodeId, "base64").toString().split(":")[1] as string;
   const status = await waitForStatus(databaseUrl, uuid, "PROCESSING");
   const created = taskCreations(standIn).slice(before);
   const forFile = created.filter((task) => (task.body as { file_id?: string }).file_id === file.id);

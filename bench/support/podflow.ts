@@ -61,6 +61,11 @@ function podflowEnv(
     LOG_LEVEL: BENCH_LOG_LEVEL,
     ITTYBIT_API_KEY: BENCH_ITTYBIT_KEY,
     ITTYBIT_API_URL: standIn?.url ?? "http://127.0.0.1:9",
+    // Outputs come from the stand-in, over http on loopback: listed exactly.
+    PODFLOW_OUTPUT_HOSTS: standIn ? new URL(standIn.url).host : "",
+    // Thousands of subscribers share one producer's token here (one per dashboard in real life).
+    PODFLOW_WS_MAX_SOCKETS_PER_TOKEN: "100000",
+    PODFLOW_SSE_MAX_STREAMS_PER_TOKEN: "100000",
     ITTYBIT_WEBHOOK_SECRET: BENCH_WEBHOOK_SECRET,
     PODFLOW_WEBHOOK_TOKEN: BENCH_WEBHOOK_TOKEN,
     ...env,

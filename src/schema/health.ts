@@ -1,4 +1,4 @@
-import { checkReadiness, type DependencyHealth, type Readiness } from "../services/health.ts";
+import { type DependencyHealth, type Readiness, recentReadiness } from "../services/health.ts";
 import { builder } from "./builder.ts";
 
 const DependencyHealthRef = builder.objectRef<DependencyHealth>("DependencyHealth").implement({
@@ -32,7 +32,8 @@ builder.queryField("health", (t) =>
   t.field({
     type: HealthRef,
     description:
-      "Checks the database and the job queue now and reports what it found. Needs no token.",
-    resolve: (_root, _args, { deps }) => checkReadiness(deps),
+      "Whether the database and the job queue are reachable, from a check at most a second old (PODFLOW_HEALTH_CACHE_MS). Needs no token.",
+    resolve: (_root, _args, { deps }) =>
+      recentReadiness(deps, deps.config.security.graphql.healthCacheMs),
   }),
 );

@@ -155,7 +155,12 @@ builder.mutationField("confirmUpload", (t) =>
         throw new ValidationError([{ field: "fileId", message: "is required" }]);
       }
       const episode = await confirmUpload(
-        { em: context.em, engines: context.deps.engines, boss: context.deps.boss },
+        {
+          em: context.em,
+          engines: context.deps.engines,
+          boss: context.deps.boss,
+          maxUploadBytes: context.deps.config.maxUploadBytes,
+        },
         viewer,
         { episodeId, fileId },
       );

@@ -9,7 +9,13 @@ import { Episode } from "../entities/episode.entity.ts";
 import { ProcessingTask } from "../entities/processing-task.entity.ts";
 import type { User } from "../entities/user.entity.ts";
 import { engineFor, type MediaEngines, type UploadTarget } from "./engines/engine.ts";
-import { ConflictError, NotFoundError, validateInput } from "./errors.ts";
+import {
+  ConflictError,
+  InvalidMediaError,
+  NotFoundError,
+  ProcessingUnavailableError,
+  validateInput,
+} from "./errors.ts";
 import { enqueue } from "./job-queue.ts";
 import { changeEpisode, moveEpisode } from "./lifecycle.ts";
 
@@ -114,7 +120,7 @@ export interface ConfirmUploadInput {
  * one was confirmed is a conflict. Concurrent confirms serialise on the episode's row lock.
  */
 export async function confirmUpload(
-  deps: { em: EntityManager; engines: MediaEngines; boss: PgBoss },
+  deps: { em: EntityManager; engines: MediaEngines; boss: PgBoss; maxUploadBytes: number },
   user: User,
   input: ConfirmUploadInput,
 ): Promise<Episode> {
@@ -134,7 +140,8 @@ export async function confirmUpload(
   if (!episode) throw new NotFoundError("No such episode");
   if (episode.fileId === fileId) return episode;
   assertCanConfirm(episode, fileId);
-  await engineFor(deps.engines, episode.engine).checkUploadedFile(episode, fileId);
+  const file = await engineFor(deps.engines, episode.engine).checkUploadedFile(episode, fileId);
+  assertUploadedSize(episode, fileId, file.bytes, deps.maxUploadBytes);
 
   const confirmed = await changeEpisode(deps.em, { id: episode.id }, async (locked, tx) => {
     // Another confirm may have won the lock while the engine looked at the file.
@@ -147,6 +154,33 @@ export async function confirmUpload(
   });
   if (!confirmed) throw new NotFoundError("No such episode");
   return confirmed;
+}
+
+/**
+ * The real file is what prepareUpload declared, and within the upload limit: the declared size
+ * was checked then, the bytes only now (an Ittybit upload is not bounded by Podflow).
+ */
+function assertUploadedSize(
+  episode: Episode,
+  fileId: string,
+  bytes: number | null,
+  maxUploadBytes: number,
+): void {
+  if (bytes === null) {
+    throw new ProcessingUnavailableError(
+      `The size of file ${fileId} is not known yet; confirm again in a moment`,
+    );
+  }
+  if (bytes > maxUploadBytes) {
+    throw new InvalidMediaError(
+      `File ${fileId} is ${bytes} bytes, over the upload limit of ${maxUploadBytes} bytes`,
+    );
+  }
+  if (episode.fileSize != null && bytes !== episode.fileSize) {
+    throw new InvalidMediaError(
+      `File ${fileId} is ${bytes} bytes, not the ${episode.fileSize} bytes declared in prepareUpload`,
+    );
+  }
 }
 
 function assertCanConfirm(episode: Episode, fileId: string): void {

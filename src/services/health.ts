@@ -34,6 +34,24 @@ export async function checkReadiness(
   };
 }
 
+const recentChecks = new WeakMap<object, { at: number; readiness: Promise<Readiness> }>();
+
+/**
+ * The last readiness check when it is younger than `maxAgeMs`, else a new one (shared by every
+ * caller while it runs). `Query.health` needs no token: however many times a request asks, the
+ * database is checked at most once per `maxAgeMs`.
+ */
+export function recentReadiness(
+  deps: Pick<AppDeps, "orm" | "boss" | "logger">,
+  maxAgeMs: number,
+): Promise<Readiness> {
+  const recent = recentChecks.get(deps);
+  if (recent && performance.now() - recent.at < maxAgeMs) return recent.readiness;
+  const readiness = checkReadiness(deps);
+  recentChecks.set(deps, { at: performance.now(), readiness });
+  return readiness;
+}
+
 async function check(
   deps: Pick<AppDeps, "logger">,
   name: DependencyHealth["name"],

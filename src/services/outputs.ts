@@ -2,6 +2,11 @@ import got, { type Got, RequestError } from "got";
 import type { Logger } from "pino";
 import { z } from "zod";
 import type { Chapter, TranscriptSegment } from "../entities/episode.entity.ts";
+import {
+  loggableUrl,
+  OUTPUT_HOST_REFUSED,
+  type OutputHostPolicy,
+} from "../security/output-hosts.ts";
 import { PODFLOW_VERSION } from "../version.ts";
 
 /** Transcripts and chapter files are text; anything this large is not one. */
@@ -23,19 +28,26 @@ export interface OutputFetcher {
 
 /**
  * Output files live on Ittybit's storage behind their own (signed) URLs, so this is a got
- * instance of its own, and it never sends the API key.
+ * instance of its own, and it never sends the API key. A URL comes from a webhook or an answer
+ * of Ittybit's: it is fetched only from the allowed hosts, and each redirect is checked again
+ * (src/security/output-hosts.ts). Producers see a generic reason; the log has the detail, with
+ * the URL's query (its signature) left out.
  */
 export function createOutputFetcher(options: {
   logger: Logger;
+  /** Where outputs may come from: PODFLOW_OUTPUT_HOSTS. */
+  hosts: OutputHostPolicy;
   timeoutMs?: number;
   maxBytes?: number;
   retryLimit?: number;
 }): OutputFetcher {
+  const { hosts } = options;
   const maxBytes = options.maxBytes ?? MAX_OUTPUT_BYTES;
   const http: Got = got.extend({
     responseType: "buffer",
     timeout: { request: options.timeoutMs ?? 30_000 },
     headers: { "user-agent": `Podflow/${PODFLOW_VERSION}` },
+    dnsLookup: hosts.lookup,
     retry: {
       limit: options.retryLimit ?? 3,
       methods: ["GET"],
@@ -43,10 +55,21 @@ export function createOutputFetcher(options: {
       backoffLimit: 5_000,
     },
     hooks: {
+      beforeRedirect: [
+        (redirected) => {
+          const target = redirected.url ? new URL(redirected.url.toString()) : null;
+          const refusal = target ? hosts.refusal(target) : "a redirect without a target";
+          if (refusal) {
+            throw Object.assign(new Error(`redirect refused: ${refusal}`), {
+              code: OUTPUT_HOST_REFUSED,
+            });
+          }
+        },
+      ],
       beforeRetry: [
         (error, retryCount) =>
           options.logger.warn(
-            { url: error.options.url?.toString(), retryCount, err: error.message },
+            { url: loggableUrl(error.options.url ?? ""), retryCount, err: error.message },
             "retrying an output download",
           ),
       ],
@@ -54,6 +77,15 @@ export function createOutputFetcher(options: {
   });
   return {
     async fetch(url, what) {
+      const parsed = URL.canParse(url) ? new URL(url) : null;
+      const refusal = parsed ? hosts.refusal(parsed) : "not a URL";
+      if (refusal) {
+        options.logger.warn(
+          { url: parsed ? loggableUrl(parsed) : "(not a URL)", refusal, what },
+          "refused to download an output",
+        );
+        throw new OutputError(`the ${what} could not be downloaded`);
+      }
       const tooLarge = new AbortController();
       const request = http.get(url, { responseType: "buffer", signal: tooLarge.signal });
       request.on("downloadProgress", (progress) => {
@@ -69,13 +101,21 @@ export function createOutputFetcher(options: {
         if (tooLarge.signal.aborted) {
           throw new OutputError(`the ${what} is larger than ${maxBytes} bytes`);
         }
+        const code = (error as { code?: string }).code;
         const status = error instanceof RequestError ? error.response?.statusCode : undefined;
-        // Signed output URLs are not repeated in reasons shown to producers.
+        // The detail (an address, a resolver's answer) is for the operator, not for producers.
+        options.logger.warn(
+          { url: loggableUrl(url), what, status, code, err: (error as Error).message },
+          "output download failed",
+        );
+        if (code === OUTPUT_HOST_REFUSED) {
+          throw new OutputError(`the ${what} could not be downloaded`);
+        }
         if (status && status >= 400 && status < 500 && status !== 408 && status !== 429) {
           throw new OutputError(`the ${what} could not be downloaded (HTTP ${status})`);
         }
         throw new Error(
-          `the ${what} could not be downloaded (${status ? `HTTP ${status}` : (error as Error).message})`,
+          `the ${what} could not be downloaded (${status ? `HTTP ${status}` : "no answer"})`,
         );
       }
     },

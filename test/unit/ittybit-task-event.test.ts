@@ -72,6 +72,22 @@ describe("normalizeTaskPayload: 2025-08-20 task object", () => {
     });
   });
 
+  it("takes an output URL that is not http(s) as no URL", () => {
+    for (const url of [
+      "javascript:alert(document.cookie)",
+      "file:///etc/passwd",
+      "/relative",
+      "data:,x",
+    ]) {
+      const event = normalizeTaskPayload({
+        ...e2Task,
+        status: "completed",
+        output: { ...transcriptFile, url },
+      });
+      expect(event.output).toMatchObject({ fileId: "file_9aB3cD4eF5gH", url: null });
+    }
+  });
+
   it("reads the error of a failed task", () => {
     const event = normalizeTaskPayload({ ...e2Task, status: "failed", error: "Unsupported codec" });
     expect(event).toMatchObject({ status: "FAILED", error: "Unsupported codec", output: null });

@@ -38,8 +38,10 @@ export interface MediaEngine {
   /**
    * Checks that `fileId` names a file uploaded for this episode that the engine can process;
    * a typed domain error (UnknownFileError, InvalidMediaError, ProcessingUnavailableError) if not.
+   * Answers the file's real size in bytes (null when the engine does not know it yet), which
+   * confirmUpload holds against the declared size and the upload limit.
    */
-  checkUploadedFile(episode: Episode, fileId: string): Promise<void>;
+  checkUploadedFile(episode: Episode, fileId: string): Promise<{ bytes: number | null }>;
   /**
    * Makes the engine's side of one task attempt; the same (episode, type, attempt) always gets
    * the same task back, never a second one. `em` may save what the engine keeps on the episode.

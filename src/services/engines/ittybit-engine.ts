@@ -9,6 +9,9 @@ import { buildTaskRequest } from "../ittybit/task-options.ts";
 import { OutputError, type OutputFetcher, parseChapters, parseTranscript } from "../outputs.ts";
 import { EngineRefusal, type MediaEngine } from "./engine.ts";
 
+/** Ittybit's file ids: `file_` and letters and digits (docs' examples, the SDK's types). */
+const ITTYBIT_FILE_ID = /^file_[A-Za-z0-9_-]{1,64}$/;
+
 /** How long a signed upload URL stays valid: a multi-gigabyte upload on a slow line takes hours. */
 const UPLOAD_URL_LIFETIME_MS = 12 * 60 * 60 * 1000;
 
@@ -44,6 +47,10 @@ export function createIttybitEngine(options: {
     },
 
     async checkUploadedFile(episode, fileId) {
+      // Checked before the id goes into a URL path at Ittybit (with the API key).
+      if (!ITTYBIT_FILE_ID.test(fileId)) {
+        throw new UnknownFileError(`${fileId} is not an Ittybit file id (file_…)`);
+      }
       const file = await ittybit.getFile(fileId).catch((error: unknown) => {
         if (error instanceof IttybitError && error.status === 404) {
           throw new UnknownFileError(`Ittybit has no file ${fileId}`);
@@ -51,10 +58,12 @@ export function createIttybitEngine(options: {
         return unavailable(error, "look up the file");
       });
       // Every producer's uploads live in one Ittybit project: a file uploaded for another episode
-      // (another producer's, say) is not this episode's to process.
-      if (file.folder && episode.ittybitFolder && file.folder !== episode.ittybitFolder) {
+      // (another producer's, say) is not this episode's to process. Uploads through the signed
+      // URL always land in the episode's folder, so a file without one is not ours either.
+      if (!file.folder || !episode.ittybitFolder || file.folder !== episode.ittybitFolder) {
         throw new UnknownFileError(`Ittybit's file ${fileId} was not uploaded for this episode`);
       }
+      return { bytes: typeof file.filesize === "number" ? file.filesize : null };
     },
 
     async createTask(em: EntityManager, episode: Episode, type, attempt) {

@@ -55,9 +55,8 @@ export function createLocalEngine(options: {
     async checkUploadedFile(episode, fileId) {
       const key = uploadKey(episode.id, fileId);
       // The key holds the episode id: a file uploaded for another episode is simply not here.
-      if (!FILE_ID.test(fileId) || !(await storage.stat(key))) {
-        throw new UnknownFileError(`No file ${fileId} was uploaded for this episode`);
-      }
+      const stat = FILE_ID.test(fileId) ? await storage.stat(key) : null;
+      if (!stat) throw new UnknownFileError(`No file ${fileId} was uploaded for this episode`);
       try {
         const probe = await probeMedia(tools, storage.localPath(key));
         if (!probe.hasAudio && !probe.hasVideo) throw new NotMediaError("no audio or video stream");
@@ -69,6 +68,7 @@ export function createLocalEngine(options: {
         }
         throw error;
       }
+      return { bytes: stat.bytes };
     },
 
     async createTask(_em, episode, type, attempt) {

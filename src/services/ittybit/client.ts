@@ -145,13 +145,24 @@ export function createIttybitClient(options: IttybitClientOptions): IttybitClien
         folder: signature.folder ?? folder ?? null,
       };
     },
-    getFile: (id) => get(IttybitFileSchema, `/files/${encodeURIComponent(id)}`),
+    getFile: (id) => get(IttybitFileSchema, `/files/${pathId(id)}`),
     createMedia: (media, { idempotencyKey }) =>
       post(IttybitMediaSchema, "/media", media, idempotencyKey),
     createTask: (task, { idempotencyKey }) =>
       post(IttybitTaskSchema, "/tasks", task, idempotencyKey),
-    getTask: (id) => get(IttybitTaskSchema, `/tasks/${encodeURIComponent(id)}`),
+    getTask: (id) => get(IttybitTaskSchema, `/tasks/${pathId(id)}`),
   };
+}
+
+/**
+ * An id placed in a URL path: letters, digits, `_` and `-` only. Encoding alone would let `..`
+ * through, which URL resolution turns into another endpoint (requested with the API key).
+ */
+function pathId(id: string): string {
+  if (!/^[A-Za-z0-9_-]{1,128}$/.test(id)) {
+    throw new TypeError(`not an Ittybit id: ${JSON.stringify(id.slice(0, 80))}`);
+  }
+  return id;
 }
 
 function createHttp(options: IttybitClientOptions, retry: RetrySettings, logger: Logger): Got {

@@ -122,10 +122,20 @@ function outputOf(task: DeliveredTask): TaskEventOutput | null {
   if (!output) return null;
   return {
     fileId: output.id ?? null,
-    url: output.url ?? null,
+    url: httpUrlOrNull(output.url),
     kind: output.kind ?? null,
     type: output.type ?? null,
   };
+}
+
+/**
+ * Output URLs are shown to producers (dashboards link them) and downloaded: anything but an
+ * absolute http(s) URL (`javascript:`, `file:`, a relative path) is taken as no URL yet.
+ */
+function httpUrlOrNull(url: string | null | undefined): string | null {
+  if (!url || !URL.canParse(url)) return null;
+  const { protocol } = new URL(url);
+  return protocol === "https:" || protocol === "http:" ? url : null;
 }
 
 function errorOf(task: DeliveredTask): string | null {

@@ -5,6 +5,7 @@ import { migrate, openOrm } from "./database/orm.ts";
 import type { AppDeps } from "./deps.ts";
 import { resolveMediaTools } from "./engine/local/media-tools.ts";
 import { startBoss } from "./jobs/boss.ts";
+import { createJobStats } from "./jobs/in-hand.ts";
 import { startWorkers } from "./jobs/index.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { buildServer, GRAPHQL_PATH, type PodflowServer } from "./server.ts";
@@ -87,7 +88,13 @@ export async function startPodflow(
     await migrate(orm, databaseUrl, logger);
 
     const worker = config.roles.has("worker");
-    const boss = await startBoss({ databaseUrl, logger, schedule: worker });
+    const boss = await startBoss({
+      databaseUrl,
+      logger,
+      schedule: worker,
+      heartbeatSeconds: config.jobs.heartbeatSeconds,
+      superviseSeconds: config.jobs.superviseSeconds,
+    });
     cleanups.push(() => boss.stop({ graceful: true, timeout: graceMs, close: true }));
 
     const ittybit = config.ittybit.apiKey
@@ -152,6 +159,7 @@ export async function startPodflow(
       pubsub,
       outputs,
       episodeFeed,
+      jobStats: createJobStats(),
     };
     logger.info(
       { mediaEngine: config.mediaEngine, ffmpeg: tools.ffmpeg, mediaDir: config.local.mediaDir },
@@ -164,9 +172,7 @@ export async function startPodflow(
       );
     }
 
-    if (worker) {
-      await startWorkers(deps, localRunner);
-    }
+    const jobsInHand = worker ? await startWorkers(deps, localRunner) : null;
 
     let server: PodflowServer | null = null;
     let url: string | null = null;
@@ -184,6 +190,9 @@ export async function startPodflow(
         `Podflow is serving GraphiQL at ${url}${GRAPHQL_PATH}`,
       );
     }
+    // Runs first on stop: media jobs that cannot finish within the grace are handed back at once,
+    // for a living worker to continue, rather than held until the grace ends.
+    if (jobsInHand) cleanups.push(() => jobsInHand.handBack());
     logger.info({ roles: [...config.roles] }, "Podflow started");
 
     let stopping: Promise<void> | null = null;

@@ -2,6 +2,7 @@ import type { PgBoss } from "pg-boss";
 import type { Logger } from "pino";
 import type { Config } from "./config.ts";
 import type { Orm } from "./database/orm.ts";
+import type { JobStats } from "./jobs/in-hand.ts";
 import type { MediaEngines } from "./services/engines/engine.ts";
 import type { EpisodeFeed } from "./services/episode-feed/index.ts";
 import type { IttybitClient } from "./services/ittybit/index.ts";
@@ -33,4 +34,6 @@ export interface AppDeps {
   pubsub: PubSub;
   /** This instance's GraphQL subscriptions, fed by `pubsub` (listening only in the api role). */
   episodeFeed: EpisodeFeed;
+  /** Jobs resumed after a crash or a stop, and handed back on stop, by this process. */
+  jobStats: JobStats;
 }

@@ -97,7 +97,8 @@ export function buildServer(deps: AppDeps): PodflowServer {
     }
     if (path === "/readyz" && req.method === "GET") {
       const readiness = await checkReadiness(deps);
-      sendJson(res, readiness.ready ? 200 : 503, readiness);
+      // Beside readiness, what this process's workers saw of crashes and stops (in-hand.ts).
+      sendJson(res, readiness.ready ? 200 : 503, { ...readiness, jobs: deps.jobStats });
       return;
     }
     if (path === ITTYBIT_WEBHOOK_PATH) {

@@ -1,0 +1,159 @@
+import type { JobWithMetadata, PgBoss } from "pg-boss";
+import type { Logger } from "pino";
+
+/**
+ * What this process's workers saw of crashes and stops, for operators (`/readyz` shows it):
+ * counts since the process started.
+ */
+export interface JobStats {
+  /** Jobs this process started again after their last run's heartbeat stopped or it expired. */
+  resumedAfterMissedHeartbeat: number;
+  /** Jobs this process started again after the Podflow running them was stopped. */
+  resumedAfterStop: number;
+  /** Jobs this process handed back, unfinished, when it was stopped. */
+  handedBackOnStop: number;
+}
+
+export function createJobStats(): JobStats {
+  return { resumedAfterMissedHeartbeat: 0, resumedAfterStop: 0, handedBackOnStop: 0 };
+}
+
+/** The failure pg-boss's supervisor stores for a job whose worker died (or hung): see plans.js. */
+const MISSED_HEARTBEAT = /heartbeat|timed out|expired/i;
+/** pg-boss's own message when a stop outlasts its grace, and Podflow's hand-back below. */
+const STOPPED = /shut down while active|handed back/i;
+const HANDED_BACK = "handed back: the Podflow running it was stopped";
+
+type Work = (jobs: JobWithMetadata<unknown>[]) => Promise<void>;
+
+export interface JobsInHand {
+  /**
+   * The handler pg-boss runs for `queue` (registered with `includeMetadata: true`): notes a job
+   * resumed after a crash, and keeps track of the jobs in hand. `handBackOnStop` is for jobs
+   * that run for minutes (media tasks), which a stop's grace cannot wait for.
+   */
+  track(queue: string, work: Work, options?: { handBackOnStop?: boolean }): Work;
+  /**
+   * The start of a stop: fetches nothing more, and hands every `handBackOnStop` job in hand back
+   * at once — failed with a reason, due again now (any living worker picks it up), without using
+   * one of its retries — then aborts its signal so its handler stops and cleans up. Other jobs
+   * keep running for the stop's grace (pg-boss fails whatever is left after it).
+   */
+  handBack(): Promise<void>;
+}
+
+export function trackJobsInHand(deps: {
+  boss: PgBoss;
+  logger: Logger;
+  stats: JobStats;
+}): JobsInHand {
+  const { boss, logger, stats } = deps;
+  const queues = new Set<string>();
+  const inHand = new Map<
+    string,
+    { queue: string; job: JobWithMetadata<unknown>; stop: AbortController; handBack: boolean }
+  >();
+  let stopping = false;
+
+  function noteResumed(queue: string, job: JobWithMetadata<unknown>) {
+    if (!job.retryCount) return;
+    const previousFailure = failureMessage(job.output);
+    if (!previousFailure) return;
+    const data = job.data as { episodeId?: unknown; taskId?: unknown } | null;
+    const fields = {
+      queue,
+      jobId: job.id,
+      retryCount: job.retryCount,
+      previousFailure,
+      episodeId: data?.episodeId,
+      taskId: data?.taskId,
+    };
+    if (MISSED_HEARTBEAT.test(previousFailure)) {
+      stats.resumedAfterMissedHeartbeat += 1;
+      logger.warn(fields, "job resumed after a missed heartbeat");
+    } else if (STOPPED.test(previousFailure)) {
+      stats.resumedAfterStop += 1;
+      logger.info(fields, "job resumed after its Podflow stopped");
+    }
+  }
+
+  async function handBackJob(queue: string, job: JobWithMetadata<unknown>) {
+    // Fenced to this attempt: a job pg-boss already failed (or another worker holds) is left alone.
+    const failed = await boss.fail(
+      queue,
+      { id: job.id, retryCount: job.retryCount },
+      { message: HANDED_BACK },
+    );
+    // pg-boss answers `{ affected }` at run time; its types declare an empty response.
+    if (!(failed as { affected?: number }).affected) return;
+    // Due now rather than after the retry delay, and a stop is not the job's fault: it keeps the
+    // retries it had. A job that had none left went to its dead letter queue instead.
+    await boss
+      .update(queue, undefined, {
+        id: job.id,
+        startAfter: new Date(),
+        retryLimit: job.retryLimit + 1,
+      })
+      .catch((error: unknown) =>
+        logger.warn({ err: error, queue, jobId: job.id }, "could not make a handed-back job due"),
+      );
+    stats.handedBackOnStop += 1;
+    const data = job.data as { episodeId?: unknown; taskId?: unknown } | null;
+    logger.info(
+      { queue, jobId: job.id, episodeId: data?.episodeId, taskId: data?.taskId },
+      "job handed back: Podflow is stopping",
+    );
+  }
+
+  return {
+    track(queue, work, options = {}) {
+      queues.add(queue);
+      const handBack = options.handBackOnStop ?? false;
+      return async (jobs) => {
+        for (const job of jobs) {
+          if (stopping && handBack) {
+            await handBackJob(queue, job);
+            continue;
+          }
+          noteResumed(queue, job);
+          const stop = new AbortController();
+          job.signal = job.signal ? AbortSignal.any([job.signal, stop.signal]) : stop.signal;
+          inHand.set(job.id, { queue, job, stop, handBack });
+          try {
+            await work([job]);
+          } finally {
+            inHand.delete(job.id);
+          }
+        }
+      };
+    },
+
+    async handBack() {
+      stopping = true;
+      // No new fetches; pg-boss's stop still waits for the handlers under way.
+      await Promise.all([...queues].map((queue) => boss.offWork(queue, { wait: false })));
+      for (const { queue, job, stop, handBack } of [...inHand.values()]) {
+        if (!handBack) continue;
+        // The fail goes in before the abort, as pg-boss's own shutdown does: the handler's
+        // failure then finds nothing left to settle.
+        await handBackJob(queue, job).catch((error: unknown) =>
+          logger.error({ err: error, queue, jobId: job.id }, "could not hand a job back"),
+        );
+        stop.abort(new Error(HANDED_BACK));
+      }
+    },
+  };
+}
+
+/** The message of a job's stored failure output: `{message}`, `{value}` or `{value: {message}}`. */
+export function failureMessage(output: unknown): string | null {
+  if (!output || typeof output !== "object") return null;
+  const { message, value } = output as { message?: unknown; value?: unknown };
+  if (typeof message === "string") return message;
+  if (typeof value === "string") return value;
+  if (value && typeof value === "object") {
+    const inner = (value as { message?: unknown }).message;
+    if (typeof inner === "string") return inner;
+  }
+  return null;
+}

@@ -13,7 +13,7 @@ import type { TaskType } from "../../src/domain/tasks.ts";
 import { freePort } from "../../src/free-port.ts";
 import { createUser, issueToken } from "../../src/services/accounts.ts";
 import { graphql } from "./http.ts";
-import { type IttybitStandIn, startIttybitStandIn } from "./ittybit-stand-in.ts";
+import { startIttybitStandIn } from "./ittybit-stand-in.ts";
 import { deliverWebhook } from "./ittybit-stand-in-webhooks.ts";
 import { type PodflowProcess, spawnPodflow } from "./process.ts";
 

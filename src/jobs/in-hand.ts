@@ -34,10 +34,11 @@ export interface JobsInHand {
    */
   track(queue: string, work: Work, options?: { handBackOnStop?: boolean }): Work;
   /**
-   * The start of a stop: fetches nothing more, and hands every `handBackOnStop` job in hand back
-   * at once — failed with a reason, due again now (any living worker picks it up), without using
-   * one of its retries — then aborts its signal so its handler stops and cleans up. Other jobs
-   * keep running for the stop's grace (pg-boss fails whatever is left after it).
+   * The start of a stop: fetches nothing more, and aborts the signal of every `handBackOnStop`
+   * job in hand; once its handler has stopped and cleaned up, the job is handed back — failed
+   * with a reason, due again now (any living worker picks it up), without using one of its
+   * retries. Resolves when they all are. Other jobs keep running for the stop's grace (pg-boss
+   * fails whatever is left after it).
    */
   handBack(): Promise<void>;
 }
@@ -51,7 +52,13 @@ export function trackJobsInHand(deps: {
   const queues = new Set<string>();
   const inHand = new Map<
     string,
-    { queue: string; job: JobWithMetadata<unknown>; stop: AbortController; handBack: boolean }
+    {
+      queue: string;
+      job: JobWithMetadata<unknown>;
+      stop: AbortController;
+      handBack: boolean;
+      settled: Promise<void>;
+    }
   >();
   let stopping = false;
 
@@ -87,7 +94,8 @@ export function trackJobsInHand(deps: {
     // pg-boss answers `{ affected }` at run time; its types declare an empty response.
     if (!(failed as { affected?: number }).affected) return;
     // Due now rather than after the retry delay, and a stop is not the job's fault: it keeps the
-    // retries it had. A job that had none left went to its dead letter queue instead.
+    // retries it had. A job stopped in its last attempt has none: it went to its dead letter
+    // queue, as after a crash (pg-boss cannot raise the limit of a job still active).
     await boss
       .update(queue, undefined, {
         id: job.id,
@@ -118,12 +126,29 @@ export function trackJobsInHand(deps: {
           noteResumed(queue, job);
           const stop = new AbortController();
           job.signal = job.signal ? AbortSignal.any([job.signal, stop.signal]) : stop.signal;
-          inHand.set(job.id, { queue, job, stop, handBack });
-          try {
-            await work([job]);
-          } finally {
-            inHand.delete(job.id);
-          }
+          const entry = { queue, job, stop, handBack, settled: Promise.resolve() };
+          inHand.set(job.id, entry);
+          const done = (async () => {
+            try {
+              await work([job]);
+            } catch (error) {
+              // Stopped by handBack(): the handler has cleaned up (its scratch files are gone), so
+              // only now is the job given back, and no other worker can start it beside this one.
+              if (!stop.signal.aborted) throw error;
+              await handBackJob(queue, job).catch((failure: unknown) => {
+                // pg-boss fails the job instead, with its retry delay.
+                logger.error({ err: failure, queue, jobId: job.id }, "could not hand a job back");
+                throw error;
+              });
+            } finally {
+              inHand.delete(job.id);
+            }
+          })();
+          entry.settled = done.then(
+            () => undefined,
+            () => undefined,
+          );
+          await done;
         }
       };
     },
@@ -132,15 +157,9 @@ export function trackJobsInHand(deps: {
       stopping = true;
       // No new fetches; pg-boss's stop still waits for the handlers under way.
       await Promise.all([...queues].map((queue) => boss.offWork(queue, { wait: false })));
-      for (const { queue, job, stop, handBack } of [...inHand.values()]) {
-        if (!handBack) continue;
-        // The fail goes in before the abort, as pg-boss's own shutdown does: the handler's
-        // failure then finds nothing left to settle.
-        await handBackJob(queue, job).catch((error: unknown) =>
-          logger.error({ err: error, queue, jobId: job.id }, "could not hand a job back"),
-        );
-        stop.abort(new Error(HANDED_BACK));
-      }
+      const stopped = [...inHand.values()].filter((entry) => entry.handBack);
+      for (const { stop } of stopped) stop.abort(new Error(HANDED_BACK));
+      await Promise.all(stopped.map((entry) => entry.settled));
     },
   };
 }

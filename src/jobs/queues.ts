@@ -22,7 +22,7 @@ export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
 export const episodeJobPayload = z.object({ episodeId: z.uuid() });
 export type EpisodeJobPayload = z.infer<typeof episodeJobPayload>;
 
-export const localTaskJobPayload = z.object({ taskId: z.uuid() });
+export const localTaskJobPayload = z.object({ taskId: z.uuid(), episodeId: z.uuid().optional() });
 export type LocalTaskJobPayload = z.infer<typeof localTaskJobPayload>;
 
 /** What each queue's jobs carry. */

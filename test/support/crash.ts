@@ -59,6 +59,8 @@ export const CRASH_TEST_ENV = {
 export async function startCrashRig(options: {
   databaseUrl: string;
   env?: Record<string, string>;
+  /** The benchmark measures Podflow's own job settings rather than the tests' short ones. */
+  defaultJobSettings?: boolean;
 }) {
   const standIn = await startIttybitStandIn({
     apiKey: ITTYBIT_KEY,
@@ -85,7 +87,9 @@ export async function startCrashRig(options: {
           ITTYBIT_API_KEY: ITTYBIT_KEY,
           ITTYBIT_API_URL: standIn.url,
           ITTYBIT_WEBHOOK_SECRET: WEBHOOK_SECRET,
-          ...CRASH_TEST_ENV,
+          ...(options.defaultJobSettings
+            ? { PODFLOW_RECONCILE_CRON: CRASH_TEST_ENV.PODFLOW_RECONCILE_CRON }
+            : CRASH_TEST_ENV),
           ...options.env,
           ...spawnOptions.env,
         },
@@ -135,6 +139,20 @@ export async function startCrashRig(options: {
       }
       return uuid;
     },
+
+    /** Resolves with the first log line of `instance` that `matches` (it may have been logged already). */
+    waitForLine: (
+      instance: PodflowInstance,
+      matches: (line: Record<string, unknown>) => boolean,
+      what: string,
+      timeoutMs = 120_000,
+    ) =>
+      waitUntil(
+        async () => instance.lines.find(matches),
+        (line) => line !== undefined,
+        what,
+        timeoutMs,
+      ) as Promise<Record<string, unknown>>,
 
     taskRows: (uuid: string) =>
       em().execute<CrashTaskRow[]>(

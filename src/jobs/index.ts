@@ -32,8 +32,11 @@ export async function startWorkers(
 ): Promise<JobsInHand> {
   const { boss, logger } = deps;
   const jobs = trackJobsInHand({ boss, logger, stats: deps.jobStats });
-  // ffmpeg uses every core: media tasks run PODFLOW_MEDIA_CONCURRENCY at a time per worker. An
-  // encode cannot finish within a stop's grace, so a stop hands it back at once.
+  // ffmpeg uses every core: media tasks run PODFLOW_MEDIA_CONCURRENCY at a time per worker. A
+  // stop hands back at once the jobs that wait on ffmpeg or on Ittybit (an encode cannot finish
+  // within its grace; an answer may take a minute of retries): each stops on its signal, and
+  // runs again on a living worker, where invariant 4 makes the repeat harmless. Dead letters
+  // only write to the database, and finish within the grace.
   await boss.work(
     QUEUES.runLocalTask,
     { ...EPISODE_WORK, localConcurrency: deps.config.local.concurrency },
@@ -47,7 +50,7 @@ export async function startWorkers(
   await boss.work(
     QUEUES.completeEpisode,
     EPISODE_WORK,
-    jobs.track(QUEUES.completeEpisode, completeEpisodeHandler(deps)),
+    jobs.track(QUEUES.completeEpisode, completeEpisodeHandler(deps), { handBackOnStop: true }),
   );
   await boss.work(
     QUEUES.episodeDeadLetter,
@@ -57,7 +60,7 @@ export async function startWorkers(
   await boss.work(
     QUEUES.processEpisode,
     EPISODE_WORK,
-    jobs.track(QUEUES.processEpisode, processEpisodeHandler(deps)),
+    jobs.track(QUEUES.processEpisode, processEpisodeHandler(deps), { handBackOnStop: true }),
   );
   if (!deps.ittybit) {
     logger.info("reconcile-tasks is off: ITTYBIT_API_KEY is not set");

@@ -170,8 +170,8 @@ export async function startCrashRig(options: {
 
     /** Jobs of a queue for the episode, whatever their state (a retry keeps its job's id). */
     jobs: (queue: string, uuid: string) =>
-      em().execute<Array<{ id: string; state: string; retry_count: number }>>(
-        "select id, state, retry_count from pgboss.job where name = ? and data->>'episodeId' = ?",
+      em().execute<Array<{ id: string; state: string; retry_count: number; retry_limit: number }>>(
+        "select id, state, retry_count, retry_limit from pgboss.job where name = ? and data->>'episodeId' = ?",
         [queue, uuid],
       ),
 

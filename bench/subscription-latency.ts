@@ -12,7 +12,12 @@ import { TASK_TYPES } from "../src/domain/tasks.ts";
 import { hashToken } from "../src/services/accounts.ts";
 import { webhookHeaders } from "../test/support/webhook-signing.ts";
 import { Cleanups } from "./support/environment.ts";
-import { BENCH_WEBHOOK_SECRET, type PodflowProcess, spawnPodflow } from "./support/podflow.ts";
+import {
+  BENCH_WEBHOOK_PATH,
+  BENCH_WEBHOOK_SECRET,
+  type PodflowProcess,
+  spawnPodflow,
+} from "./support/podflow.ts";
 
 /** How long one webhook may take to reach every subscriber before it counts as missing. */
 const DELIVERY_TIMEOUT_MS = 15_000;
@@ -370,7 +375,7 @@ async function sendWebhooks(
         if (pending.size === 0) allArrived();
       };
     }
-    const response = await fetch(`${aUrl}/webhooks/ittybit`, { method: "POST", headers, body });
+    const response = await fetch(`${aUrl}${BENCH_WEBHOOK_PATH}`, { method: "POST", headers, body });
     answered.push(performance.now() - sentAt);
     if (response.status !== 200) {
       throw new Error(`the webhook was answered ${response.status}: ${await response.text()}`);

@@ -5,16 +5,16 @@ import { migrate, openOrm } from "./database/orm.ts";
 import type { AppDeps } from "./deps.ts";
 import { resolveMediaTools } from "./engine/local/media-tools.ts";
 import { startBoss } from "./jobs/boss.ts";
-import { createJobStats } from "./jobs/in-hand.ts";
 import { startWorkers } from "./jobs/index.ts";
 import { createLogger, type Logger } from "./logger.ts";
+import { createMetrics } from "./metrics.ts";
 import { buildServer, GRAPHQL_PATH, type PodflowServer } from "./server.ts";
 import type { MediaEngines } from "./services/engines/engine.ts";
 import { createIttybitEngine } from "./services/engines/ittybit-engine.ts";
 import { createLocalEngine } from "./services/engines/local-engine.ts";
 import type { LocalRunnerDeps } from "./services/engines/local-task-runner.ts";
 import { createEpisodeFeed, type EpisodeFeedOptions } from "./services/episode-feed/index.ts";
-import { installationSecret } from "./services/installation-secrets.ts";
+import { installationSecret, webhookToken } from "./services/installation-secrets.ts";
 import {
   createIttybitClient,
   type IttybitClientOptions,
@@ -97,14 +97,22 @@ export async function startPodflow(
     });
     cleanups.push(() => boss.stop({ graceful: true, timeout: graceMs, close: true }));
 
-    const ittybit = config.ittybit.apiKey
-      ? createIttybitClient({
-          apiUrl: config.ittybit.apiUrl,
-          apiKey: config.ittybit.apiKey,
-          logger,
-          ...options.ittybit,
-        })
+    const ittybitOptions = config.ittybit.apiKey
+      ? { apiUrl: config.ittybit.apiUrl, apiKey: config.ittybit.apiKey, logger }
       : null;
+    const ittybit =
+      ittybitOptions && createIttybitClient({ ...ittybitOptions, ...options.ittybit });
+    // Ittybit wants a webhook answered within 5 s: the question a delivery asks gets one quick
+    // retry, and is otherwise left to a job with the full retries.
+    const quickIttybit =
+      ittybitOptions &&
+      createIttybitClient({
+        ...ittybitOptions,
+        timeoutMs: 2_000,
+        ...options.ittybit,
+        retry: { ...options.ittybit?.retry, limit: 1, totalTimeoutMs: 3_000 },
+      });
+    const token = await webhookToken(orm.em.fork(), config.ittybit.webhookToken);
     const { reconnectDelayMs, healthCheckIntervalMs, ...feedOptions } = options.subscriptions ?? {};
     const pubsub = createPostgresPubSub({
       databaseUrl,
@@ -120,7 +128,7 @@ export async function startPodflow(
       engines.ittybit = createIttybitEngine({
         ittybit,
         outputs,
-        webhookUrl: webhookUrlFor(config.publicUrl),
+        webhookUrl: webhookUrlFor(config.publicUrl, token),
       });
     }
     // The local engine runs wherever ffmpeg does; it ships with npm install, so that is anywhere
@@ -154,21 +162,23 @@ export async function startPodflow(
       orm,
       boss,
       ittybit,
+      webhook: { token, ittybit: quickIttybit },
+      metrics: createMetrics(),
       engines,
       local: { storage, uploadSecret },
       pubsub,
       outputs,
       episodeFeed,
-      jobStats: createJobStats(),
     };
     logger.info(
       { mediaEngine: config.mediaEngine, ffmpeg: tools.ffmpeg, mediaDir: config.local.mediaDir },
       `new episodes are processed by the ${config.mediaEngine} media engine`,
     );
     // Only an installation that talks to Ittybit receives its webhooks.
-    if (config.ittybit.apiKey && !config.ittybit.webhookSecret) {
-      logger.warn(
-        "ITTYBIT_WEBHOOK_SECRET is not set: webhook signatures are not verified (refused in production)",
+    if (config.ittybit.apiKey) {
+      logger.info(
+        { verification: config.ittybit.webhookVerification },
+        `Ittybit's webhooks are verified by ${config.ittybit.webhookVerification}`,
       );
     }
 

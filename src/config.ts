@@ -42,8 +42,19 @@ export interface Config {
     /** Unset: only the local engine can process. */
     apiKey: string | undefined;
     apiUrl: string;
-    /** Standard Webhooks secret (`whsec_…`); unset skips verification outside production. */
+    /** Standard Webhooks secret (`whsec_…`); needed by the `signature` and `both` modes. */
     webhookSecret: string | undefined;
+    /**
+     * How a webhook delivery is believed (PODFLOW_WEBHOOK_VERIFICATION): `signature` applies a
+     * correctly signed body; `refetch` treats the body as a hint and applies what Ittybit's API
+     * answers about the task; `both` requires the signature and still asks the API.
+     */
+    webhookVerification: WebhookVerificationMode;
+    /**
+     * The secret path segment of Podflow's webhook URL (PODFLOW_WEBHOOK_TOKEN); unset: one made
+     * at first start and kept in the database, the same for every instance.
+     */
+    webhookToken: string | undefined;
   };
   /** How long a task may stay unchanged before the reconciler asks Ittybit about it. */
   reconcileAfterSeconds: number;
@@ -60,6 +71,9 @@ export interface Config {
     superviseSeconds: number;
   };
 }
+
+export const WEBHOOK_VERIFICATION_MODES = ["signature", "refetch", "both"] as const;
+export type WebhookVerificationMode = (typeof WEBHOOK_VERIFICATION_MODES)[number];
 
 /** A bad environment: the message names the variable and is meant to be shown as one line. */
 export class ConfigError extends Error {
@@ -186,6 +200,22 @@ const envSchema = z.object({
       )
       .optional(),
   ),
+  PODFLOW_WEBHOOK_VERIFICATION: z.preprocess(
+    (value) => (typeof value === "string" ? blankToUndefined(value.toLowerCase()) : value),
+    z
+      .enum(WEBHOOK_VERIFICATION_MODES, { message: "must be signature, refetch or both" })
+      .optional(),
+  ),
+  PODFLOW_WEBHOOK_TOKEN: z.preprocess(
+    blankToUndefined,
+    z
+      .string()
+      .regex(
+        /^[A-Za-z0-9_-]{32,128}$/,
+        "must be 32 to 128 characters of A-Z, a-z, 0-9, _ and - (e.g. openssl rand -hex 32)",
+      )
+      .optional(),
+  ),
 });
 
 /** Ittybit's direct-upload limit: 4 GiB. */
@@ -204,10 +234,13 @@ export function loadConfig(env: Env = process.env): Config {
   }
   const e = parsed.data;
   const portNumber = e.PORT ?? 4000;
-  // Only an installation that uses Ittybit receives its webhooks.
-  if (e.NODE_ENV === "production" && e.ITTYBIT_API_KEY && !e.ITTYBIT_WEBHOOK_SECRET) {
+  // Without a secret nothing can be checked but what Ittybit itself says: no body is ever
+  // believed unverified, in any environment.
+  const webhookVerification =
+    e.PODFLOW_WEBHOOK_VERIFICATION ?? (e.ITTYBIT_WEBHOOK_SECRET ? "signature" : "refetch");
+  if (webhookVerification !== "refetch" && !e.ITTYBIT_WEBHOOK_SECRET) {
     throw new ConfigError(
-      "Invalid ITTYBIT_WEBHOOK_SECRET: required when NODE_ENV=production (unsigned webhooks would be accepted)",
+      `Invalid PODFLOW_WEBHOOK_VERIFICATION: ${webhookVerification} needs ITTYBIT_WEBHOOK_SECRET (or choose refetch)`,
     );
   }
   const mediaEngine = e.PODFLOW_MEDIA_ENGINE ?? (e.ITTYBIT_API_KEY ? "ittybit" : "local");
@@ -242,6 +275,8 @@ export function loadConfig(env: Env = process.env): Config {
       apiKey: e.ITTYBIT_API_KEY,
       apiUrl: e.ITTYBIT_API_URL ?? "https://api.ittybit.com",
       webhookSecret: e.ITTYBIT_WEBHOOK_SECRET,
+      webhookVerification,
+      webhookToken: e.PODFLOW_WEBHOOK_TOKEN,
     },
     reconcileAfterSeconds: e.PODFLOW_RECONCILE_AFTER_SECONDS ?? 600,
     reconcileCron: e.PODFLOW_RECONCILE_CRON,

@@ -2,7 +2,7 @@ import type { PgBoss } from "pg-boss";
 import type { Logger } from "pino";
 import type { Config } from "./config.ts";
 import type { Orm } from "./database/orm.ts";
-import type { JobStats } from "./jobs/in-hand.ts";
+import type { Metrics } from "./metrics.ts";
 import type { MediaEngines } from "./services/engines/engine.ts";
 import type { EpisodeFeed } from "./services/episode-feed/index.ts";
 import type { IttybitClient } from "./services/ittybit/index.ts";
@@ -21,6 +21,18 @@ export interface AppDeps {
   boss: PgBoss;
   /** Null while ITTYBIT_API_KEY is unset (the reconciler asks it about Ittybit's tasks). */
   ittybit: IttybitClient | null;
+  /** How Ittybit's webhooks reach this installation. */
+  webhook: {
+    /** The secret last segment of the webhook URL given to Ittybit. */
+    token: string;
+    /**
+     * A client that answers within a webhook's few seconds (one quick retry), for asking Ittybit
+     * about a delivered task; null without ITTYBIT_API_KEY.
+     */
+    ittybit: IttybitClient | null;
+  };
+  /** Counters served at GET /metrics. */
+  metrics: Metrics;
   /** The media engines this installation runs; an episode is processed by the one it names. */
   engines: MediaEngines;
   /**
@@ -34,6 +46,4 @@ export interface AppDeps {
   pubsub: PubSub;
   /** This instance's GraphQL subscriptions, fed by `pubsub` (listening only in the api role). */
   episodeFeed: EpisodeFeed;
-  /** Jobs resumed after a crash or a stop, and handed back on stop, by this process. */
-  jobStats: JobStats;
 }

@@ -14,7 +14,7 @@ import { createTusUploads, TUS_PATH } from "./services/engines/local-tus.ts";
 import { handleLocalUpload, UPLOAD_PATH_PREFIX } from "./services/engines/local-uploads.ts";
 import { checkReadiness } from "./services/health.ts";
 import { bearerTokenHash } from "./services/subscriber-tokens.ts";
-import { handleIttybitWebhook, ITTYBIT_WEBHOOK_PATH } from "./webhooks.ts";
+import { createIttybitWebhookReceiver } from "./webhooks.ts";
 
 export const GRAPHQL_PATH = "/graphql";
 
@@ -69,6 +69,7 @@ export function buildServer(deps: AppDeps): PodflowServer {
       createContext(deps, extra?.authorization ?? request?.headers.get("authorization")),
   });
 
+  const webhooks = createIttybitWebhookReceiver(deps);
   const tus =
     deps.local &&
     createTusUploads({
@@ -97,12 +98,16 @@ export function buildServer(deps: AppDeps): PodflowServer {
     }
     if (path === "/readyz" && req.method === "GET") {
       const readiness = await checkReadiness(deps);
-      // Beside readiness, what this process's workers saw of crashes and stops (in-hand.ts).
-      sendJson(res, readiness.ready ? 200 : 503, { ...readiness, jobs: deps.jobStats });
+      sendJson(res, readiness.ready ? 200 : 503, readiness);
       return;
     }
-    if (path === ITTYBIT_WEBHOOK_PATH) {
-      await handleIttybitWebhook(deps, req, (status, body) => sendJson(res, status, body));
+    if (path === "/metrics" && req.method === "GET") {
+      res.writeHead(200, { "content-type": deps.metrics.registry.contentType });
+      res.end(await deps.metrics.registry.metrics());
+      return;
+    }
+    if (webhooks.owns(path)) {
+      await webhooks.handle(req, path, (status, body) => sendJson(res, status, body));
       return;
     }
     if (path === GRAPHQL_PATH) {

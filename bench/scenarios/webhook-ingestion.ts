@@ -1,10 +1,10 @@
 import pg from "pg";
 import { TASK_TYPES } from "../../src/domain/tasks.ts";
-import { ITTYBIT_WEBHOOK_PATH } from "../../src/webhooks.ts";
 import { webhookHeaders } from "../../test/support/webhook-signing.ts";
 import { withClient } from "../support/environment.ts";
 import { createLoadClient, type LoadClient, runBounded } from "../support/http.ts";
 import {
+  BENCH_WEBHOOK_PATH,
   BENCH_WEBHOOK_SECRET,
   type PodflowProcess,
   spawnPodflow,
@@ -144,7 +144,7 @@ async function sendToPodflow(
     async (index) => {
       const delivery = deliveries[index] as Delivery;
       const answer = await client
-        .post(ITTYBIT_WEBHOOK_PATH, delivery.headers, delivery.body)
+        .post(BENCH_WEBHOOK_PATH, delivery.headers, delivery.body)
         .catch((error: unknown) => ({ status: 0, body: String(error), ms: Number.NaN }));
       if (answer.status !== 200 || !answer.body.includes('"received"')) {
         errors.push(`${delivery.webhookId}: HTTP ${answer.status} ${answer.body.slice(0, 200)}`);
@@ -301,7 +301,7 @@ async function checkExactlyOnce(
         delivery.body,
       ),
     };
-    const answer = await client.post(ITTYBIT_WEBHOOK_PATH, headers, delivery.body);
+    const answer = await client.post(BENCH_WEBHOOK_PATH, headers, delivery.body);
     answers.push(
       answer.status === 200
         ? (JSON.parse(answer.body) as { status: string }).status

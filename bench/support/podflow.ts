@@ -20,6 +20,11 @@ export const BENCH_ITTYBIT_KEY = "ittybit_bench_key_0123456789";
 /** A fresh Standard Webhooks secret per run: deliveries are signed as Ittybit's would be. */
 export const BENCH_WEBHOOK_SECRET = `whsec_${randomBytes(24).toString("base64")}`;
 
+/** The secret segment of the webhook URL, fixed per run so every instance and sender knows it. */
+export const BENCH_WEBHOOK_TOKEN = randomBytes(32).toString("base64url");
+/** Where a benchmarked Podflow takes Ittybit's deliveries. */
+export const BENCH_WEBHOOK_PATH = `/webhooks/ittybit/${BENCH_WEBHOOK_TOKEN}`;
+
 /** The Ittybit client's pacing in the benchmarks: real timeouts, quick retries. */
 const ITTYBIT_PACING: StartOptions["ittybit"] = {
   timeoutMs: 5_000,
@@ -57,6 +62,7 @@ function podflowEnv(
     ITTYBIT_API_KEY: BENCH_ITTYBIT_KEY,
     ITTYBIT_API_URL: standIn?.url ?? "http://127.0.0.1:9",
     ITTYBIT_WEBHOOK_SECRET: BENCH_WEBHOOK_SECRET,
+    PODFLOW_WEBHOOK_TOKEN: BENCH_WEBHOOK_TOKEN,
     ...env,
   };
 }

@@ -1,22 +1,11 @@
+/**
+ * The jobs a worker process holds: what a stop hands back at once, and which jobs were resumed
+ * after their last run was lost (a crash: missed heartbeat or expiry; or a stop). See
+ * docs/architecture.md, "Jobs and crash recovery".
+ */
 import type { JobWithMetadata, PgBoss } from "pg-boss";
 import type { Logger } from "pino";
-
-/**
- * What this process's workers saw of crashes and stops, for operators (`/readyz` shows it):
- * counts since the process started.
- */
-export interface JobStats {
-  /** Jobs this process started again after their last run's heartbeat stopped or it expired. */
-  resumedAfterMissedHeartbeat: number;
-  /** Jobs this process started again after the Podflow running them was stopped. */
-  resumedAfterStop: number;
-  /** Jobs this process handed back, unfinished, when it was stopped. */
-  handedBackOnStop: number;
-}
-
-export function createJobStats(): JobStats {
-  return { resumedAfterMissedHeartbeat: 0, resumedAfterStop: 0, handedBackOnStop: 0 };
-}
+import type { Metrics } from "../metrics.ts";
 
 /** The failure pg-boss's supervisor stores for a job whose worker died (or hung): see plans.js. */
 const MISSED_HEARTBEAT = /heartbeat|timed out|expired/i;
@@ -29,8 +18,9 @@ type Work = (jobs: JobWithMetadata<unknown>[]) => Promise<void>;
 export interface JobsInHand {
   /**
    * The handler pg-boss runs for `queue` (registered with `includeMetadata: true`): notes a job
-   * resumed after a crash, and keeps track of the jobs in hand. `handBackOnStop` is for jobs
-   * that run for minutes (media tasks), which a stop's grace cannot wait for.
+   * resumed after a crash (a log line and `podflow_jobs_resumed_total`), and keeps track of the
+   * jobs in hand. `handBackOnStop` is for jobs that wait on something outside (ffmpeg, Ittybit),
+   * which a stop's grace should not wait for: their handlers stop on `job.signal`.
    */
   track(queue: string, work: Work, options?: { handBackOnStop?: boolean }): Work;
   /**
@@ -46,9 +36,9 @@ export interface JobsInHand {
 export function trackJobsInHand(deps: {
   boss: PgBoss;
   logger: Logger;
-  stats: JobStats;
+  metrics: Pick<Metrics, "jobsResumed" | "jobsHandedBack">;
 }): JobsInHand {
-  const { boss, logger, stats } = deps;
+  const { boss, logger, metrics } = deps;
   const queues = new Set<string>();
   const inHand = new Map<
     string,
@@ -76,10 +66,10 @@ export function trackJobsInHand(deps: {
       taskId: data?.taskId,
     };
     if (MISSED_HEARTBEAT.test(previousFailure)) {
-      stats.resumedAfterMissedHeartbeat += 1;
+      metrics.jobsResumed.inc({ queue, after: "missed_heartbeat" });
       logger.warn(fields, "job resumed after a missed heartbeat");
     } else if (STOPPED.test(previousFailure)) {
-      stats.resumedAfterStop += 1;
+      metrics.jobsResumed.inc({ queue, after: "stop" });
       logger.info(fields, "job resumed after its Podflow stopped");
     }
   }
@@ -105,7 +95,7 @@ export function trackJobsInHand(deps: {
       .catch((error: unknown) =>
         logger.warn({ err: error, queue, jobId: job.id }, "could not make a handed-back job due"),
       );
-    stats.handedBackOnStop += 1;
+    metrics.jobsHandedBack.inc({ queue });
     const data = job.data as { episodeId?: unknown; taskId?: unknown } | null;
     logger.info(
       { queue, jobId: job.id, episodeId: data?.episodeId, taskId: data?.taskId },

@@ -5,7 +5,7 @@ import { episodeDeadLetterHandler } from "./episode-dead-letter.ts";
 import { type JobsInHand, trackJobsInHand } from "./in-hand.ts";
 import { processEpisodeHandler } from "./process-episode.ts";
 import { QUEUES } from "./queues.ts";
-import { reconcileTasksHandler } from "./reconcile-tasks.ts";
+import { reconcileTasksHandler, refetchIttybitTaskHandler } from "./reconcile-tasks.ts";
 import { localTaskDeadLetterHandler, runLocalTaskHandler } from "./run-local-task.ts";
 
 /**
@@ -31,7 +31,7 @@ export async function startWorkers(
   localRunner: LocalRunnerDeps,
 ): Promise<JobsInHand> {
   const { boss, logger } = deps;
-  const jobs = trackJobsInHand({ boss, logger, stats: deps.jobStats });
+  const jobs = trackJobsInHand({ boss, logger, metrics: deps.metrics });
   // ffmpeg uses every core: media tasks run PODFLOW_MEDIA_CONCURRENCY at a time per worker. A
   // stop hands back at once the jobs that wait on ffmpeg or on Ittybit (an encode cannot finish
   // within its grace; an answer may take a minute of retries): each stops on its signal, and
@@ -67,6 +67,11 @@ export async function startWorkers(
     logger.info("job workers started");
     return jobs;
   }
+  await boss.work(
+    QUEUES.refetchIttybitTask,
+    EPISODE_WORK,
+    refetchIttybitTaskHandler(deps, deps.ittybit),
+  );
   await boss.work(QUEUES.reconcileTasks, reconcileTasksHandler(deps, deps.ittybit));
   await boss.schedule(
     QUEUES.reconcileTasks,

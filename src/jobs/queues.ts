@@ -15,6 +15,8 @@ export const QUEUES = {
   runLocalTask: "run-local-task",
   /** Where run-local-task jobs go when their retries are spent (a worker died each time). */
   localTaskDeadLetter: "local-task-dead-letter",
+  /** Asks Ittybit about a delivered task when the webhook could not (refetch verification). */
+  refetchIttybitTask: "refetch-ittybit-task",
 } as const;
 
 export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
@@ -25,11 +27,15 @@ export type EpisodeJobPayload = z.infer<typeof episodeJobPayload>;
 export const localTaskJobPayload = z.object({ taskId: z.uuid(), episodeId: z.uuid().optional() });
 export type LocalTaskJobPayload = z.infer<typeof localTaskJobPayload>;
 
+export const refetchTaskJobPayload = z.object({ engineTaskId: z.string().min(1) });
+export type RefetchTaskJobPayload = z.infer<typeof refetchTaskJobPayload>;
+
 /** What each queue's jobs carry. */
 export interface JobPayloads {
   "process-episode": EpisodeJobPayload;
   "complete-episode": EpisodeJobPayload;
   "run-local-task": LocalTaskJobPayload;
+  "refetch-ittybit-task": RefetchTaskJobPayload;
 }
 
 /**
@@ -109,6 +115,20 @@ const DEFAULT_POLICIES: ReadonlyArray<Queue> = [
     heartbeatSeconds: 20,
     expireInSeconds: 6 * 60 * 60,
     deadLetter: QUEUES.localTaskDeadLetter,
+    notify: true,
+  },
+  {
+    name: QUEUES.refetchIttybitTask,
+    // One waiting question per task (the singleton key is the task id): a burst of deliveries
+    // Ittybit could not be asked about makes one job, and it asks for what is true when it runs.
+    policy: "short",
+    // About half an hour of Ittybit trouble; after that the reconciler, which asks about every
+    // quiet task, is the backstop.
+    retryLimit: 10,
+    retryDelay: 2,
+    retryBackoff: true,
+    retryDelayMax: 300,
+    expireInSeconds: 120,
     notify: true,
   },
   {

@@ -17,3 +17,14 @@ export async function installationSecret(em: EntityManager, name: string): Promi
   if (!value) throw new Error(`installation secret ${name} could not be made`);
   return Buffer.from(value, "hex");
 }
+
+/**
+ * The secret last segment of the webhook URL Podflow gives Ittybit: PODFLOW_WEBHOOK_TOKEN when
+ * set, else an installation secret (the same for every instance on the database).
+ */
+export async function webhookToken(
+  em: EntityManager,
+  configured: string | undefined,
+): Promise<string> {
+  return configured ?? (await installationSecret(em, "ittybit-webhook-url")).toString("base64url");
+}

@@ -1,10 +1,6 @@
 import type { AppDeps } from "../deps.ts";
-import {
-  type IttybitClient,
-  IttybitError,
-  normalizeTaskPayload,
-  type TaskEvent,
-} from "./ittybit/index.ts";
+import type { IttybitClient } from "./ittybit/index.ts";
+import { fetchTaskState } from "./ittybit-refetch.ts";
 import { applyTaskEvent } from "./task-events.ts";
 
 /** Tasks asked about per run, so one run stays short however many went quiet. */
@@ -33,7 +29,7 @@ export async function reconcileTasks(
   let advanced = 0;
   for (const task of quiet) {
     try {
-      const event = await askIttybit(deps.ittybit, task.engine_task_id);
+      const { event } = await fetchTaskState(deps.ittybit, task.engine_task_id);
       if ((await applyTaskEvent(deps, event, null)) === "applied") advanced += 1;
     } catch (error) {
       // One task Ittybit cannot answer for now must not hold up the others; the next run retries.
@@ -45,21 +41,4 @@ export async function reconcileTasks(
   }
   if (quiet.length > 0) deps.logger.info({ asked: quiet.length, advanced }, "tasks reconciled");
   return advanced;
-}
-
-async function askIttybit(ittybit: IttybitClient, taskId: string): Promise<TaskEvent> {
-  try {
-    return normalizeTaskPayload(await ittybit.getTask(taskId));
-  } catch (error) {
-    if (!(error instanceof IttybitError) || error.status !== 404) throw error;
-    return {
-      taskId,
-      status: "FAILED",
-      progress: null,
-      output: null,
-      error: "Ittybit no longer knows this task (404)",
-      deliveryId: null,
-      rawStatus: "not_found",
-    };
-  }
 }

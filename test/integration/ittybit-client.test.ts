@@ -138,8 +138,8 @@ describe("createMedia and getMedia", () => {
 describe("createTask and getTask", () => {
   it("creates a task from a builder's body, with our webhook URL", async () => {
     const file = ittybit.addFile();
-    const webhookUrl = webhookUrlFor("https://podflow.example/");
-    expect(webhookUrl).toBe("https://podflow.example/webhooks/ittybit");
+    const webhookUrl = webhookUrlFor("https://podflow.example/", "t0ken");
+    expect(webhookUrl).toBe("https://podflow.example/webhooks/ittybit/t0ken");
     const task = await client.createTask(taskRequest("AUDIO_EXTRACTION", file.id, webhookUrl), {
       idempotencyKey: "episode:ep-3:AUDIO_EXTRACTION:1",
     });
@@ -152,7 +152,7 @@ describe("createTask and getTask", () => {
       channels: 2,
       ref: "podcast_audio",
       file_id: file.id,
-      webhook_url: "https://podflow.example/webhooks/ittybit",
+      webhook_url: "https://podflow.example/webhooks/ittybit/t0ken",
     });
   });
 

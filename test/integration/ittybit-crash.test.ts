@@ -6,7 +6,7 @@
  */
 import { afterEach, beforeEach, expect, it } from "vitest";
 import { freePort } from "../../src/free-port.ts";
-import { type CrashRig, loggedAt, signalGroup, startCrashRig } from "../support/crash.ts";
+import { type CrashRig, counter, loggedAt, signalGroup, startCrashRig } from "../support/crash.ts";
 import { createTestDatabase } from "../support/database.ts";
 
 let database: Awaited<ReturnType<typeof createTestDatabase>>;
@@ -70,10 +70,12 @@ async function killDuringThirdCreation(uuidOf: (url: string) => Promise<string>)
   expect(await rig.jobs("process-episode", uuid)).toEqual([
     expect.objectContaining({ state: "completed", retry_count: 1 }),
   ]);
-  const readiness = (await (await fetch(`${second.url}/readyz`)).json()) as {
-    jobs: { resumedAfterMissedHeartbeat: number };
-  };
-  expect(readiness.jobs.resumedAfterMissedHeartbeat).toBe(1);
+  expect(
+    await counter(second.url, "podflow_jobs_resumed_total", {
+      queue: "process-episode",
+      after: "missed_heartbeat",
+    }),
+  ).toBe(1);
 
   const seconds = {
     killToResumed: (loggedAt(resumed) - kill.at) / 1000,

@@ -4,7 +4,13 @@
  * other Podflow, already running, continues it; nothing is made twice at Ittybit.
  */
 import { afterEach, beforeEach, expect, it } from "vitest";
-import { type CrashRig, loggedAt, type PodflowInstance, startCrashRig } from "../support/crash.ts";
+import {
+  type CrashRig,
+  counter,
+  loggedAt,
+  type PodflowInstance,
+  startCrashRig,
+} from "../support/crash.ts";
 import { createTestDatabase } from "../support/database.ts";
 
 let database: Awaited<ReturnType<typeof createTestDatabase>>;
@@ -63,10 +69,10 @@ it("hands process-episode back on SIGTERM, and the other Podflow continues it at
   expect(await rig.jobs("process-episode", uuid)).toEqual([
     expect.objectContaining({ state: "completed", retry_count: 1, retry_limit: 9 }),
   ]);
-  const readiness = (await (await fetch(`${other.url}/readyz`)).json()) as {
-    jobs: { resumedAfterStop: number; resumedAfterMissedHeartbeat: number };
-  };
-  expect(readiness.jobs).toMatchObject({ resumedAfterStop: 1, resumedAfterMissedHeartbeat: 0 });
+  const resumedAfter = (after: string) =>
+    counter(other.url, "podflow_jobs_resumed_total", { queue: "process-episode", after });
+  expect(await resumedAfter("stop")).toBe(1);
+  expect(await resumedAfter("missed_heartbeat")).toBe(0);
   console.log(
     `SIGTERM with process-episode in hand: ${JSON.stringify({
       termToExit: (exitedAt - stoppedAt) / 1000,

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { openOrm } from "../../src/database/orm.ts";
 import { freePort } from "../../src/free-port.ts";
 import { createUser, issueToken } from "../../src/services/accounts.ts";
-import { CRASH_TEST_ENV, loggedAt, waitUntil } from "../support/crash.ts";
+import { CRASH_TEST_ENV, counter, loggedAt, waitUntil } from "../support/crash.ts";
 import { createTestDatabase } from "../support/database.ts";
 import { graphql } from "../support/http.ts";
 import { makeMediaDir, makeVideoWithAudio, testMediaTools } from "../support/media.ts";
@@ -157,10 +157,12 @@ it("hands an encode back on SIGTERM, and the other Podflow continues it at once"
         [videoTask.id],
       );
     expect(job).toMatchObject({ state: "completed", retry_count: 1, retry_limit: 3 });
-    const readiness = (await (await fetch(`${other.url}/readyz`)).json()) as {
-      jobs: { resumedAfterStop: number };
-    };
-    expect(readiness.jobs.resumedAfterStop).toBe(1);
+    expect(
+      await counter(other.url, "podflow_jobs_resumed_total", {
+        queue: "run-local-task",
+        after: "stop",
+      }),
+    ).toBe(1);
     expect(await readdir(path.join(dataDir, "media", "work")).catch(() => [])).toEqual([]);
     console.log(
       `SIGTERM with an encode in hand: ${JSON.stringify({

@@ -191,11 +191,17 @@ export async function startCrashRig(options: {
         timeoutMs,
       ),
 
-    /** Completes every task at the stand-in and delivers its webhook to `url`. */
+    /**
+     * Completes every task at the stand-in and delivers its webhook to the `webhook_url` it was
+     * created with, sent to `url` (the instance that is alive: every instance on one database
+     * has the same webhook token).
+     */
     async completeTasks(uuid: string, url: string) {
       for (const row of await rig.taskRows(uuid)) {
         const task = standIn.setTaskStatus(row.engine_task_id, "completed");
-        const delivery = await deliverWebhook(`${url}/webhooks/ittybit`, task, WEBHOOK_SECRET, {});
+        const created = standIn.tasks.get(row.engine_task_id)?.request.webhook_url;
+        const target = new URL(String(created));
+        const delivery = await deliverWebhook(`${url}${target.pathname}`, task, WEBHOOK_SECRET, {});
         if (delivery.status !== 200) {
           throw new Error(`webhook answered ${delivery.status}: ${JSON.stringify(delivery.body)}`);
         }
@@ -269,4 +275,27 @@ export async function waitUntil<T>(
     }
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
+}
+
+/**
+ * A counter of `GET /metrics` (Prometheus text) with exactly these labels; 0 while it has never
+ * been counted (prom-client leaves such a series out).
+ */
+export async function counter(
+  url: string,
+  name: string,
+  labels: Record<string, string>,
+): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const wanted = Object.entries(labels)
+    .map(([key, value]) => `${key}="${value}"`)
+    .sort()
+    .join(",");
+  for (const line of text.split("\n")) {
+    const match = /^(\w+)\{([^}]*)\} (\S+)$/.exec(line);
+    if (!match || match[1] !== name) continue;
+    const have = (match[2] ?? "").split(",").sort().join(",");
+    if (have === wanted) return Number(match[3]);
+  }
+  return 0;
 }

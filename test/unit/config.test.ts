@@ -41,6 +41,8 @@ describe("loadConfig", () => {
       apiKey: "ittybit_key",
       apiUrl: "http://127.0.0.1:9999",
       webhookSecret: "whsec_c2VjcmV0",
+      webhookVerification: "signature",
+      webhookToken: undefined,
     });
   });
 
@@ -62,6 +64,11 @@ describe("loadConfig", () => {
     [{ PODFLOW_MAX_UPLOAD_BYTES: "-1" }, /^Invalid PODFLOW_MAX_UPLOAD_BYTES: /],
     [{ PODFLOW_DATABASE_POOL_SIZE: "0" }, /^Invalid PODFLOW_DATABASE_POOL_SIZE: /],
     [{ NODE_ENV: "staging" }, /^Invalid NODE_ENV: /],
+    [{ PODFLOW_WEBHOOK_VERIFICATION: "trust" }, /^Invalid PODFLOW_WEBHOOK_VERIFICATION: /],
+    [{ PODFLOW_WEBHOOK_VERIFICATION: "signature" }, /needs ITTYBIT_WEBHOOK_SECRET/],
+    [{ PODFLOW_WEBHOOK_VERIFICATION: "both" }, /needs ITTYBIT_WEBHOOK_SECRET/],
+    [{ PODFLOW_WEBHOOK_TOKEN: "short" }, /^Invalid PODFLOW_WEBHOOK_TOKEN: /],
+    [{ PODFLOW_WEBHOOK_TOKEN: `${"a".repeat(40)}/..` }, /^Invalid PODFLOW_WEBHOOK_TOKEN: /],
   ])("rejects %o with one line naming the variable", (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);
@@ -72,14 +79,21 @@ describe("loadConfig", () => {
     }
   });
 
-  it("refuses production with Ittybit but without a webhook secret, and accepts it with one", () => {
+  it("verifies webhooks by asking Ittybit when there is no secret, by signature when there is one", () => {
     const ittybit = { NODE_ENV: "production", ITTYBIT_API_KEY: "key" };
-    expect(() => loadConfig(ittybit)).toThrow(/ITTYBIT_WEBHOOK_SECRET/);
-    expect(loadConfig({ ...ittybit, ITTYBIT_WEBHOOK_SECRET: "whsec_c2VjcmV0" }).nodeEnv).toBe(
-      "production",
-    );
-    // The local engine receives no webhooks: production needs no Ittybit secret then.
-    expect(loadConfig({ NODE_ENV: "production" }).mediaEngine).toBe("local");
+    // No secret is no reason to refuse to start, nor to believe unsigned bodies: refetch.
+    expect(loadConfig(ittybit).ittybit.webhookVerification).toBe("refetch");
+    const secret = { ...ittybit, ITTYBIT_WEBHOOK_SECRET: "whsec_c2VjcmV0" };
+    expect(loadConfig(secret).ittybit.webhookVerification).toBe("signature");
+    expect(
+      loadConfig({ ...secret, PODFLOW_WEBHOOK_VERIFICATION: "Both" }).ittybit.webhookVerification,
+    ).toBe("both");
+    expect(
+      loadConfig({ ...secret, PODFLOW_WEBHOOK_VERIFICATION: "refetch" }).ittybit
+        .webhookVerification,
+    ).toBe("refetch");
+    const token = "t".repeat(48);
+    expect(loadConfig({ PODFLOW_WEBHOOK_TOKEN: token }).ittybit.webhookToken).toBe(token);
   });
 
   it("reads the local engine's settings, with defaults under the data directory", () => {

@@ -63,11 +63,11 @@ describe("buildTaskRequest", () => {
 
 describe("webhookUrlFor", () => {
   it.each([
-    ["https://podflow.example", "https://podflow.example/webhooks/ittybit"],
-    ["https://podflow.example/", "https://podflow.example/webhooks/ittybit"],
-    ["https://example.com/podflow/", "https://example.com/podflow/webhooks/ittybit"],
-    ["http://127.0.0.1:4000", "http://127.0.0.1:4000/webhooks/ittybit"],
-  ])("appends /webhooks/ittybit to %s", (publicUrl, expected) => {
-    expect(webhookUrlFor(publicUrl)).toBe(expected);
+    ["https://podflow.example", "https://podflow.example/webhooks/ittybit/tok"],
+    ["https://podflow.example/", "https://podflow.example/webhooks/ittybit/tok"],
+    ["https://example.com/podflow/", "https://example.com/podflow/webhooks/ittybit/tok"],
+    ["http://127.0.0.1:4000", "http://127.0.0.1:4000/webhooks/ittybit/tok"],
+  ])("appends /webhooks/ittybit/<token> to %s", (publicUrl, expected) => {
+    expect(webhookUrlFor(publicUrl, "tok")).toBe(expected);
   });
 });

@@ -39,10 +39,13 @@ export const TASK_DEFAULTS = {
   CHAPTER_DETECTION: { kind: "chapters", ref: "chapters" },
 } as const satisfies Record<TaskType, TaskDefaults>;
 
-/** Where Ittybit reports task changes: `PUBLIC_URL` + `/webhooks/ittybit`. */
-export function webhookUrlFor(publicUrl: string): string {
+/**
+ * Where Ittybit reports task changes: `PUBLIC_URL` + `/webhooks/ittybit/<token>`, the token a
+ * secret of the installation (a delivery to any other URL is refused).
+ */
+export function webhookUrlFor(publicUrl: string, token: string): string {
   // Concatenated, not resolved with `new URL`, so a PUBLIC_URL with a path prefix keeps it.
-  return `${publicUrl.replace(/\/+$/, "")}/webhooks/ittybit`;
+  return `${publicUrl.replace(/\/+$/, "")}/webhooks/ittybit/${encodeURIComponent(token)}`;
 }
 
 /** The `POST /tasks` body that asks Ittybit for one of an episode's tasks. */

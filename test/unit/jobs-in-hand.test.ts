@@ -32,6 +32,7 @@ describe("queuePolicies", () => {
       "complete-episode": 10,
       "local-task-dead-letter": null,
       "run-local-task": 20,
+      "refetch-ittybit-task": null,
       "reconcile-tasks": null,
     });
   });
@@ -43,6 +44,7 @@ describe("queuePolicies", () => {
       "complete-episode": 30,
       "local-task-dead-letter": null,
       "run-local-task": 30,
+      "refetch-ittybit-task": null,
       "reconcile-tasks": null,
     });
   });

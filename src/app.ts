@@ -200,8 +200,8 @@ export async function startPodflow(
         `Podflow is serving GraphiQL at ${url}${GRAPHQL_PATH}`,
       );
     }
-    // Runs first on stop: media jobs that cannot finish within the grace are handed back at once,
-    // for a living worker to continue, rather than held until the grace ends.
+    // Runs first on stop: the jobs waiting on ffmpeg or Ittybit are handed back at once, for a
+    // living worker to continue, rather than held until the grace ends (src/jobs/in-hand.ts).
     if (jobsInHand) cleanups.push(() => jobsInHand.handBack());
     logger.info({ roles: [...config.roles] }, "Podflow started");
 

@@ -13,10 +13,13 @@ import { localTaskDeadLetterHandler, runLocalTaskHandler } from "./run-local-tas
  * wake workers by NOTIFY; a retry that comes due does not, so the backstop poll is what picks it
  * up: every 2 s rather than pg-boss's default 30 s.
  */
-const EPISODE_WORK = {
+const EPISODE_POLLING = {
   localConcurrency: 4,
   notifyPollingIntervalSeconds: 2,
   pollingIntervalSeconds: 2,
+};
+const EPISODE_WORK = {
+  ...EPISODE_POLLING,
   // Each job's retry count and last failure: a job resumed after a crash is logged (in-hand.ts).
   includeMetadata: true as const,
 };
@@ -69,7 +72,7 @@ export async function startWorkers(
   }
   await boss.work(
     QUEUES.refetchIttybitTask,
-    EPISODE_WORK,
+    EPISODE_POLLING,
     refetchIttybitTaskHandler(deps, deps.ittybit),
   );
   await boss.work(QUEUES.reconcileTasks, reconcileTasksHandler(deps, deps.ittybit));

@@ -202,7 +202,7 @@ export async function startPodflow(
     }
     // Runs first on stop: the jobs waiting on ffmpeg or Ittybit are handed back at once, for a
     // living worker to continue, rather than held until the grace ends (src/jobs/in-hand.ts).
-    if (jobsInHand) cleanups.push(() => jobsInHand.handBack());
+    if (jobsInHand) cleanups.push(() => jobsInHand.handBack(graceMs));
     logger.info({ roles: [...config.roles] }, "Podflow started");
 
     let stopping: Promise<void> | null = null;

@@ -27,10 +27,10 @@ export interface JobsInHand {
    * The start of a stop: fetches nothing more, and aborts the signal of every `handBackOnStop`
    * job in hand; once its handler has stopped and cleaned up, the job is handed back — failed
    * with a reason, due again now (any living worker picks it up), without using one of its
-   * retries. Resolves when they all are. Other jobs keep running for the stop's grace (pg-boss
-   * fails whatever is left after it).
+   * retries. Resolves when they all are, or after `graceMs` for a handler that ignores its
+   * signal (pg-boss's stop then fails what is left). Other jobs keep running for the stop's grace.
    */
-  handBack(): Promise<void>;
+  handBack(graceMs: number): Promise<void>;
 }
 
 export function trackJobsInHand(deps: {
@@ -143,13 +143,20 @@ export function trackJobsInHand(deps: {
       };
     },
 
-    async handBack() {
+    async handBack(graceMs) {
       stopping = true;
       // No new fetches; pg-boss's stop still waits for the handlers under way.
       await Promise.all([...queues].map((queue) => boss.offWork(queue, { wait: false })));
       const stopped = [...inHand.values()].filter((entry) => entry.handBack);
       for (const { stop } of stopped) stop.abort(new Error(HANDED_BACK));
-      await Promise.all(stopped.map((entry) => entry.settled));
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.all(stopped.map((entry) => entry.settled)),
+        new Promise((resolve) => {
+          timer = setTimeout(resolve, graceMs);
+        }),
+      ]);
+      clearTimeout(timer);
     },
   };
 }

@@ -15,7 +15,7 @@ import {
   fetchTaskState,
   type IttybitTaskState,
 } from "./services/ittybit-refetch.ts";
-import { applyTaskEvent } from "./services/task-events.ts";
+import { createTaskEventCommitter } from "./services/task-events.ts";
 
 /**
  * Where Ittybit's deliveries arrive: `/webhooks/ittybit/<token>`, the token a secret of the
@@ -73,6 +73,8 @@ export function createIttybitWebhookReceiver(deps: ReceiverDeps): IttybitWebhook
       );
       return asked;
     });
+  // Signed bodies are applied as they come; deliveries arriving together share a commit.
+  const committer = createTaskEventCommitter(deps);
   let warnedBarePath = false;
 
   function finish(
@@ -154,7 +156,7 @@ export function createIttybitWebhookReceiver(deps: ReceiverDeps): IttybitWebhook
       const deliveryId =
         event.deliveryId ??
         `sha256:${createHash("sha256").update(`${event.taskId}\n${event.rawStatus}\n`).update(rawBody).digest("hex")}`;
-      const outcome = await applyTaskEvent(deps, event, { id: deliveryId, payload });
+      const outcome = await committer.apply(event, { id: deliveryId, payload });
       const result = outcome === "applied" || outcome === "stale" ? "received" : outcome;
       return finish(reply, 200, { status: result }, result, mode, { engineTaskId: event.taskId });
     }

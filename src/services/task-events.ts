@@ -1,9 +1,8 @@
-import { LockMode } from "@mikro-orm/core";
 import type { EntityManager } from "@mikro-orm/postgresql";
 import type { AppDeps } from "../deps.ts";
-import { clampProgress, isTaskEnded, movesForward, TASK_TYPES } from "../domain/tasks.ts";
+import { clampProgress, TASK_TYPES } from "../domain/tasks.ts";
 import type { Episode } from "../entities/episode.entity.ts";
-import { ProcessingTask } from "../entities/processing-task.entity.ts";
+import type { ProcessingTask } from "../entities/processing-task.entity.ts";
 import { latestTasksByEpisode } from "./episodes.ts";
 import type { TaskEvent } from "./ittybit/index.ts";
 import { enqueue } from "./job-queue.ts";
@@ -25,129 +24,84 @@ export interface Delivery {
 
 type TaskEventDeps = Pick<AppDeps, "orm" | "boss" | "logger">;
 
+/** One event to apply, and the webhook delivery it came in (null for the reconciler, the local engine). */
+export interface TaskEventItem {
+  event: TaskEvent;
+  delivery: Delivery | null;
+}
+
+interface AppliedRow {
+  ord: number;
+  outcome: TaskEventOutcome;
+  episode_id: string | null;
+  queue_completion: boolean;
+}
+
 /**
  * The one way a task's status changes: webhooks, the reconciler, the local engine and tests all
- * call it. In one transaction it records the delivery (a repeat changes nothing), locks the
- * episode, moves the task forward only, and queues complete-episode when this event left nothing
- * to wait for. The database announces the committed change to subscribers (see lifecycle.ts).
+ * call it. In one transaction the database function `podflow_apply_task_events` (see its
+ * migration) locks the episode and the task, moves the task forward only, records the delivery
+ * in the inbox (a repeat changes nothing) and marks the episode's completion when this event left
+ * nothing to wait for; complete-episode is queued in the same transaction. The database announces
+ * the committed change to subscribers (see lifecycle.ts).
  */
 export async function applyTaskEvent(
   deps: TaskEventDeps,
   event: TaskEvent,
   delivery: Delivery | null,
 ): Promise<TaskEventOutcome> {
-  const result = await deps.orm.em.fork().transactional(
-    async (
-      em,
-    ): Promise<{
-      outcome: TaskEventOutcome;
-      episodeId: string | null;
-    }> => {
-      // One statement finds the task, locks its episode and the task, and loads both as they are
-      // once the locks are ours: every change of an episode's tasks happens under that lock.
-      const task = await em.findOne(
-        ProcessingTask,
-        { engineTaskId: event.taskId },
+  const [outcome] = await applyTaskEvents(deps, [{ event, delivery }]);
+  return outcome as TaskEventOutcome;
+}
+
+/**
+ * Applies several events in one transaction, in order, and answers once it has committed: each
+ * outcome is exactly what applying the events one by one would have given (the database
+ * function runs them in a loop). Three round trips whatever the number of events.
+ */
+export async function applyTaskEvents(
+  deps: TaskEventDeps,
+  items: readonly TaskEventItem[],
+): Promise<TaskEventOutcome[]> {
+  const events = items.map(({ event, delivery }) => ({
+    taskId: event.taskId,
+    status: event.status,
+    progress: clampProgress(event.progress),
+    output: event.output,
+    error: event.error,
+    rawStatus: event.rawStatus,
+    deliveryId: delivery?.id ?? null,
+    payload: delivery?.payload ?? null,
+  }));
+  const rows = await deps.orm.em.fork().transactional(async (em) => {
+    const applied = await em.execute<AppliedRow[]>(
+      "select * from podflow_apply_task_events(cast(? as jsonb))",
+      [JSON.stringify(events)],
+    );
+    for (const row of applied) {
+      if (row.queue_completion && row.episode_id) {
+        await enqueue(deps.boss, em, "complete-episode", { episodeId: row.episode_id });
+      }
+    }
+    return applied;
+  });
+  const outcomes = new Array<TaskEventOutcome>(items.length);
+  for (const row of rows) outcomes[row.ord - 1] = row.outcome;
+  if (deps.logger.isLevelEnabled("debug")) {
+    for (const row of rows) {
+      const event = items[row.ord - 1]?.event;
+      deps.logger.debug(
         {
-          populate: ["episode"],
-          strategy: "joined",
-          lockMode: LockMode.PESSIMISTIC_WRITE,
-          lockTableAliases: ["e1", "p0"],
+          episodeId: row.episode_id,
+          engineTaskId: event?.taskId,
+          status: event?.status,
+          outcome: row.outcome,
         },
+        "task event",
       );
-      if (!task) return { outcome: "ignored", episodeId: null };
-      const episode = task.episode;
-      const changed = advance(task, event);
-      if (changed) {
-        await em.flush();
-        // An end, or the output of an ended task, may be the last thing the episode waited for.
-        if (isTaskEnded(task.status)) await completeWhenAllEnded(deps, em, episode);
-      }
-      const outcome: "applied" | "stale" = changed ? "applied" : "stale";
-      if (delivery && !(await recordDelivery(em, delivery, event.taskId, outcome))) {
-        // Seen before: the first time applied it, so this time it found nothing to change.
-        if (changed)
-          throw new Error(
-            `delivery ${delivery.id} was recorded by a transaction that did not apply it`,
-          );
-        return { outcome: "duplicate", episodeId: episode.id };
-      }
-      return { outcome, episodeId: episode.id };
-    },
-  );
-  deps.logger.debug(
-    {
-      episodeId: result.episodeId,
-      engineTaskId: event.taskId,
-      status: event.status,
-      outcome: result.outcome,
-    },
-    "task event",
-  );
-  return result.outcome;
-}
-
-/**
- * Records the delivery in the inbox, after applying it and in the same transaction; false when
- * the inbox has it already. A repeat of an applied delivery is always stale (transitions only
- * move forward), so finding it here changes nothing.
- */
-async function recordDelivery(
-  em: EntityManager,
-  delivery: Delivery,
-  engineTaskId: string,
-  outcome: "applied" | "stale",
-): Promise<boolean> {
-  const inserted = await em.execute(
-    `insert into webhook_deliveries (id, ittybit_task_id, received_at, payload, outcome)
-     values (?, ?, now(), ?, ?) on conflict (id) do nothing returning id`,
-    [delivery.id, engineTaskId, JSON.stringify(delivery.payload), outcome],
-  );
-  return inserted.length > 0;
-}
-
-/**
- * Moves the task forward by what the event says, never back: status by rank, progress only up,
- * output with a completion, error with a failure. True when anything changed.
- */
-function advance(task: ProcessingTask, event: TaskEvent): boolean {
-  let changed = false;
-  if (movesForward(task.status, event.status)) {
-    task.status = event.status;
-    changed = true;
-    if (event.status === "COMPLETED") task.progress = 100;
-    if (event.status === "FAILED" || event.status === "SKIPPED") {
-      task.errorMessage = event.error ?? `the engine reported the task ${event.rawStatus}`;
     }
   }
-  const progress = clampProgress(event.progress);
-  if (
-    progress != null &&
-    !isTaskEnded(task.status) &&
-    (task.progress == null || progress > task.progress)
-  ) {
-    task.progress = progress;
-    changed = true;
-  }
-  // A completion may come first without its output and again with it.
-  if (task.status === "COMPLETED" && event.status === "COMPLETED" && event.output) {
-    if (!task.outputFileId && event.output.fileId) {
-      task.outputFileId = event.output.fileId;
-      changed = true;
-    }
-    if (!task.outputUrl && event.output.url) {
-      task.outputUrl = event.output.url;
-      changed = true;
-    }
-    if (changed && (event.output.kind || event.output.type)) {
-      task.metadata = {
-        ...task.metadata,
-        outputKind: event.output.kind,
-        outputType: event.output.type,
-      };
-    }
-  }
-  return changed;
+  return outcomes;
 }
 
 /**
@@ -187,4 +141,76 @@ export async function completeWhenAllEnded(
   await em.flush();
   await enqueue(deps.boss, em, "complete-episode", { episodeId: episode.id });
   return true;
+}
+
+/** Applies events as they come, sharing commits between those that arrive together. */
+export interface TaskEventCommitter {
+  /** Resolves with the event's outcome once the transaction that applied it has committed. */
+  apply(event: TaskEvent, delivery: Delivery | null): Promise<TaskEventOutcome>;
+}
+
+/**
+ * Group commit for the webhook path. An event that finds the committer idle is applied at once,
+ * alone (no added latency); events that arrive while `concurrency` transactions are committing
+ * wait and then go together, up to `maxBatch` in one transaction (one function call, one commit).
+ * Nobody is answered before the transaction holding their event has committed. If a batch fails,
+ * its events are applied one by one, so one bad event fails only its own delivery.
+ */
+export function createTaskEventCommitter(
+  deps: TaskEventDeps,
+  options: { maxBatch?: number; concurrency?: number } = {},
+): TaskEventCommitter {
+  const maxBatch = options.maxBatch ?? 200;
+  const concurrency = options.concurrency ?? 4;
+  type Waiting = TaskEventItem & {
+    resolve: (outcome: TaskEventOutcome) => void;
+    reject: (error: unknown) => void;
+  };
+  const waiting: Waiting[] = [];
+  let running = 0;
+
+  async function commit(batch: Waiting[]): Promise<void> {
+    try {
+      const outcomes = await applyTaskEvents(deps, batch);
+      for (const [index, item] of batch.entries()) {
+        item.resolve(outcomes[index] as TaskEventOutcome);
+      }
+    } catch (error) {
+      if (batch.length === 1) {
+        batch[0]?.reject(error);
+        return;
+      }
+      deps.logger.warn(
+        { err: error, events: batch.length },
+        "a batch of task events failed; applying them one by one",
+      );
+      await Promise.all(
+        batch.map((item) =>
+          applyTaskEvents(deps, [item]).then(
+            ([outcome]) => item.resolve(outcome as TaskEventOutcome),
+            item.reject,
+          ),
+        ),
+      );
+    }
+  }
+
+  function pump(): void {
+    while (running < concurrency && waiting.length > 0) {
+      const batch = waiting.splice(0, maxBatch);
+      running += 1;
+      void commit(batch).finally(() => {
+        running -= 1;
+        pump();
+      });
+    }
+  }
+
+  return {
+    apply: (event, delivery) =>
+      new Promise<TaskEventOutcome>((resolve, reject) => {
+        waiting.push({ event, delivery, resolve, reject });
+        pump();
+      }),
+  };
 }

@@ -1,0 +1,198 @@
+/**
+ * The apply path in the database (`podflow_apply_task_events`) and the group commit in front of
+ * it: the SQL follows the rules src/domain/tasks.ts states, and nobody is answered before the
+ * transaction holding their event has committed.
+ */
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { movesForward, TASK_STATUSES, type TaskStatus } from "../../src/domain/tasks.ts";
+import type { TaskEvent } from "../../src/services/ittybit/index.ts";
+import {
+  applyTaskEvent,
+  createTaskEventCommitter,
+  type TaskEventOutcome,
+} from "../../src/services/task-events.ts";
+import {
+  type TaskRow,
+  taskRows,
+  type UploadedEpisode,
+  uploadEpisode,
+  waitForStatus,
+  waitForTasks,
+} from "../support/pipeline.ts";
+import { type Scenario, startScenario, type TestProducer } from "../support/scenario.ts";
+
+let scenario: Scenario;
+let producer: TestProducer;
+let db: pg.Client;
+
+beforeAll(async () => {
+  scenario = await startScenario({ overrides: { reconcileCron: "0 0 1 1 *" } });
+  producer = await scenario.producer();
+  db = new pg.Client({ connectionString: scenario.databaseUrl });
+  await db.connect();
+});
+afterAll(async () => {
+  await db?.end();
+  await scenario?.stop();
+});
+
+function event(taskId: string, status: TaskStatus, extra: Partial<TaskEvent> = {}): TaskEvent {
+  return {
+    taskId,
+    status,
+    progress: null,
+    output: null,
+    error: null,
+    deliveryId: null,
+    rawStatus: status.toLowerCase(),
+    ...extra,
+  };
+}
+
+async function processing(title: string): Promise<{ episode: UploadedEpisode; tasks: TaskRow[] }> {
+  const episode = await uploadEpisode(scenario, producer, title);
+  const tasks = await waitForTasks(scenario, episode.uuid);
+  await waitForStatus(scenario, episode.uuid, "PROCESSING");
+  return { episode, tasks };
+}
+
+describe("podflow_apply_task_events follows the domain's rules", () => {
+  it("moves a task only to a higher rank, for every pair of statuses", async () => {
+    const { episode, tasks } = await processing("Every pair");
+    const task = tasks[0] as TaskRow;
+    for (const from of TASK_STATUSES) {
+      for (const to of TASK_STATUSES) {
+        await db.query(
+          "update processing_tasks set status = $2, progress = 10, error_message = null, output_url = null where id = $1",
+          [task.id, from],
+        );
+        const outcome = await applyTaskEvent(
+          scenario.podflow.deps,
+          event(task.engine_task_id, to, { error: to === "FAILED" ? "broke" : null }),
+          null,
+        );
+        const [row] = (await taskRows(scenario, episode.uuid)).filter((r) => r.id === task.id);
+        const forward = movesForward(from, to);
+        expect({ from, to, status: row?.status, outcome }).toEqual({
+          from,
+          to,
+          status: forward ? to : from,
+          outcome: forward ? "applied" : "stale",
+        });
+        if (forward && to === "COMPLETED") expect(row?.progress).toBe(100);
+        if (forward && to === "FAILED") expect(row?.error_message).toBe("broke");
+        if (forward && to === "SKIPPED")
+          expect(row?.error_message).toBe("the engine reported the task skipped");
+      }
+    }
+  });
+
+  it("raises progress only, only while the task runs, and takes the output with a completion", async () => {
+    const { episode, tasks } = await processing("Progress");
+    const task = tasks[1] as TaskRow;
+    const apply = (e: TaskEvent) => applyTaskEvent(scenario.podflow.deps, e, null);
+    const row = async () =>
+      (await taskRows(scenario, episode.uuid)).find((r) => r.id === task.id) as TaskRow;
+    expect(await apply(event(task.engine_task_id, "PROCESSING", { progress: 40.6 }))).toBe(
+      "applied",
+    );
+    expect((await row()).progress).toBe(41);
+    expect(await apply(event(task.engine_task_id, "PROCESSING", { progress: 20 }))).toBe("stale");
+    expect((await row()).progress).toBe(41);
+    expect(await apply(event(task.engine_task_id, "COMPLETED"))).toBe("applied");
+    expect(await row()).toMatchObject({ status: "COMPLETED", progress: 100, output_url: null });
+    const output = {
+      fileId: "file_out",
+      url: "https://example.com/out.mp4",
+      kind: "video",
+      type: "video/mp4",
+    };
+    expect(await apply(event(task.engine_task_id, "COMPLETED", { output }))).toBe("applied");
+    expect(await row()).toMatchObject({ output_url: output.url });
+    const [{ metadata, output_file_id }] = (
+      await db.query("select metadata, output_file_id from processing_tasks where id = $1", [
+        task.id,
+      ])
+    ).rows;
+    expect({ metadata, output_file_id }).toMatchObject({
+      metadata: { outputKind: "video", outputType: "video/mp4" },
+      output_file_id: "file_out",
+    });
+    // An output arriving again, or another, changes nothing.
+    expect(
+      await apply(
+        event(task.engine_task_id, "COMPLETED", { output: { ...output, url: "https://x" } }),
+      ),
+    ).toBe("stale");
+    expect(await apply(event("task_not_ours", "COMPLETED"))).toBe("ignored");
+  });
+});
+
+describe("group commit", () => {
+  it("answers nobody before their transaction committed, and puts the events that waited into one", async () => {
+    const { episode, tasks } = await processing("Group commit");
+    const committer = createTaskEventCommitter(scenario.podflow.deps, { concurrency: 1 });
+    // Another connection holds the episode's row: the first transaction waits behind it.
+    await db.query("begin");
+    await db.query("select 1 from episodes where id = $1 for update", [episode.uuid]);
+
+    const resolved: string[] = [];
+    const seenOnAnswer = async (id: string, pending: Promise<TaskEventOutcome>) => {
+      const outcome = await pending;
+      resolved.push(id);
+      const other = new pg.Client({ connectionString: scenario.databaseUrl });
+      await other.connect();
+      try {
+        const found = await other.query("select 1 from webhook_deliveries where id = $1", [id]);
+        return { outcome, visible: found.rowCount === 1 };
+      } finally {
+        await other.end();
+      }
+    };
+    const ids = Array.from({ length: 11 }, (_, index) => `group-commit-${index}`);
+    const answers = ids.map((id, index) => {
+      const task = tasks[index % tasks.length] as TaskRow;
+      return seenOnAnswer(
+        id,
+        committer.apply(event(task.engine_task_id, "PROCESSING", { progress: index + 1 }), {
+          id,
+          payload: { index },
+        }),
+      );
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(resolved).toEqual([]);
+    await db.query("commit");
+
+    const results = await Promise.all(answers);
+    expect(results.every((result) => result.visible && result.outcome === "applied")).toBe(true);
+    // now() is the transaction's start: one for the first event, one for the ten that waited.
+    const transactions = await db.query(
+      "select count(distinct received_at)::int as n from webhook_deliveries where id = any($1)",
+      [ids],
+    );
+    expect(transactions.rows[0]?.n).toBe(2);
+  });
+
+  it("fails only the bad event of a batch", async () => {
+    const { tasks } = await processing("One bad event");
+    const committer = createTaskEventCommitter(scenario.podflow.deps, { concurrency: 1 });
+    const [first, second, third] = tasks as [TaskRow, TaskRow, TaskRow];
+    const blocker = committer.apply(
+      event(first.engine_task_id, "PROCESSING", { progress: 5 }),
+      null,
+    );
+    const good = committer.apply(event(second.engine_task_id, "PROCESSING", { progress: 5 }), null);
+    // Not a status at all: the table's check refuses it, and with it the whole batch at first.
+    const bad = committer.apply(event(third.engine_task_id, "BOGUS" as TaskStatus), null);
+    const alsoGood = committer.apply(
+      event(third.engine_task_id, "PROCESSING", { progress: 7 }),
+      null,
+    );
+    expect(await blocker).toBe("applied");
+    expect(await good).toBe("applied");
+    await expect(bad).rejects.toThrow(/processing_tasks_status_check/);
+    expect(await alsoGood).toBe("applied");
+  });
+});

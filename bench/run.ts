@@ -16,6 +16,7 @@ import { fileURLToPath } from "node:url";
 import { engineOverhead } from "./scenarios/engine-overhead.ts";
 import { episodeListing } from "./scenarios/episode-listing.ts";
 import { jobPickup } from "./scenarios/job-pickup.ts";
+import { recovery } from "./scenarios/recovery.ts";
 import { webhookIngestion } from "./scenarios/webhook-ingestion.ts";
 import { webhookToSubscriber } from "./scenarios/webhook-to-subscriber.ts";
 import {
@@ -33,6 +34,7 @@ const SCENARIOS: BenchScenario[] = [
   jobPickup,
   episodeListing,
   engineOverhead,
+  recovery,
 ];
 
 const RESULTS_DIR = fileURLToPath(new URL("./results/", import.meta.url));

@@ -89,7 +89,13 @@ export async function startPodflow(
     await migrate(orm, databaseUrl, logger);
 
     const worker = config.roles.has("worker");
-    const boss = await startBoss({ databaseUrl, logger, schedule: worker });
+    const boss = await startBoss({
+      databaseUrl,
+      logger,
+      schedule: worker,
+      heartbeatSeconds: config.jobs.heartbeatSeconds,
+      superviseSeconds: config.jobs.superviseSeconds,
+    });
     cleanups.push(() => boss.stop({ graceful: true, timeout: graceMs, close: true }));
 
     const ittybitOptions = config.ittybit.apiKey
@@ -181,9 +187,7 @@ export async function startPodflow(
       );
     }
 
-    if (worker) {
-      await startWorkers(deps, localRunner);
-    }
+    const jobsInHand = worker ? await startWorkers(deps, localRunner) : null;
 
     let server: PodflowServer | null = null;
     let url: string | null = null;
@@ -202,6 +206,9 @@ export async function startPodflow(
         `Podflow is serving ${graphiql ? "GraphiQL" : "GraphQL"} at ${url}${GRAPHQL_PATH}`,
       );
     }
+    // Runs first on stop: the jobs waiting on ffmpeg or Ittybit are handed back at once, for a
+    // living worker to continue, rather than held until the grace ends (src/jobs/in-hand.ts).
+    if (jobsInHand) cleanups.push(() => jobsInHand.handBack(graceMs));
     logger.info({ roles: [...config.roles] }, "Podflow started");
 
     let stopping: Promise<void> | null = null;

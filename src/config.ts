@@ -63,6 +63,16 @@ export interface Config {
   reconcileCron: string;
   /** Abuse limits and production posture (src/security/settings.ts). */
   security: SecuritySettings;
+  /** How fast a dead worker's jobs are noticed (see src/jobs/queues.ts). */
+  jobs: {
+    /**
+     * Set: every queue with heartbeats uses this many seconds (pg-boss's minimum is 10). Unset:
+     * each queue's own (10 s for episode jobs, 20 s for media tasks).
+     */
+    heartbeatSeconds: number | undefined;
+    /** How often the supervisor looks for jobs whose heartbeat stopped (and expired ones). */
+    superviseSeconds: number;
+  };
 }
 
 export const WEBHOOK_VERIFICATION_MODES = ["signature", "refetch", "both"] as const;
@@ -163,6 +173,15 @@ const envSchema = z.object({
   PODFLOW_DATABASE_POOL_SIZE: positiveInt("must be a positive whole number of connections"),
   PODFLOW_RECONCILE_AFTER_SECONDS: positiveInt("must be a positive whole number of seconds"),
   PODFLOW_RECONCILE_CRON: z.preprocess(blankToUndefined, z.string().default("* * * * *")),
+  PODFLOW_JOB_HEARTBEAT_SECONDS: z.preprocess(
+    blankToUndefined,
+    z.coerce
+      .number({ message: "must be a whole number of seconds, at least 10" })
+      .int("must be a whole number of seconds, at least 10")
+      .min(10, "must be a whole number of seconds, at least 10")
+      .optional(),
+  ),
+  PODFLOW_JOB_SUPERVISE_SECONDS: positiveInt("must be a positive whole number of seconds"),
   PODFLOW_MEDIA_ENGINE: z.preprocess(
     (value) => (typeof value === "string" ? blankToUndefined(value.toLowerCase()) : value),
     z.enum(ENGINE_KINDS, { message: `must be ${ENGINE_KINDS.join(" or ")}` }).optional(),
@@ -267,5 +286,9 @@ export function loadConfig(env: Env = process.env): Config {
     reconcileAfterSeconds: e.PODFLOW_RECONCILE_AFTER_SECONDS ?? 600,
     reconcileCron: e.PODFLOW_RECONCILE_CRON,
     security: security.settings,
+    jobs: {
+      heartbeatSeconds: e.PODFLOW_JOB_HEARTBEAT_SECONDS,
+      superviseSeconds: e.PODFLOW_JOB_SUPERVISE_SECONDS ?? 10,
+    },
   };
 }

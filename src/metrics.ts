@@ -13,6 +13,14 @@ export interface Metrics {
   webhookDeliveries: Counter<"verification" | "result">;
   /** Questions asked of Ittybit about a delivered task, by result (`answered`, `failed`). */
   webhookRefetches: Counter<"result">;
+  /**
+   * Jobs this process started again after their last run was lost, by queue and by what ended
+   * it: `missed_heartbeat` (its worker died or hung: heartbeat timeout or expiry) or `stop` (its
+   * Podflow was stopped). See src/jobs/in-hand.ts.
+   */
+  jobsResumed: Counter<"queue" | "after">;
+  /** Jobs this process handed back, unfinished, when it was stopped, by queue. */
+  jobsHandedBack: Counter<"queue">;
 }
 
 export function createMetrics(): Metrics {
@@ -30,6 +38,18 @@ export function createMetrics(): Metrics {
       name: "podflow_webhook_refetches_total",
       help: "GET /tasks/{id} requests made to verify webhook deliveries, by result",
       labelNames: ["result"],
+      registers: [registry],
+    }),
+    jobsResumed: new Counter({
+      name: "podflow_jobs_resumed_total",
+      help: "Jobs started again after their last run was lost, by queue and cause (missed_heartbeat, stop)",
+      labelNames: ["queue", "after"],
+      registers: [registry],
+    }),
+    jobsHandedBack: new Counter({
+      name: "podflow_jobs_handed_back_total",
+      help: "Jobs handed back unfinished when this Podflow was stopped, by queue",
+      labelNames: ["queue"],
       registers: [registry],
     }),
   };

@@ -1,6 +1,6 @@
 import { PgBoss } from "pg-boss";
 import type { Logger } from "pino";
-import { QUEUE_POLICIES } from "./queues.ts";
+import { queuePolicies } from "./queues.ts";
 
 /** pg-boss keeps its tables in their own schema of Podflow's database. */
 export const BOSS_SCHEMA = "pgboss";
@@ -15,6 +15,10 @@ export async function startBoss(options: {
   logger: Logger;
   schedule: boolean;
   poolMax?: number;
+  /** Every heartbeat queue's heartbeat (PODFLOW_JOB_HEARTBEAT_SECONDS); unset: each queue's own. */
+  heartbeatSeconds?: number;
+  /** How often the supervisor fails jobs whose heartbeat stopped (PODFLOW_JOB_SUPERVISE_SECONDS). */
+  superviseSeconds?: number;
 }): Promise<PgBoss> {
   const { logger } = options;
   const boss = new PgBoss({
@@ -28,13 +32,13 @@ export async function startBoss(options: {
     supervise: options.schedule,
     // The supervisor fails jobs whose heartbeat stopped (a dead worker) when it next looks: every
     // 10 s rather than every minute, so a crash costs seconds. Each look is a few indexed updates.
-    monitorIntervalSeconds: 10,
-    superviseIntervalSeconds: 10,
+    monitorIntervalSeconds: options.superviseSeconds ?? 10,
+    superviseIntervalSeconds: options.superviseSeconds ?? 10,
   });
   boss.on("error", (error) => logger.error({ err: error }, "job queue error"));
   boss.on("warning", (warning) => logger.warn({ warning }, "job queue warning"));
   await boss.start();
-  for (const queue of QUEUE_POLICIES) {
+  for (const queue of queuePolicies(options.heartbeatSeconds)) {
     const { name, ...policy } = queue;
     if (await boss.getQueue(name)) {
       const { policy: _fixedAtCreation, partition: _partition, ...changeable } = policy;

@@ -4,5 +4,7 @@ import { jobHandler } from "./handler.ts";
 import { episodeJobPayload } from "./queues.ts";
 
 export function completeEpisodeHandler(deps: AppDeps) {
-  return jobHandler(episodeJobPayload, ({ episodeId }) => completeEpisode(deps, episodeId));
+  return jobHandler(episodeJobPayload, ({ episodeId }, job) =>
+    completeEpisode(deps, episodeId, job.signal),
+  );
 }

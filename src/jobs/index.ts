@@ -2,6 +2,7 @@ import type { AppDeps } from "../deps.ts";
 import type { LocalRunnerDeps } from "../services/engines/local-task-runner.ts";
 import { completeEpisodeHandler } from "./complete-episode.ts";
 import { episodeDeadLetterHandler } from "./episode-dead-letter.ts";
+import { type JobsInHand, trackJobsInHand } from "./in-hand.ts";
 import { processEpisodeHandler } from "./process-episode.ts";
 import { QUEUES } from "./queues.ts";
 import { reconcileTasksHandler, refetchIttybitTaskHandler } from "./reconcile-tasks.ts";
@@ -12,49 +13,66 @@ import { localTaskDeadLetterHandler, runLocalTaskHandler } from "./run-local-tas
  * wake workers by NOTIFY; a retry that comes due does not, so the backstop poll is what picks it
  * up: every 2 s rather than pg-boss's default 30 s.
  */
-const EPISODE_WORK = {
+const EPISODE_POLLING = {
   localConcurrency: 4,
   notifyPollingIntervalSeconds: 2,
   pollingIntervalSeconds: 2,
+};
+const EPISODE_WORK = {
+  ...EPISODE_POLLING,
+  // Each job's retry count and last failure: a job resumed after a crash is logged (in-hand.ts).
+  includeMetadata: true as const,
 };
 
 /**
  * Registers the job handlers of the worker role. An episode whose engine is not configured here
  * fails its jobs (and is retried) until it is; without an Ittybit key there is nothing for the
- * reconciler to ask.
+ * reconciler to ask. Returns what the stop hands back (see in-hand.ts).
  */
-export async function startWorkers(deps: AppDeps, localRunner: LocalRunnerDeps): Promise<void> {
+export async function startWorkers(
+  deps: AppDeps,
+  localRunner: LocalRunnerDeps,
+): Promise<JobsInHand> {
   const { boss, logger } = deps;
-  // ffmpeg uses every core: media tasks run PODFLOW_MEDIA_CONCURRENCY at a time per worker.
+  const jobs = trackJobsInHand({ boss, logger, metrics: deps.metrics });
+  // ffmpeg uses every core: media tasks run PODFLOW_MEDIA_CONCURRENCY at a time per worker. A
+  // stop hands back at once the jobs that wait on ffmpeg or on Ittybit (an encode cannot finish
+  // within its grace; an answer may take a minute of retries): each stops on its signal, and
+  // runs again on a living worker, where invariant 4 makes the repeat harmless. Dead letters
+  // only write to the database, and finish within the grace.
   await boss.work(
     QUEUES.runLocalTask,
-    {
-      ...EPISODE_WORK,
-      localConcurrency: deps.config.local.concurrency,
-      includeMetadata: true,
-    },
-    runLocalTaskHandler(localRunner),
+    { ...EPISODE_WORK, localConcurrency: deps.config.local.concurrency },
+    jobs.track(QUEUES.runLocalTask, runLocalTaskHandler(localRunner), { handBackOnStop: true }),
   );
   await boss.work(
     QUEUES.localTaskDeadLetter,
-    { ...EPISODE_WORK, includeMetadata: true },
-    localTaskDeadLetterHandler(localRunner),
+    EPISODE_WORK,
+    jobs.track(QUEUES.localTaskDeadLetter, localTaskDeadLetterHandler(localRunner)),
   );
-  await boss.work(QUEUES.completeEpisode, EPISODE_WORK, completeEpisodeHandler(deps));
+  await boss.work(
+    QUEUES.completeEpisode,
+    EPISODE_WORK,
+    jobs.track(QUEUES.completeEpisode, completeEpisodeHandler(deps), { handBackOnStop: true }),
+  );
   await boss.work(
     QUEUES.episodeDeadLetter,
-    { ...EPISODE_WORK, includeMetadata: true },
-    episodeDeadLetterHandler(deps),
+    EPISODE_WORK,
+    jobs.track(QUEUES.episodeDeadLetter, episodeDeadLetterHandler(deps)),
   );
-  await boss.work(QUEUES.processEpisode, EPISODE_WORK, processEpisodeHandler(deps));
+  await boss.work(
+    QUEUES.processEpisode,
+    EPISODE_WORK,
+    jobs.track(QUEUES.processEpisode, processEpisodeHandler(deps), { handBackOnStop: true }),
+  );
   if (!deps.ittybit) {
     logger.info("reconcile-tasks is off: ITTYBIT_API_KEY is not set");
     logger.info("job workers started");
-    return;
+    return jobs;
   }
   await boss.work(
     QUEUES.refetchIttybitTask,
-    EPISODE_WORK,
+    EPISODE_POLLING,
     refetchIttybitTaskHandler(deps, deps.ittybit),
   );
   await boss.work(QUEUES.reconcileTasks, reconcileTasksHandler(deps, deps.ittybit));
@@ -65,4 +83,5 @@ export async function startWorkers(deps: AppDeps, localRunner: LocalRunnerDeps):
     { singletonKey: "reconcile" },
   );
   logger.info("job workers started");
+  return jobs;
 }

@@ -4,5 +4,7 @@ import { jobHandler } from "./handler.ts";
 import { episodeJobPayload } from "./queues.ts";
 
 export function processEpisodeHandler(deps: AppDeps) {
-  return jobHandler(episodeJobPayload, ({ episodeId }) => startProcessing(deps, episodeId));
+  return jobHandler(episodeJobPayload, ({ episodeId }, job) =>
+    startProcessing(deps, episodeId, job.signal),
+  );
 }

@@ -24,7 +24,7 @@ export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
 export const episodeJobPayload = z.object({ episodeId: z.uuid() });
 export type EpisodeJobPayload = z.infer<typeof episodeJobPayload>;
 
-export const localTaskJobPayload = z.object({ taskId: z.uuid() });
+export const localTaskJobPayload = z.object({ taskId: z.uuid(), episodeId: z.uuid().optional() });
 export type LocalTaskJobPayload = z.infer<typeof localTaskJobPayload>;
 
 export const refetchTaskJobPayload = z.object({ engineTaskId: z.string().min(1) });
@@ -53,7 +53,18 @@ const DEAD_LETTER_POLICY = {
   notify: true,
 } as const;
 
-export const QUEUE_POLICIES: ReadonlyArray<Queue> = [
+/**
+ * The policies with one heartbeat for every queue that has one (PODFLOW_JOB_HEARTBEAT_SECONDS;
+ * tests use pg-boss's minimum, 10 s); unset, each queue keeps its own.
+ */
+export function queuePolicies(heartbeatSeconds?: number): ReadonlyArray<Queue> {
+  if (heartbeatSeconds === undefined) return DEFAULT_POLICIES;
+  return DEFAULT_POLICIES.map((queue) =>
+    queue.heartbeatSeconds ? { ...queue, heartbeatSeconds } : queue,
+  );
+}
+
+const DEFAULT_POLICIES: ReadonlyArray<Queue> = [
   {
     name: QUEUES.episodeDeadLetter,
     ...DEAD_LETTER_POLICY,

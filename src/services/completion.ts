@@ -17,7 +17,11 @@ type CompletionDeps = Pick<AppDeps, "orm" | "logger" | "boss" | "engines">;
  * episode has already ended; the status change happens under the episode's row lock and only
  * from PROCESSING, so the episode is finalized once however often the job runs.
  */
-export async function completeEpisode(deps: CompletionDeps, episodeId: string): Promise<void> {
+export async function completeEpisode(
+  deps: CompletionDeps,
+  episodeId: string,
+  signal?: AbortSignal,
+): Promise<void> {
   const logger = deps.logger.child({ episodeId });
   const em = deps.orm.em.fork();
   const episode = await em.findOne(Episode, { id: episodeId });
@@ -44,10 +48,13 @@ export async function completeEpisode(deps: CompletionDeps, episodeId: string): 
   const byType = (type: TaskType) => tasks.find((task) => task.type === type) as ProcessingTask;
   let outputs: EpisodeOutputs;
   try {
-    outputs = await engineFor(deps.engines, episode.engine).readOutputs({
-      transcript: byType("TRANSCRIPT_GENERATION"),
-      chapters: byType("CHAPTER_DETECTION"),
-    });
+    outputs = await engineFor(deps.engines, episode.engine).readOutputs(
+      {
+        transcript: byType("TRANSCRIPT_GENERATION"),
+        chapters: byType("CHAPTER_DETECTION"),
+      },
+      signal,
+    );
   } catch (error) {
     if (error instanceof OutputError) {
       await failEpisode(deps, episodeId, `Processing finished, but ${error.message}`);

@@ -21,9 +21,14 @@ export interface OutputFetcher {
   /**
    * Downloads an output file: bounded in size and time, retried on transient failures. A
    * permanent failure (too large, refused) is an OutputError naming `what`; a transient one that
-   * outlasted the retries is thrown as it is, for the job to try again later.
+   * outlasted the retries is thrown as it is, for the job to try again later. An aborted
+   * `signal` (the job handed back on stop) ends the download with the signal's reason.
    */
-  fetch(url: string, what: string): Promise<{ body: Buffer; contentType: string | null }>;
+  fetch(
+    url: string,
+    what: string,
+    signal?: AbortSignal,
+  ): Promise<{ body: Buffer; contentType: string | null }>;
 }
 
 /**
@@ -76,7 +81,7 @@ export function createOutputFetcher(options: {
     },
   });
   return {
-    async fetch(url, what) {
+    async fetch(url, what, signal) {
       const parsed = URL.canParse(url) ? new URL(url) : null;
       const refusal = parsed ? hosts.refusal(parsed) : "not a URL";
       if (refusal) {
@@ -87,7 +92,10 @@ export function createOutputFetcher(options: {
         throw new OutputError(`the ${what} could not be downloaded`);
       }
       const tooLarge = new AbortController();
-      const request = http.get(url, { responseType: "buffer", signal: tooLarge.signal });
+      const request = http.get(url, {
+        responseType: "buffer",
+        signal: signal ? AbortSignal.any([tooLarge.signal, signal]) : tooLarge.signal,
+      });
       request.on("downloadProgress", (progress) => {
         if (progress.transferred > maxBytes || (progress.total ?? 0) > maxBytes) tooLarge.abort();
       });
@@ -98,6 +106,7 @@ export function createOutputFetcher(options: {
           contentType: response.headers["content-type"] ?? null,
         };
       } catch (error) {
+        if (signal?.aborted) throw signal.reason ?? error;
         if (tooLarge.signal.aborted) {
           throw new OutputError(`the ${what} is larger than ${maxBytes} bytes`);
         }

@@ -22,7 +22,11 @@ type ProcessingDeps = Pick<AppDeps, "orm" | "boss" | "logger" | "engines">;
  * point never makes a second one. A refusal for good fails the episode with the engine's reason;
  * anything else is thrown for the job to be retried.
  */
-export async function startProcessing(deps: ProcessingDeps, episodeId: string): Promise<void> {
+export async function startProcessing(
+  deps: ProcessingDeps,
+  episodeId: string,
+  signal?: AbortSignal,
+): Promise<void> {
   const logger = deps.logger.child({ episodeId });
   const em = deps.orm.em.fork();
   const episode = await em.findOne(Episode, { id: episodeId });
@@ -40,7 +44,7 @@ export async function startProcessing(deps: ProcessingDeps, episodeId: string): 
         !current || (current.status === "FAILED" && current.round < episode.processingRound);
       if (!needed) continue;
       const attempt = (current?.attempt ?? 0) + 1;
-      const created = await engine.createTask(em, episode, type, attempt);
+      const created = await engine.createTask(em, episode, type, attempt, signal);
       await em.transactional(async (tx) => {
         const task = tx.create(ProcessingTask, {
           id: randomUUID(),

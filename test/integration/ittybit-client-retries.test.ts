@@ -178,6 +178,23 @@ describe("POST retries under the idempotency key", () => {
     expect(created.map((item) => item.id)).toEqual([media.id]);
   });
 
+  it("ends a request and its retries when the caller's signal aborts, with the signal's reason", async () => {
+    const { client } = createTestIttybitClient(ittybit);
+    const file = ittybit.addFile();
+    ittybit.delayNext({ method: "POST", path: "/tasks", delayMs: 5_000 });
+    const stop = new AbortController();
+    const reason = new Error("Podflow is stopping");
+    const creating = client.createTask(taskRequest("AUDIO_EXTRACTION", file.id), {
+      idempotencyKey: "key-stopped",
+      signal: stop.signal,
+    });
+    await ittybit.waitForRequests({ method: "POST", path: "/tasks" });
+    stop.abort(reason);
+    // Not an IttybitError: a stop must never be read as Ittybit refusing the task.
+    await expect(creating).rejects.toBe(reason);
+    expect(requestsTo("/tasks")).toHaveLength(1);
+  });
+
   it("creates one task when the caller itself repeats the request with the same key", async () => {
     const { client } = createTestIttybitClient(ittybit);
     const file = ittybit.addFile();

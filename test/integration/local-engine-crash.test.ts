@@ -11,6 +11,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { openOrm } from "../../src/database/orm.ts";
 import { freePort } from "../../src/free-port.ts";
 import { createUser, issueToken } from "../../src/services/accounts.ts";
+import { CRASH_TEST_ENV, loggedAt } from "../support/crash.ts";
 import { createTestDatabase } from "../support/database.ts";
 import { graphql } from "../support/http.ts";
 import { makeMediaDir, makeVideoWithAudio, testMediaTools } from "../support/media.ts";
@@ -55,6 +56,8 @@ it("retries the task of a killed worker on the next Podflow, keeping what was do
     PODFLOW_DATA_DIR: dataDir,
     PORT: String(port),
     PODFLOW_MEDIA_ENGINE: "local",
+    // pg-boss's shortest heartbeat and a supervisor that looks every second.
+    ...CRASH_TEST_ENV,
   };
   const orm = await openOrm(database.url, pino({ level: "silent" }));
   try {
@@ -105,12 +108,20 @@ it("retries the task of a killed worker on the next Podflow, keeping what was do
     expect(videoBefore.status).toBe("PROCESSING");
     const audioBefore = before.find((row) => row.type === "AUDIO_EXTRACTION") as TaskRow;
 
+    const killedAt = Date.now();
     process.kill(-(first.child.pid as number), "SIGKILL");
     await first.exited;
 
     const second = spawnPodflow(env, { processGroup: true });
     running.push(second);
     await second.waitForLog(/Podflow started/);
+    const resumed = await second.waitForLog(/job resumed after a missed heartbeat/, 120_000);
+    expect(resumed).toMatchObject({ queue: "run-local-task", episodeId: uuid, retryCount: 1 });
+    console.log(
+      `recovery after SIGKILL during an encode: ${JSON.stringify({
+        killToResumed: (loggedAt(resumed) - killedAt) / 1000,
+      })}`,
+    );
     const after = await waitUntil(
       tasks,
       (rows) =>

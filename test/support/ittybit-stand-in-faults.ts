@@ -37,6 +37,11 @@ export class FaultQueue {
     this.#faults.push({ fault, skip: fault.after ?? 0, remaining: fault.times ?? 1 });
   }
 
+  /** Forgets every scripted fault not used up yet. */
+  clear(): void {
+    this.#faults.length = 0;
+  }
+
   /** The first scripted fault that matches this request, used up once. */
   take(method: string, path: string): Fault | undefined {
     const index = this.#faults.findIndex(({ fault }) => matchesTarget(fault, method, path));

@@ -177,6 +177,8 @@ export async function startIttybitStandIn(options: IttybitStandInOptions) {
     dropNext: (target: FaultTarget) => faults.add({ type: "drop", ...target }),
     /** Answers with a truncated body, after the request took effect. */
     malformedNext: (target: FaultTarget) => faults.add({ type: "malformed", ...target }),
+    /** Forgets the scripted faults not used up yet: from now on every request is answered. */
+    clearFaults: () => faults.clear(),
 
     /** Registers a file as if it had been uploaded, in a new media item unless one is given. */
     addFile(fields: Partial<FileObject> = {}): FileObject {

@@ -124,6 +124,19 @@ describe("loadConfig", () => {
     );
   });
 
+  it("reads the job heartbeat and supervisor settings, and refuses a heartbeat pg-boss refuses", () => {
+    expect(loadConfig({}).jobs).toEqual({ heartbeatSeconds: undefined, superviseSeconds: 10 });
+    expect(
+      loadConfig({ PODFLOW_JOB_HEARTBEAT_SECONDS: "30", PODFLOW_JOB_SUPERVISE_SECONDS: "2" }).jobs,
+    ).toEqual({ heartbeatSeconds: 30, superviseSeconds: 2 });
+    expect(() => loadConfig({ PODFLOW_JOB_HEARTBEAT_SECONDS: "5" })).toThrow(
+      "Invalid PODFLOW_JOB_HEARTBEAT_SECONDS: must be a whole number of seconds, at least 10",
+    );
+    expect(() => loadConfig({ PODFLOW_JOB_SUPERVISE_SECONDS: "0" })).toThrow(
+      /^Invalid PODFLOW_JOB_SUPERVISE_SECONDS: /,
+    );
+  });
+
   it("treats blank values as unset", () => {
     const config = loadConfig({ PORT: "", ITTYBIT_API_KEY: " ", DATABASE_URL: "" });
     expect(config.port).toBe(4000);

@@ -45,23 +45,29 @@ export interface MediaEngine {
   /**
    * Makes the engine's side of one task attempt; the same (episode, type, attempt) always gets
    * the same task back, never a second one. `em` may save what the engine keeps on the episode.
+   * An aborted `signal` (the job handed back on stop) ends the call with the signal's reason.
    */
   createTask(
     em: EntityManager,
     episode: Episode,
     type: TaskType,
     attempt: number,
+    signal?: AbortSignal,
   ): Promise<{ engineTaskId: string; metadata: Record<string, unknown> }>;
   /** Runs in the transaction that saves a new task row (the local engine queues its job there). */
   taskSaved?(tx: EntityManager, task: ProcessingTask): Promise<void>;
   /**
    * The transcript and chapters of a finished round (null for a task that was skipped).
-   * OutputError for a permanent problem; anything else is thrown for the job to retry.
+   * OutputError for a permanent problem; anything else is thrown for the job to retry (an
+   * aborted `signal` too).
    */
-  readOutputs(tasks: {
-    transcript: ProcessingTask;
-    chapters: ProcessingTask;
-  }): Promise<EpisodeOutputs>;
+  readOutputs(
+    tasks: {
+      transcript: ProcessingTask;
+      chapters: ProcessingTask;
+    },
+    signal?: AbortSignal,
+  ): Promise<EpisodeOutputs>;
 }
 
 /** The engines this installation has; a kind that is not configured is absent. */

@@ -66,7 +66,7 @@ export function createIttybitEngine(options: {
       return { bytes: typeof file.filesize === "number" ? file.filesize : null };
     },
 
-    async createTask(em: EntityManager, episode: Episode, type, attempt) {
+    async createTask(em: EntityManager, episode: Episode, type, attempt, signal) {
       const fileId = episode.fileId as string;
       try {
         if (!episode.ittybitMediaId) {
@@ -75,7 +75,7 @@ export function createIttybitEngine(options: {
               title: episode.title,
               metadata: { podflowEpisodeId: episode.id, description: episode.description ?? null },
             },
-            { idempotencyKey: `podflow:media:${episode.id}` },
+            { idempotencyKey: `podflow:media:${episode.id}`, signal },
           );
           episode.ittybitMediaId = media.id;
           await em.flush();
@@ -83,9 +83,12 @@ export function createIttybitEngine(options: {
         const request = buildTaskRequest(type, { fileId, webhookUrl });
         const created = await ittybit.createTask(request, {
           idempotencyKey: `podflow:task:${episode.id}:${type}:${attempt}`,
+          signal,
         });
         return { engineTaskId: created.id, metadata: { ref: request.ref, kind: request.kind } };
       } catch (error) {
+        // A stop, not Ittybit's answer: never a refusal that would fail the episode.
+        if (signal?.aborted) throw error;
         if (error instanceof IttybitError && !error.retryable) {
           throw new EngineRefusal(
             `Ittybit refused to start processing: ${error.ittybitMessage ?? error.message}${error.status ? ` (HTTP ${error.status})` : ""}`,
@@ -95,9 +98,9 @@ export function createIttybitEngine(options: {
       }
     },
 
-    async readOutputs({ transcript, chapters }) {
-      const transcriptFile = await fetchOutput(outputs, transcript, "transcript");
-      const chaptersFile = await fetchOutput(outputs, chapters, "chapters file");
+    async readOutputs({ transcript, chapters }, signal) {
+      const transcriptFile = await fetchOutput(outputs, transcript, "transcript", signal);
+      const chaptersFile = await fetchOutput(outputs, chapters, "chapters file", signal);
       return {
         transcript: transcriptFile && parseTranscript(transcriptFile.body),
         chapters: chaptersFile && parseChapters(chaptersFile.body, chaptersFile.contentType),
@@ -107,12 +110,17 @@ export function createIttybitEngine(options: {
 }
 
 /** A skipped task has no output (Ittybit skips nothing today, but the lifecycle allows it). */
-async function fetchOutput(outputs: OutputFetcher, task: ProcessingTask, what: string) {
+async function fetchOutput(
+  outputs: OutputFetcher,
+  task: ProcessingTask,
+  what: string,
+  signal?: AbortSignal,
+) {
   if (task.status === "SKIPPED") return null;
   if (!task.outputUrl) {
     throw new OutputError(`Ittybit reported no output for ${taskLabel(task.type)}`);
   }
-  return outputs.fetch(task.outputUrl, what);
+  return outputs.fetch(task.outputUrl, what, signal);
 }
 
 /** A failure of Ittybit itself (after the client's retries) is the producer's to retry later. */

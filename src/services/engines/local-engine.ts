@@ -81,7 +81,11 @@ export function createLocalEngine(options: {
     },
 
     async taskSaved(tx, task) {
-      await enqueue(boss, tx, "run-local-task", { taskId: task.id });
+      // The episode id only labels the job's log lines (jobs queued before it was added lack it).
+      await enqueue(boss, tx, "run-local-task", {
+        taskId: task.id,
+        episodeId: task.episode.id,
+      });
     },
 
     readOutputs: (tasks) => readLocalOutputs(storage, tasks),

@@ -74,6 +74,7 @@ export async function runLocalTask(
   const progress = progressReporter((percent) => report("PROCESSING", { progress: percent }));
   try {
     await report("PROCESSING", { progress: 0 });
+    logger.info({ attempt: task.attempt }, "local task started");
     if (!episode.fileId) throw new Error("the episode has no uploaded file");
     const input = deps.storage.localPath(uploadKey(episode.id, episode.fileId));
     const ctx: LocalTaskContext = {

@@ -52,6 +52,11 @@ export interface IttybitClientOptions {
 export interface IdempotentRequest {
   /** Chosen by the caller and stable across every retry of the same logical request. */
   idempotencyKey: string;
+  /**
+   * Ends the request and its retries when aborted (a stopping Podflow hands its job back); the
+   * call then rejects with the signal's reason, never with an IttybitError.
+   */
+  signal?: AbortSignal;
 }
 
 /** Ittybit's HTTP API, transport only: what to ask for is built elsewhere (task-options.ts). */
@@ -86,7 +91,7 @@ export function createIttybitClient(options: IttybitClientOptions): IttybitClien
     schema: Schema,
     method: Method,
     path: string,
-    init: Pick<OptionsInit, "json" | "headers">,
+    init: Pick<OptionsInit, "json" | "headers" | "signal">,
   ): Promise<z.infer<Schema>> {
     const context: RequestContext = { startedAt: Date.now() };
     let body: unknown;
@@ -94,6 +99,7 @@ export function createIttybitClient(options: IttybitClientOptions): IttybitClien
       const response = await http(path.replace(/^\//, ""), { method, context, ...init });
       body = response.body;
     } catch (error) {
+      if (init.signal?.aborted) throw init.signal.reason ?? error;
       throw toIttybitError(error, method, path, secrets);
     }
     const parsed = schema.safeParse(body);
@@ -120,10 +126,12 @@ export function createIttybitClient(options: IttybitClientOptions): IttybitClien
     path: string,
     json: unknown,
     idempotencyKey: string,
+    signal?: AbortSignal,
   ) =>
     send(schema, "POST", path, {
       json,
       headers: { "idempotency-key": requireKey(idempotencyKey) },
+      ...(signal ? { signal } : {}),
     });
 
   return {
@@ -146,10 +154,10 @@ export function createIttybitClient(options: IttybitClientOptions): IttybitClien
       };
     },
     getFile: (id) => get(IttybitFileSchema, `/files/${pathId(id)}`),
-    createMedia: (media, { idempotencyKey }) =>
-      post(IttybitMediaSchema, "/media", media, idempotencyKey),
-    createTask: (task, { idempotencyKey }) =>
-      post(IttybitTaskSchema, "/tasks", task, idempotencyKey),
+    createMedia: (media, { idempotencyKey, signal }) =>
+      post(IttybitMediaSchema, "/media", media, idempotencyKey, signal),
+    createTask: (task, { idempotencyKey, signal }) =>
+      post(IttybitTaskSchema, "/tasks", task, idempotencyKey, signal),
     getTask: (id) => get(IttybitTaskSchema, `/tasks/${pathId(id)}`),
   };
 }

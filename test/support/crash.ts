@@ -86,6 +86,8 @@ export async function startCrashRig(options: {
           PODFLOW_MEDIA_ENGINE: "ittybit",
           ITTYBIT_API_KEY: ITTYBIT_KEY,
           ITTYBIT_API_URL: standIn.url,
+          // The stand-in serves the outputs too, over http on loopback: listed exactly.
+          PODFLOW_OUTPUT_HOSTS: new URL(standIn.url).host,
           ITTYBIT_WEBHOOK_SECRET: WEBHOOK_SECRET,
           ...(options.defaultJobSettings
             ? { PODFLOW_RECONCILE_CRON: CRASH_TEST_ENV.PODFLOW_RECONCILE_CRON }
@@ -128,7 +130,11 @@ export async function startCrashRig(options: {
       const id = prepared.body.data?.prepareUpload.episode.id;
       if (!id) throw new Error(`prepareUpload failed: ${JSON.stringify(prepared.body)}`);
       const uuid = Buffer.from(id, "base64").toString().split(":")[1] as string;
-      const file = standIn.addFile({ filename: "episode.mp4", folder: `episodes/${uuid}` });
+      const file = standIn.addFile({
+        filename: "episode.mp4",
+        folder: `episodes/${uuid}`,
+        filesize: 123_456_789,
+      });
       const confirmed = await producer.gql<{ confirmUpload: { __typename: string } }>(
         url,
         `mutation($input: ConfirmUploadInput!) { confirmUpload(input: $input) { __typename } }`,

@@ -128,6 +128,7 @@ export async function startPodflow(
       publicUrl: config.publicUrl,
       uploadSecret,
     });
+    const exportSecret = await installationSecret(orm.em.fork(), "export-urls");
     const localRunner: LocalRunnerDeps = {
       orm,
       boss,
@@ -149,6 +150,7 @@ export async function startPodflow(
       ittybit,
       engines,
       local: { storage, uploadSecret },
+      exportSecret,
       pubsub,
       outputs,
       episodeFeed,

@@ -12,6 +12,9 @@ import { authenticate } from "./services/accounts.ts";
 import { MEDIA_PATH_PREFIX, serveLocalMedia } from "./services/engines/local-media-files.ts";
 import { createTusUploads, TUS_PATH } from "./services/engines/local-tus.ts";
 import { handleLocalUpload, UPLOAD_PATH_PREFIX } from "./services/engines/local-uploads.ts";
+import { EXPORTS_PATH_PREFIX } from "./services/exports/exports.ts";
+import { serveExport } from "./services/exports/exports-http.ts";
+import { createFeedServer, FEED_PATH_PREFIX } from "./services/feed/feed-http.ts";
 import { checkReadiness } from "./services/health.ts";
 import { bearerTokenHash } from "./services/subscriber-tokens.ts";
 import { handleIttybitWebhook, ITTYBIT_WEBHOOK_PATH } from "./webhooks.ts";
@@ -46,7 +49,7 @@ interface EnvelopedRoot {
 
 /**
  * One HTTP server: GraphQL (HTTP, SSE and graphql-ws on /graphql), health probes, webhooks, and
- * the local media engine's uploads and output files.
+ * the local media engine's uploads and output files, podcast feeds and episode exports.
  */
 export function buildServer(deps: AppDeps): PodflowServer {
   const { logger } = deps;
@@ -80,6 +83,12 @@ export function buildServer(deps: AppDeps): PodflowServer {
       maxBytes: deps.config.maxUploadBytes,
     });
 
+  const feeds = createFeedServer({
+    em: () => deps.orm.em.fork(),
+    publicUrl: deps.config.publicUrl,
+    exportSecret: deps.exportSecret,
+  });
+
   const http = createServer((req, res) => {
     route(req, res).catch((error: unknown) => {
       logger.error({ err: error, url: req.url }, "request failed");
@@ -106,6 +115,21 @@ export function buildServer(deps: AppDeps): PodflowServer {
     }
     if (path === GRAPHQL_PATH) {
       await yoga(req, res);
+      return;
+    }
+    const notFound = () => sendJson(res, 404, { error: "not found" });
+    if (path.startsWith(FEED_PATH_PREFIX)) {
+      await feeds.handle(req, res, path, notFound);
+      return;
+    }
+    if (path.startsWith(EXPORTS_PATH_PREFIX)) {
+      await serveExport(
+        { em: () => deps.orm.em.fork(), secret: deps.exportSecret },
+        req,
+        res,
+        path,
+        notFound,
+      );
       return;
     }
     const local = deps.local;

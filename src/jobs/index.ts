@@ -3,6 +3,7 @@ import type { LocalRunnerDeps } from "../services/engines/local-task-runner.ts";
 import { completeEpisodeHandler } from "./complete-episode.ts";
 import { episodeDeadLetterHandler } from "./episode-dead-letter.ts";
 import { processEpisodeHandler } from "./process-episode.ts";
+import { publishEpisodeHandler } from "./publish-episode.ts";
 import { QUEUES } from "./queues.ts";
 import { reconcileTasksHandler } from "./reconcile-tasks.ts";
 import { localTaskDeadLetterHandler, runLocalTaskHandler } from "./run-local-task.ts";
@@ -47,6 +48,8 @@ export async function startWorkers(deps: AppDeps, localRunner: LocalRunnerDeps):
     episodeDeadLetterHandler(deps),
   );
   await boss.work(QUEUES.processEpisode, EPISODE_WORK, processEpisodeHandler(deps));
+  // A scheduled publication is picked up by the poll within seconds of its time.
+  await boss.work(QUEUES.publishEpisode, EPISODE_WORK, publishEpisodeHandler(deps));
   if (!deps.ittybit) {
     logger.info("reconcile-tasks is off: ITTYBIT_API_KEY is not set");
     logger.info("job workers started");

@@ -15,6 +15,8 @@ export const QUEUES = {
   runLocalTask: "run-local-task",
   /** Where run-local-task jobs go when their retries are spent (a worker died each time). */
   localTaskDeadLetter: "local-task-dead-letter",
+  /** Puts a scheduled episode in its show's feed, sent with `startAfter` = its publish time. */
+  publishEpisode: "publish-episode",
 } as const;
 
 export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
@@ -25,11 +27,16 @@ export type EpisodeJobPayload = z.infer<typeof episodeJobPayload>;
 export const localTaskJobPayload = z.object({ taskId: z.uuid() });
 export type LocalTaskJobPayload = z.infer<typeof localTaskJobPayload>;
 
+/** The publication this job makes due; a later reschedule or unpublish makes it a no-op. */
+export const publishJobPayload = z.object({ episodeId: z.uuid(), publishAt: z.iso.datetime() });
+export type PublishJobPayload = z.infer<typeof publishJobPayload>;
+
 /** What each queue's jobs carry. */
 export interface JobPayloads {
   "process-episode": EpisodeJobPayload;
   "complete-episode": EpisodeJobPayload;
   "run-local-task": LocalTaskJobPayload;
+  "publish-episode": PublishJobPayload;
 }
 
 /**
@@ -98,6 +105,17 @@ export const QUEUE_POLICIES: ReadonlyArray<Queue> = [
     heartbeatSeconds: 20,
     expireInSeconds: 6 * 60 * 60,
     deadLetter: QUEUES.localTaskDeadLetter,
+    notify: true,
+  },
+  {
+    name: QUEUES.publishEpisode,
+    // Waits in the queue until its time (startAfter); the run is one row update.
+    policy: "standard",
+    retryLimit: 10,
+    retryDelay: 5,
+    retryBackoff: true,
+    retryDelayMax: 300,
+    expireInSeconds: 60,
     notify: true,
   },
   {

@@ -19,6 +19,8 @@ export interface OutputFetcher {
    * outlasted the retries is thrown as it is, for the job to try again later.
    */
   fetch(url: string, what: string): Promise<{ body: Buffer; contentType: string | null }>;
+  /** The file's size from a HEAD request's Content-Length; OutputError when it tells none. */
+  contentLength(url: string, what: string): Promise<number>;
 }
 
 /**
@@ -53,6 +55,22 @@ export function createOutputFetcher(options: {
     },
   });
   return {
+    async contentLength(url, what) {
+      let length: string | undefined;
+      try {
+        length = (await http.head(url, { retry: { methods: ["HEAD"] } })).headers["content-length"];
+      } catch (error) {
+        const status = error instanceof RequestError ? error.response?.statusCode : undefined;
+        throw new OutputError(
+          `the ${what} could not be measured (${status ? `HTTP ${status}` : (error as Error).message})`,
+        );
+      }
+      const bytes = Number(length);
+      if (!length || !Number.isSafeInteger(bytes) || bytes <= 0) {
+        throw new OutputError(`the ${what}'s server did not tell its size`);
+      }
+      return bytes;
+    },
     async fetch(url, what) {
       const tooLarge = new AbortController();
       const request = http.get(url, { responseType: "buffer", signal: tooLarge.signal });

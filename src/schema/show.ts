@@ -1,0 +1,504 @@
+import { decodeGlobalID, resolveCursorConnection } from "@pothos/plugin-relay";
+import { GraphQLError } from "graphql";
+import { z } from "zod";
+import type { EpisodeType } from "../domain/apple-categories.ts";
+import type { Episode } from "../entities/episode.entity.ts";
+import { Show } from "../entities/show.entity.ts";
+import { ConflictError, NotFoundError, ValidationError } from "../services/errors.ts";
+import { availableExports, type ExportFile, exportUrl } from "../services/exports/exports.ts";
+import { publishEpisode, setEpisodeShow, unpublishEpisode } from "../services/publishing.ts";
+import {
+  createShow,
+  feedUrl,
+  findShow,
+  findShows,
+  listShows,
+  type ShowCursor,
+  type ShowDeps,
+  updateShow,
+} from "../services/shows.ts";
+import { builder } from "./builder.ts";
+import { type GraphQLContext, requireViewer } from "./context.ts";
+import { EpisodeRef, episodeIdFromGlobalId } from "./episode.ts";
+
+async function loadShows(ids: readonly string[], context: GraphQLContext) {
+  const shows = await findShows(context.em, requireViewer(context), ids);
+  const byId = new Map(shows.map((show) => [show.id, show]));
+  return ids.map((id) => byId.get(id) ?? null);
+}
+
+export const ShowRef = builder.node(Show, {
+  name: "Show",
+  description: "A producer's podcast: what its feed says about it, and where the feed is.",
+  id: { resolve: (show) => show.id },
+  loadManyWithoutCache: loadShows,
+  fields: (t) => ({
+    title: t.exposeString("title", { description: "The show's title." }),
+    description: t.exposeString("description", { description: "What the show is about." }),
+    author: t.exposeString("author", { description: "Who makes it (`itunes:author`)." }),
+    ownerName: t.exposeString("ownerName", {
+      description: "The owner's name, for directories (`itunes:owner`).",
+    }),
+    ownerEmail: t.exposeString("ownerEmail", {
+      description: "The owner's e-mail, for directories' ownership checks; also `podcast:locked`.",
+    }),
+    language: t.exposeString("language", { description: "ISO 639 language code, e.g. `en-us`." }),
+    category: t.exposeString("category", { description: "Apple Podcasts category." }),
+    subcategory: t.string({
+      nullable: true,
+      description: "Apple Podcasts subcategory of `category`.",
+      resolve: (show) => show.subcategory ?? null,
+    }),
+    explicit: t.exposeBoolean("explicit", { description: "Explicit content." }),
+    imageUrl: t.exposeString("imageUrl", {
+      description: "The cover art: JPEG or PNG, 1400–3000 px square.",
+    }),
+    link: t.string({
+      nullable: true,
+      description: "The show's website.",
+      resolve: (show) => show.link ?? null,
+    }),
+    isPrivate: t.exposeBoolean("isPrivate", {
+      description:
+        "A private show's feed URL is an unguessable token, and the feed asks directories not to list it.",
+    }),
+    feedUrl: t.string({
+      description:
+        "The podcast's RSS feed, public and stable: submit it to Apple Podcasts, Spotify and other apps.",
+      resolve: (show, _args, context) => feedUrl(context.deps.config.publicUrl, show),
+    }),
+    podcastGuid: t.exposeString("podcastGuid", {
+      description: "The show's `podcast:guid`, fixed at creation.",
+    }),
+    createdAt: t.field({
+      type: "DateTime",
+      description: "When the show was created.",
+      resolve: (show) => show.createdAt,
+    }),
+  }),
+});
+
+export function showIdFromGlobalId(globalId: string): string | null {
+  try {
+    const { typename, id } = decodeGlobalID(globalId);
+    return typename === "Show" ? id : null;
+  } catch {
+    return null;
+  }
+}
+
+export const EpisodeTypeEnum = builder.enumType("EpisodeType", {
+  description: "How an episode is presented in its show's feed (`itunes:episodeType`).",
+  values: {
+    FULL: { value: "full", description: "A regular episode." },
+    TRAILER: { value: "trailer", description: "A trailer for the show or a season." },
+    BONUS: { value: "bonus", description: "Extra material." },
+  } satisfies Record<Uppercase<EpisodeType>, { value: EpisodeType; description: string }>,
+});
+
+const EXPORT_FIELDS: Record<string, { file: ExportFile; description: string }> = {
+  vttUrl: { file: "transcript.vtt", description: "WebVTT captions (`text/vtt`)." },
+  srtUrl: { file: "transcript.srt", description: "SRT captions (`application/x-subrip`)." },
+  jsonTranscriptUrl: {
+    file: "transcript.json",
+    description: "The Podcasting 2.0 JSON transcript (`application/json`).",
+  },
+  chaptersUrl: {
+    file: "chapters.json",
+    description: "JSON chapters 1.2 (`application/json+chapters`).",
+  },
+  textUrl: { file: "transcript.txt", description: "The transcript as plain text." },
+};
+
+const EpisodeExportsRef = builder.objectRef<Episode>("EpisodeExports").implement({
+  description:
+    "Public URLs of the episode's transcript and chapters in the formats players, podcast apps and YouTube read; null where there is nothing to export.",
+  fields: (t) =>
+    Object.fromEntries(
+      Object.entries(EXPORT_FIELDS).map(([name, { file, description }]) => [
+        name,
+        t.string({
+          nullable: true,
+          description,
+          resolve: (episode, _args, context) =>
+            availableExports(episode)[file]
+              ? exportUrl(
+                  context.deps.config.publicUrl,
+                  context.deps.exportSecret,
+                  episode.id,
+                  file,
+                )
+              : null,
+        }),
+      ]),
+    ),
+});
+
+builder.objectFields(EpisodeRef, (t) => ({
+  show: t.field({
+    type: ShowRef,
+    nullable: true,
+    description: "The show whose feed the episode belongs to.",
+    resolve: (episode, _args, context) =>
+      episode.show ? findShow(context.em, requireViewer(context), episode.show.id) : null,
+  }),
+  published: t.exposeBoolean("published", {
+    description: "True while the episode is in its show's feed.",
+  }),
+  publishAt: t.field({
+    type: "DateTime",
+    nullable: true,
+    description:
+      "When the episode is (or is scheduled to be) in its show's feed: its `pubDate`. Null when not published.",
+    resolve: (episode) => episode.publishAt ?? null,
+  }),
+  feedGuid: t.string({
+    nullable: true,
+    description: "The feed item's GUID, fixed at the first publication.",
+    resolve: (episode) => episode.feedGuid ?? null,
+  }),
+  episodeNumber: t.int({
+    nullable: true,
+    description: "The episode's number in the feed.",
+    resolve: (episode) => episode.episodeNumber ?? null,
+  }),
+  seasonNumber: t.int({
+    nullable: true,
+    description: "The season's number in the feed.",
+    resolve: (episode) => episode.seasonNumber ?? null,
+  }),
+  episodeType: t.field({
+    type: EpisodeTypeEnum,
+    description: "Full, trailer or bonus.",
+    resolve: (episode) => episode.episodeType,
+  }),
+  exports: t.field({
+    type: EpisodeExportsRef,
+    nullable: true,
+    description: "The transcript and chapters as files; null until the episode is PROCESSED.",
+    resolve: (episode) => (episode.status === "PROCESSED" ? episode : null),
+  }),
+}));
+
+builder.queryField("show", (t) =>
+  t.field({
+    type: ShowRef,
+    nullable: true,
+    description: "One of the viewer's shows; null when there is none with this id, or not theirs.",
+    args: { id: t.arg.id({ required: true, description: "The show's global id." }) },
+    resolve: async (_root, args, context) => {
+      const viewer = requireViewer(context);
+      const id = showIdFromGlobalId(String(args.id));
+      return id ? findShow(context.em, viewer, id) : null;
+    },
+  }),
+);
+
+const DEFAULT_PAGE_SIZE = 20;
+const MAX_PAGE_SIZE = 100;
+
+function encodeShowCursor(show: ShowCursor): string {
+  return Buffer.from(`${show.createdAt.toISOString()}|${show.id}`).toString("base64url");
+}
+
+function decodeShowCursor(cursor: string): ShowCursor | null {
+  const [createdAt, id] = Buffer.from(cursor, "base64url").toString("utf8").split("|");
+  const date = new Date(createdAt ?? "");
+  if (Number.isNaN(date.getTime()) || !z.uuid().safeParse(id).success) return null;
+  return { createdAt: date, id: id as string };
+}
+
+const ShowConnectionRef = builder.connectionObject(
+  { type: ShowRef, name: "ShowConnection", description: "A page of shows." },
+  { name: "ShowEdge", description: "A show in a page." },
+);
+
+builder.queryField("shows", (t) =>
+  t.field({
+    type: ShowConnectionRef,
+    description: `The viewer's shows, newest first, in pages of at most ${MAX_PAGE_SIZE}.`,
+    args: {
+      first: t.arg.int({
+        required: false,
+        description: `How many shows, 0 to ${MAX_PAGE_SIZE}; ${DEFAULT_PAGE_SIZE} when omitted.`,
+      }),
+      after: t.arg.string({
+        required: false,
+        description: "The `endCursor` of the previous page; the first page when omitted.",
+      }),
+    },
+    resolve: async (_root, args, context) => {
+      const viewer = requireViewer(context);
+      if (args.first != null && (args.first < 0 || args.first > MAX_PAGE_SIZE)) {
+        throw badInput(`\`first\` must be between 0 and ${MAX_PAGE_SIZE}`);
+      }
+      const after = args.after ? decodeShowCursor(args.after) : null;
+      if (args.after && !after) throw badInput("`after` is not a cursor from this connection");
+      const page = await resolveCursorConnection<Promise<Show[]>>(
+        {
+          args,
+          defaultSize: DEFAULT_PAGE_SIZE,
+          maxSize: MAX_PAGE_SIZE,
+          toCursor: encodeShowCursor,
+        },
+        ({ limit }) => listShows(context.em, viewer, { limit, after }),
+      );
+      if (page.edges.length > 0) return page;
+      return { ...page, pageInfo: { ...page.pageInfo, startCursor: null, endCursor: null } };
+    },
+  }),
+);
+
+function badInput(message: string): GraphQLError {
+  return new GraphQLError(message, { extensions: { code: "BAD_USER_INPUT" } });
+}
+
+function showDeps(context: GraphQLContext): ShowDeps {
+  return { em: context.em, publicUrl: context.deps.config.publicUrl, images: context.deps.outputs };
+}
+
+const showFields = (required: boolean) =>
+  builder.inputType(required ? "CreateShowInput" : "UpdateShowInput", {
+    description: required
+      ? "A new show. Its feed URL is fixed now: a slug of the title, or a token for a private show."
+      : "The show to change and the fields to change; omitted fields keep their value.",
+    fields: (t) => ({
+      ...(required
+        ? {
+            isPrivate: t.boolean({
+              required: false,
+              description:
+                "A private feed: its URL is an unguessable token and directories are asked not to list it. Fixed at creation.",
+            }),
+          }
+        : { showId: t.id({ required: true, description: "The show's global id." }) }),
+      title: t.string({ required, description: "The show's title, 1–255 characters." }),
+      description: t.string({ required, description: "What the show is about, ≤4000 bytes." }),
+      author: t.string({ required, description: "Who makes it." }),
+      ownerName: t.string({
+        required: false,
+        description: "The owner's name for directories; the author when omitted.",
+      }),
+      ownerEmail: t.string({ required, description: "The owner's e-mail address." }),
+      language: t.string({ required, description: "ISO 639 language code: `en`, `en-us`, `de`…" }),
+      category: t.string({
+        required,
+        description:
+          "An Apple Podcasts category, spelled as Apple does: `Technology`, `Kids & Family`…",
+      }),
+      subcategory: t.string({
+        required: false,
+        description: "An Apple Podcasts subcategory of `category`, e.g. `Tech News` under `News`.",
+      }),
+      explicit: t.boolean({
+        required: false,
+        description: "Explicit content; false when omitted.",
+      }),
+      imageUrl: t.string({
+        required,
+        description:
+          "The cover art's http(s) URL: JPEG or PNG, 1400–3000 px square. Podflow downloads it to check.",
+      }),
+      link: t.string({ required: false, description: "The show's website." }),
+    }),
+  });
+
+const CreateShowInput = showFields(true);
+const UpdateShowInput = showFields(false);
+
+const ShowPayload = builder.objectRef<{ show: Show }>("ShowPayload").implement({
+  description: "The show as it is now.",
+  fields: (t) => ({
+    show: t.field({ type: ShowRef, description: "The show.", resolve: (p) => p.show }),
+  }),
+});
+
+builder.mutationField("createShow", (t) =>
+  t.field({
+    type: ShowPayload,
+    description: "Creates a show, with its feed URL.",
+    args: { input: t.arg({ type: CreateShowInput, required: true }) },
+    errors: {
+      types: [ValidationError],
+      directResult: true,
+      union: { name: "CreateShowResult", description: "The show, or why nothing was created." },
+    },
+    resolve: async (_root, { input }, context) => {
+      const { showId: _none, ...fields } = input as typeof input & { showId?: unknown };
+      return {
+        show: await createShow(showDeps(context), requireViewer(context), fields as never),
+      };
+    },
+  }),
+);
+
+builder.mutationField("updateShow", (t) =>
+  t.field({
+    type: ShowPayload,
+    description: "Changes a show; its feed URL and `podcast:guid` never change.",
+    args: { input: t.arg({ type: UpdateShowInput, required: true }) },
+    errors: {
+      types: [ValidationError, NotFoundError],
+      directResult: true,
+      union: { name: "UpdateShowResult", description: "The show, or why nothing changed." },
+    },
+    resolve: async (_root, { input }, context) => {
+      const viewer = requireViewer(context);
+      const {
+        showId: globalId,
+        isPrivate: _fixed,
+        ...fields
+      } = input as typeof input & {
+        showId: string;
+        isPrivate?: unknown;
+      };
+      const showId = showIdFromGlobalId(String(globalId));
+      if (!showId) throw new NotFoundError("No such show");
+      // Null for a required field means "leave it"; for an optional one, "clear it".
+      const changes = Object.fromEntries(
+        Object.entries(fields).filter(
+          ([key, value]) =>
+            value !== undefined &&
+            (value !== null || ["ownerName", "subcategory", "link", "explicit"].includes(key)),
+        ),
+      );
+      return { show: await updateShow(showDeps(context), viewer, showId, changes) };
+    },
+  }),
+);
+
+const EpisodePayload = builder.objectRef<{ episode: Episode }>("EpisodePayload").implement({
+  description: "The episode as it is now.",
+  fields: (t) => ({
+    episode: t.field({ type: EpisodeRef, description: "The episode.", resolve: (p) => p.episode }),
+  }),
+});
+
+const SetEpisodeShowInput = builder.inputType("SetEpisodeShowInput", {
+  description: "The episode and the show to put it in.",
+  fields: (t) => ({
+    episodeId: t.id({ required: true, description: "The episode's global id." }),
+    showId: t.id({
+      required: false,
+      description: "The show's global id; null takes the episode out of its show.",
+    }),
+  }),
+});
+
+function episodeUuid(globalId: string | number): string {
+  const id = episodeIdFromGlobalId(String(globalId));
+  if (!id) throw new NotFoundError("No such episode");
+  return id;
+}
+
+builder.mutationField("setEpisodeShow", (t) =>
+  t.field({
+    type: EpisodePayload,
+    description:
+      "Puts an episode in one of the viewer's shows (or in none); a published episode moves to the new show's feed.",
+    args: { input: t.arg({ type: SetEpisodeShowInput, required: true }) },
+    errors: {
+      types: [NotFoundError],
+      directResult: true,
+      union: { name: "SetEpisodeShowResult", description: "The episode, or why nothing changed." },
+    },
+    resolve: async (_root, { input }, context) => {
+      const viewer = requireViewer(context);
+      const episodeId = episodeUuid(input.episodeId);
+      let showId: string | null = null;
+      if (input.showId != null) {
+        showId = showIdFromGlobalId(String(input.showId));
+        if (!showId) throw new NotFoundError("No such show");
+      }
+      return { episode: await setEpisodeShow(context.em, viewer, { episodeId, showId }) };
+    },
+  }),
+);
+
+const PublishEpisodeInput = builder.inputType("PublishEpisodeInput", {
+  description: "The episode to put in its show's feed, when, and how the feed numbers it.",
+  fields: (t) => ({
+    episodeId: t.id({ required: true, description: "The episode's global id." }),
+    publishAt: t.field({
+      type: "DateTime",
+      required: false,
+      description: "When it appears in the feed (its `pubDate`); now when omitted or past.",
+    }),
+    episodeNumber: t.int({
+      required: false,
+      description: "The episode's number (`itunes:episode`), > 0; null clears it.",
+    }),
+    seasonNumber: t.int({
+      required: false,
+      description: "The season's number (`itunes:season`), > 0; null clears it.",
+    }),
+    episodeType: t.field({
+      type: EpisodeTypeEnum,
+      required: false,
+      description: "Full (the default), trailer or bonus.",
+    }),
+  }),
+});
+
+builder.mutationField("publishEpisode", (t) =>
+  t.field({
+    type: EpisodePayload,
+    description:
+      "Puts a PROCESSED episode of a show in the show's feed, now or at `publishAt`. Publishing again changes the time and numbers; the item's GUID never changes.",
+    args: { input: t.arg({ type: PublishEpisodeInput, required: true }) },
+    errors: {
+      types: [ValidationError, NotFoundError, ConflictError],
+      directResult: true,
+      union: { name: "PublishEpisodeResult", description: "The episode, or why nothing changed." },
+    },
+    resolve: async (_root, { input }, context) => ({
+      episode: await publishEpisode(
+        {
+          em: context.em,
+          boss: context.deps.boss,
+          engines: context.deps.engines,
+          logger: context.deps.logger,
+        },
+        requireViewer(context),
+        {
+          episodeId: episodeUuid(input.episodeId),
+          publishAt: input.publishAt,
+          episodeNumber: input.episodeNumber,
+          seasonNumber: input.seasonNumber,
+          episodeType: input.episodeType,
+        },
+      ),
+    }),
+  }),
+);
+
+const UnpublishEpisodeInput = builder.inputType("UnpublishEpisodeInput", {
+  description: "The episode to take out of its show's feed.",
+  fields: (t) => ({
+    episodeId: t.id({ required: true, description: "The episode's global id." }),
+  }),
+});
+
+builder.mutationField("unpublishEpisode", (t) =>
+  t.field({
+    type: EpisodePayload,
+    description:
+      "Takes an episode out of its show's feed, a scheduled publication included. Publishing it again keeps its GUID.",
+    args: { input: t.arg({ type: UnpublishEpisodeInput, required: true }) },
+    errors: {
+      types: [NotFoundError],
+      directResult: true,
+      union: {
+        name: "UnpublishEpisodeResult",
+        description: "The episode, or why nothing changed.",
+      },
+    },
+    resolve: async (_root, { input }, context) => ({
+      episode: await unpublishEpisode(
+        context.em,
+        requireViewer(context),
+        episodeUuid(input.episodeId),
+      ),
+    }),
+  }),
+);

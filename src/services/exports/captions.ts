@@ -2,7 +2,7 @@
  * WebVTT and SRT captions from transcript segments, within the limits players and YouTube keep
  * to: at most two lines of at most 42 characters per cue, and at most 7 seconds per cue. A
  * longer segment is split at word boundaries into several cues, its time shared in proportion
- * to their text; a speaker change starts a new cue (segments never share one).
+ * to their text (or equally, where that would make a cue too long); a speaker change starts a new cue (segments never share one).
  */
 import type { TranscriptSegment } from "../../entities/episode.entity.ts";
 
@@ -59,15 +59,20 @@ function segmentCues(segment: TranscriptSegment): Cue[] {
       from = to;
     }
   }
-  const weights = groups.map((group) => group.join(" ").length);
-  const total = weights.reduce((sum, weight) => sum + weight, 0);
+  // Time in proportion to the text, unless that makes a cue too long: then equal shares, which
+  // fit, since there are at least duration / MAX_CUE_SECONDS cues (when the words allow).
+  const chars = groups.map((group) => group.join(" ").length);
+  const total = chars.reduce((sum, weight) => sum + weight, 0);
+  const proportional = chars.every((c) => (duration * c) / total <= MAX_CUE_SECONDS);
+  const weights = proportional ? chars : groups.map(() => 1);
+  const weightTotal = proportional ? total : groups.length;
   const cues: Cue[] = [];
   let done = 0;
   let start = segment.start;
   groups.forEach((group, index) => {
     done += weights[index] ?? 0;
     const end =
-      index === groups.length - 1 ? segment.end : segment.start + (duration * done) / total;
+      index === groups.length - 1 ? segment.end : segment.start + (duration * done) / weightTotal;
     cues.push({ start, end, lines: group, speaker: segment.speaker ?? null });
     start = end;
   });

@@ -110,7 +110,10 @@ export async function processLocalEpisode(
   expect(payload?.episode.id, JSON.stringify(prepared.body)).toBeTruthy();
   const id = payload?.episode.id as string;
   const uuid = Buffer.from(id, "base64").toString().split(":")[1] as string;
-  const put = await fetch(payload?.upload.url as string, { method: "PUT", body: new Uint8Array(options.file) });
+  const put = await fetch(payload?.upload.url as string, {
+    method: "PUT",
+    body: new Uint8Array(options.file),
+  });
   expect(put.status).toBe(201);
   const { id: fileId } = (await put.json()) as { id: string };
   const confirmed = await producer.gql<{ confirmUpload: { __typename: string } }>(

@@ -15,6 +15,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { engineOverhead } from "./scenarios/engine-overhead.ts";
 import { episodeListing } from "./scenarios/episode-listing.ts";
+import { feed } from "./scenarios/feed.ts";
 import { jobPickup } from "./scenarios/job-pickup.ts";
 import { webhookIngestion } from "./scenarios/webhook-ingestion.ts";
 import { webhookToSubscriber } from "./scenarios/webhook-to-subscriber.ts";
@@ -33,6 +34,7 @@ const SCENARIOS: BenchScenario[] = [
   jobPickup,
   episodeListing,
   engineOverhead,
+  feed,
 ];
 
 const RESULTS_DIR = fileURLToPath(new URL("./results/", import.meta.url));

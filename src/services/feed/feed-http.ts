@@ -14,7 +14,7 @@ import { Show } from "../../entities/show.entity.ts";
 import { exportUrl } from "../exports/exports.ts";
 import { matchesEtag } from "../exports/exports-http.ts";
 import { FEED_PATH_PREFIX, feedUrl } from "../shows.ts";
-import { buildFeed, type FeedItem } from "./rss.ts";
+import { buildFeed, type FeedItem, type FeedShow } from "./rss.ts";
 
 const gzip = promisify(gzipCallback);
 
@@ -141,6 +141,11 @@ interface ItemRow {
 
 /** The feed as it is now: one query of the show's published episodes, newest first. */
 export async function buildShowFeed(deps: FeedDeps, show: Show): Promise<string> {
+  return buildFeed(feedShow(deps, show), await loadFeedItems(deps, show));
+}
+
+/** The show's published episodes as feed items, newest first, in one query. */
+export async function loadFeedItems(deps: FeedDeps, show: Show): Promise<FeedItem[]> {
   const rows = await deps.em().execute<ItemRow[]>(
     `select id, title, description, feed_guid, publish_at, audio_url, audio_bytes,
             audio_duration_seconds, episode_number, season_number, episode_type,
@@ -156,7 +161,7 @@ export async function buildShowFeed(deps: FeedDeps, show: Show): Promise<string>
   );
   const url = (id: string, file: Parameters<typeof exportUrl>[3]) =>
     exportUrl(deps.publicUrl, deps.exportSecret, id, file);
-  const items: FeedItem[] = rows.map((row) => ({
+  return rows.map((row) => ({
     guid: row.feed_guid,
     title: row.title,
     description: row.description,
@@ -176,24 +181,24 @@ export async function buildShowFeed(deps: FeedDeps, show: Show): Promise<string>
       : null,
     chaptersUrl: row.has_chapters ? url(row.id, "chapters.json") : null,
   }));
-  return buildFeed(
-    {
-      title: show.title,
-      description: show.description,
-      author: show.author,
-      ownerName: show.ownerName,
-      ownerEmail: show.ownerEmail,
-      language: show.language,
-      category: show.category,
-      subcategory: show.subcategory ?? null,
-      explicit: show.explicit,
-      imageUrl: show.imageUrl,
-      link: show.link ?? null,
-      isPrivate: show.isPrivate,
-      podcastGuid: show.podcastGuid,
-      feedUrl: feedUrl(deps.publicUrl, show),
-      updatedAt: show.feedUpdatedAt,
-    },
-    items,
-  );
+}
+
+export function feedShow(deps: Pick<FeedDeps, "publicUrl">, show: Show): FeedShow {
+  return {
+    title: show.title,
+    description: show.description,
+    author: show.author,
+    ownerName: show.ownerName,
+    ownerEmail: show.ownerEmail,
+    language: show.language,
+    category: show.category,
+    subcategory: show.subcategory ?? null,
+    explicit: show.explicit,
+    imageUrl: show.imageUrl,
+    link: show.link ?? null,
+    isPrivate: show.isPrivate,
+    podcastGuid: show.podcastGuid,
+    feedUrl: feedUrl(deps.publicUrl, show),
+    updatedAt: show.feedUpdatedAt,
+  };
 }

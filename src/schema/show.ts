@@ -140,7 +140,7 @@ builder.objectFields(EpisodeRef, (t) => ({
     nullable: true,
     description: "The show whose feed the episode belongs to.",
     resolve: (episode, _args, context) =>
-      episode.show ? findShow(context.em, requireViewer(context), episode.show.id) : null,
+      episode.show ? context.loaders.showsById.load(episode.show.id) : null,
   }),
   published: t.exposeBoolean("published", {
     description: "True while the episode is in its show's feed.",

@@ -236,14 +236,16 @@ export async function findShow(
   return em.findOne(Show, { id: showId, user: user.id });
 }
 
+/** The user's shows among these ids; `fresh` reads them anew even if this `em` has them. */
 export async function findShows(
   em: EntityManager,
   user: User,
   showIds: readonly string[],
+  options: { fresh?: boolean } = {},
 ): Promise<Show[]> {
   const valid = showIds.filter((id) => z.uuid().safeParse(id).success);
   if (valid.length === 0) return [];
-  return em.find(Show, { id: { $in: valid }, user: user.id });
+  return em.find(Show, { id: { $in: valid }, user: user.id }, { refresh: options.fresh ?? false });
 }
 
 export interface ShowCursor {

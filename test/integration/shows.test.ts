@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { uploadEpisode } from "../support/pipeline.ts";
 import { createShow, SHOW_FIELDS, showInput, startImageHost } from "../support/podcast.ts";
 import { type Scenario, startScenario, type TestProducer } from "../support/scenario.ts";
+import { follow, subscribeWs } from "../support/subscriptions.ts";
 
 let scenario: Scenario;
 let imageHost: Awaited<ReturnType<typeof startImageHost>>;
@@ -258,5 +259,29 @@ describe("shows", () => {
       { input: { episodeId: episode.id } },
     );
     expect(bySam.body.data?.publishEpisode.__typename).toBe("NotFoundError");
+  });
+
+  it("announce a show's change to the subscribers of its episodes", async () => {
+    const show = await createShow(pat, showInput(imageHost.url, { title: "Old name" }));
+    const episode = await uploadEpisode(scenario, pat, "Followed");
+    await pat.gql(
+      `mutation($input: SetEpisodeShowInput!) { setEpisodeShow(input: $input) { __typename } }`,
+      { input: { episodeId: episode.id, showId: show.id } },
+    );
+    const updates = await follow<{ episodeUpdated: { show: { title: string } | null } }>(
+      subscribeWs,
+      scenario.podflow,
+      pat.token,
+      `subscription($id: ID!) { episodeUpdated(id: $id) { show { title } } }`,
+      { id: episode.id },
+    );
+    const seen =
+      (title: string) =>
+      (message: { data?: { episodeUpdated: { show: { title: string } | null } } | null }) =>
+        message.data?.episodeUpdated.show?.title === title;
+    await updates.waitFor(seen("Old name"));
+    await pat.gql(UPDATE, { input: { showId: show.id, title: "New name" } });
+    await updates.waitFor(seen("New name"));
+    updates.close();
   });
 });

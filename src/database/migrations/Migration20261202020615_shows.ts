@@ -6,7 +6,7 @@ import { Migration } from "@mikro-orm/migrations";
  * episode bumps the version of the show it is in (and was in, when it moves). A feed request
  * then reads only the show's row to know whether its cached feed still holds. Publication state
  * is a column change on `episodes`, so the lifecycle migration's triggers announce it to
- * subscribers like every other change.
+ * subscribers like every other change; a change of a show's own fields announces its episodes.
  */
 export class Migration20261202020615_shows extends Migration {
   override name = "Migration20261202020615_shows";
@@ -48,6 +48,22 @@ export class Migration20261202020615_shows extends Migration {
       end $$;`);
     this.addSql(`create trigger shows_feed_version before update on "shows"
       for each row when (old is distinct from new) execute function podflow_show_changed();`);
+    // What subscribers see of a show (Episode.show) changed: announce each of its episodes. Only
+    // for the producer's fields, not for the version bumps every episode change makes.
+    this.addSql(`create or replace function podflow_announce_show_change() returns trigger
+      language plpgsql as $$
+      begin
+        perform pg_notify('podflow_episode_changes',
+          json_build_object('episodeId', e.id, 'userId', e.user_id)::text)
+          from episodes e where e.show_id = new.id;
+        return null;
+      end $$;`);
+    this.addSql(`create trigger shows_announce_update after update on "shows"
+      for each row when ((old.title, old.description, old.author, old.owner_name, old.owner_email,
+        old.language, old.category, old.subcategory, old.explicit, old.image_url, old.link)
+        is distinct from (new.title, new.description, new.author, new.owner_name, new.owner_email,
+        new.language, new.category, new.subcategory, new.explicit, new.image_url, new.link))
+      execute function podflow_announce_show_change();`);
     this.addSql(`create or replace function podflow_episode_feed_changed() returns trigger
       language plpgsql as $$
       begin
@@ -74,6 +90,8 @@ export class Migration20261202020615_shows extends Migration {
     this.addSql(`drop trigger if exists episodes_feed_update on "episodes";`);
     this.addSql(`drop trigger if exists episodes_feed_insert on "episodes";`);
     this.addSql(`drop function if exists podflow_episode_feed_changed();`);
+    this.addSql(`drop trigger if exists shows_announce_update on "shows";`);
+    this.addSql(`drop function if exists podflow_announce_show_change();`);
     this.addSql(`drop trigger if exists shows_feed_version on "shows";`);
     this.addSql(`drop function if exists podflow_show_changed();`);
     this.addSql(`alter table "episodes" drop constraint "episodes_show_id_foreign";`);

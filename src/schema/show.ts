@@ -422,7 +422,8 @@ const PublishEpisodeInput = builder.inputType("PublishEpisodeInput", {
     publishAt: t.field({
       type: "DateTime",
       required: false,
-      description: "When it appears in the feed (its `pubDate`); now when omitted or past.",
+      description:
+        "When it appears in the feed (its `pubDate`); now when omitted. A past time publishes at once with that date (a back catalogue keeps its dates).",
     }),
     episodeNumber: t.int({
       required: false,

@@ -38,7 +38,7 @@ export async function setEpisodeShow(
 
 export interface PublishInput {
   episodeId: string;
-  /** Now when omitted or past. */
+  /** Now when omitted; a past time publishes at once with that date. */
   publishAt?: Date | null;
   episodeNumber?: number | null;
   seasonNumber?: number | null;
@@ -95,8 +95,9 @@ export async function publishEpisode(
         episode.audioBytes = audio.bytes;
         if ("durationSeconds" in audio) episode.audioDurationSeconds = audio.durationSeconds;
       }
+      // A past time publishes at once under that date: a back catalogue keeps its dates.
       const now = new Date();
-      const publishAt = valid.publishAt && valid.publishAt > now ? valid.publishAt : now;
+      const publishAt = valid.publishAt ?? now;
       episode.feedGuid ??= episode.id;
       episode.publishAt = publishAt;
       episode.published = publishAt <= now;

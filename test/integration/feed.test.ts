@@ -210,11 +210,13 @@ describe("the podcast feed", () => {
     expect(unpublished.body.data?.unpublishEpisode.episode.published).toBe(false);
     expect(await itemTitles()).toEqual(["Second"]);
 
-    expect(await publish({ episodeId: first.id })).toMatchObject({
-      episode: { feedGuid: first.uuid },
-    });
+    // Published again with a past date (a back catalogue): at once, under that date, same GUID.
+    expect(
+      await publish({ episodeId: first.id, publishAt: "2020-01-15T10:00:00.000Z" }),
+    ).toMatchObject({ episode: { feedGuid: first.uuid, published: true } });
     const { items } = expectValidFeed((await readFeed()).text);
-    expect(items.map(guidOf).sort()).toEqual([first.uuid, second.uuid].sort());
+    expect(items.map(guidOf)).toEqual([second.uuid, first.uuid]);
+    expect(items[1]?.pubDate).toBe("Wed, 15 Jan 2020 10:00:00 GMT");
   });
 
   it("points at exports served with their types and ETags, which parse back into the transcript", async () => {

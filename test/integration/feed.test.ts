@@ -10,6 +10,7 @@ import pg from "pg";
 import SrtParser from "srt-parser-2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebVTTParser } from "webvtt-parser";
+import { publishWhenDue } from "../../src/services/publishing.ts";
 import { podcastGuidFor } from "../../src/services/shows.ts";
 import { expectValidFeed, type Item, type Node } from "../support/feed.ts";
 import { makeMediaDir, makeQuietAudio, testMediaTools } from "../support/media.ts";
@@ -208,6 +209,13 @@ describe("the podcast feed", () => {
       { input: { episodeId: first.id } },
     );
     expect(unpublished.body.data?.unpublishEpisode.episode.published).toBe(false);
+    expect(await itemTitles()).toEqual(["Second"]);
+    // A publish-episode job of an earlier schedule, run late or again, publishes nothing.
+    await publishWhenDue(scenario.podflow.deps, {
+      episodeId: first.uuid,
+      publishAt: new Date().toISOString(),
+    });
+    expect((await episodeRow(scenario, first.uuid)).published).toBe(false);
     expect(await itemTitles()).toEqual(["Second"]);
 
     // Published again with a past date (a back catalogue): at once, under that date, same GUID.

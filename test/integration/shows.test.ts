@@ -253,6 +253,16 @@ describe("shows", () => {
     )[0];
     expect(row).toEqual({ published: false, publish_at: null, feed_guid: null });
 
+    const numbered = await pat.gql<{ publishEpisode: { __typename: string; fields: string[] } }>(
+      `mutation($input: PublishEpisodeInput!) { publishEpisode(input: $input) {
+         __typename ... on ValidationError { fields } } }`,
+      { input: { episodeId: episode.id, episodeNumber: 0, seasonNumber: -2 } },
+    );
+    expect(numbered.body.data?.publishEpisode).toEqual({
+      __typename: "ValidationError",
+      fields: ["episodeNumber", "seasonNumber"],
+    });
+
     // Another producer cannot publish it either: it is not found.
     const bySam = await sam.gql<{ publishEpisode: { __typename: string } }>(
       `mutation($input: PublishEpisodeInput!) { publishEpisode(input: $input) { __typename } }`,

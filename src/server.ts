@@ -9,6 +9,7 @@ import type { AppDeps } from "./deps.ts";
 import { createContext, type GraphQLContext } from "./schema/context.ts";
 import { schema } from "./schema/index.ts";
 import { authenticate } from "./services/accounts.ts";
+import { COVERS_PATH_PREFIX, handleCovers } from "./services/cover-uploads.ts";
 import { MEDIA_PATH_PREFIX, serveLocalMedia } from "./services/engines/local-media-files.ts";
 import { createTusUploads, TUS_PATH } from "./services/engines/local-tus.ts";
 import { handleLocalUpload, UPLOAD_PATH_PREFIX } from "./services/engines/local-uploads.ts";
@@ -133,6 +134,21 @@ export function buildServer(deps: AppDeps): PodflowServer {
       return;
     }
     const local = deps.local;
+    if (local && path.startsWith(COVERS_PATH_PREFIX)) {
+      await handleCovers(
+        {
+          em: () => deps.orm.em.fork(),
+          storage: local.storage,
+          secret: local.uploadSecret,
+          publicUrl: deps.config.publicUrl,
+        },
+        req,
+        res,
+        url,
+        (status, body, headers) => sendJson(res, status, body, headers),
+      );
+      return;
+    }
     if (tus && (path === TUS_PATH || path.startsWith(`${TUS_PATH}/`))) {
       await tus.handle(req, res);
       return;

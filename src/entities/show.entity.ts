@@ -22,8 +22,11 @@ export const ShowSchema = defineEntity({
     category: p.string().length(64),
     subcategory: p.string().length(64).nullable(),
     explicit: p.boolean().default(false),
-    /** The cover art (JPEG or PNG, 1400–3000 px square), checked when set. */
-    imageUrl: p.text(),
+    /**
+     * The cover art (JPEG or PNG, 1400–3000 px square), checked when set: a URL elsewhere, or
+     * Podflow's own `/covers/` URL of an uploaded one. Apple requires it; null until given.
+     */
+    imageUrl: p.text().nullable(),
     link: p.text().nullable(),
     /**
      * The feed's path: the slug (a public show) or an unguessable token (a private one). Fixed at

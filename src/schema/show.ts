@@ -4,7 +4,13 @@ import { z } from "zod";
 import type { EpisodeType } from "../domain/apple-categories.ts";
 import type { Episode } from "../entities/episode.entity.ts";
 import { Show } from "../entities/show.entity.ts";
-import { ConflictError, NotFoundError, ValidationError } from "../services/errors.ts";
+import { type CoverUploadTarget, prepareCoverUpload } from "../services/cover-uploads.ts";
+import {
+  ConflictError,
+  NotFoundError,
+  ProcessingUnavailableError,
+  ValidationError,
+} from "../services/errors.ts";
 import { availableExports, type ExportFile, exportUrl } from "../services/exports/exports.ts";
 import { publishEpisode, setEpisodeShow, unpublishEpisode } from "../services/publishing.ts";
 import {
@@ -50,8 +56,11 @@ export const ShowRef = builder.node(Show, {
       resolve: (show) => show.subcategory ?? null,
     }),
     explicit: t.exposeBoolean("explicit", { description: "Explicit content." }),
-    imageUrl: t.exposeString("imageUrl", {
-      description: "The cover art: JPEG or PNG, 1400–3000 px square.",
+    imageUrl: t.string({
+      nullable: true,
+      description:
+        "The cover art: JPEG or PNG, 1400–3000 px square (a URL given, or an uploaded file served by Podflow). Apple requires it.",
+      resolve: (show) => show.imageUrl ?? null,
     }),
     link: t.string({
       nullable: true,
@@ -295,9 +304,9 @@ const showFields = (required: boolean) =>
         description: "Explicit content; false when omitted.",
       }),
       imageUrl: t.string({
-        required,
+        required: false,
         description:
-          "The cover art's http(s) URL: JPEG or PNG, 1400–3000 px square. Podflow downloads it to check.",
+          "The cover art's http(s) URL: JPEG or PNG, 1400–3000 px square; Podflow downloads it to check. Or upload the file with prepareCoverUpload. Apple requires cover art.",
       }),
       link: t.string({ required: false, description: "The show's website." }),
     }),
@@ -501,5 +510,58 @@ builder.mutationField("unpublishEpisode", (t) =>
         episodeUuid(input.episodeId),
       ),
     }),
+  }),
+);
+
+const PrepareCoverUploadInput = builder.inputType("PrepareCoverUploadInput", {
+  description: "The show whose cover art will be uploaded.",
+  fields: (t) => ({
+    showId: t.id({ required: true, description: "The show's global id." }),
+  }),
+});
+
+const CoverUploadTargetRef = builder.objectRef<CoverUploadTarget>("CoverUploadTarget").implement({
+  description:
+    "Where to PUT the cover art's bytes (JPEG or PNG, 1400–3000 px square, at most 20 MiB). The answer is 201 `{\"imageUrl\"}`, and the show's `imageUrl` is that URL from then on; art that breaks Apple's rules is answered 422 with the reason, and changes nothing.",
+  fields: (t) => ({
+    url: t.exposeString("url", { description: "The signed URL to send the image's bytes to." }),
+    method: t.exposeString("method", { description: "The HTTP method to use: PUT." }),
+    expiresAt: t.field({
+      type: "DateTime",
+      description: "When the URL stops working.",
+      resolve: (target) => target.expiresAt,
+    }),
+  }),
+});
+
+builder.mutationField("prepareCoverUpload", (t) =>
+  t.field({
+    type: CoverUploadTargetRef,
+    description: "A signed URL to upload one of your shows' cover art to Podflow itself.",
+    args: { input: t.arg({ type: PrepareCoverUploadInput, required: true }) },
+    errors: {
+      types: [NotFoundError, ProcessingUnavailableError],
+      directResult: true,
+      union: { name: "PrepareCoverUploadResult", description: "Where to upload, or why not." },
+    },
+    resolve: (_root, { input }, context) => {
+      const viewer = requireViewer(context);
+      const showId = showIdFromGlobalId(String(input.showId));
+      if (!showId) throw new NotFoundError("No such show");
+      if (!context.deps.local) {
+        throw new ProcessingUnavailableError(
+          "This server keeps no uploaded files (no media storage)",
+        );
+      }
+      return prepareCoverUpload(
+        {
+          em: context.em,
+          secret: context.deps.local.uploadSecret,
+          publicUrl: context.deps.config.publicUrl,
+        },
+        viewer,
+        showId,
+      );
+    },
   }),
 );

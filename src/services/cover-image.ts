@@ -21,12 +21,13 @@ export async function checkCoverImage(fetcher: ImageFetcher, url: string): Promi
     const reason = error instanceof OutputError ? error.message : (error as Error).message;
     return `could not be downloaded: ${reason}`;
   }
-  let size: { width: number; height: number; type?: string };
-  try {
-    size = imageSize(body);
-  } catch {
-    return "is not an image (JPEG or PNG expected)";
-  }
+  return coverBytesProblem(body);
+}
+
+/** Null when these bytes are cover art Apple takes; otherwise why not. */
+export function coverBytesProblem(body: Buffer): string | null {
+  const size = imageFacts(body);
+  if (!size) return "is not an image (JPEG or PNG expected)";
   if (size.type !== "jpg" && size.type !== "png") {
     return `is ${size.type ?? "an unknown format"}; Apple Podcasts takes JPEG or PNG`;
   }
@@ -36,4 +37,13 @@ export async function checkCoverImage(fetcher: ImageFetcher, url: string): Promi
     return `must be ${COVER_MIN_PX}–${COVER_MAX_PX} px square; it is ${width}×${height} px`;
   }
   return null;
+}
+
+/** Width, height and type (`jpg`, `png`…) from an image's header; null for anything else. */
+export function imageFacts(body: Buffer): { width: number; height: number; type?: string } | null {
+  try {
+    return imageSize(body);
+  } catch {
+    return null;
+  }
 }

@@ -36,7 +36,7 @@ export interface ShowFields {
   category: string;
   subcategory?: string | null;
   explicit?: boolean | null;
-  imageUrl: string;
+  imageUrl?: string | null;
   link?: string | null;
 }
 
@@ -100,7 +100,7 @@ const fieldSchemas = {
     .nullish()
     .transform((value) => value || null),
   explicit: z.boolean().nullish(),
-  imageUrl: httpUrl(2000),
+  imageUrl: httpUrl(2000).nullish(),
   link: httpUrl(2000)
     .nullish()
     .or(z.literal("").transform(() => null)),
@@ -152,7 +152,7 @@ export async function createShow(
 ): Promise<Show> {
   const valid = validateInput(createSchema, input);
   assertCategory(valid.category, valid.subcategory);
-  await assertCover(deps.images, valid.imageUrl);
+  if (valid.imageUrl) await assertCover(deps.images, valid.imageUrl);
   const isPrivate = valid.isPrivate ?? false;
   const feedKey = isPrivate
     ? randomBytes(16).toString("base64url")
@@ -169,7 +169,7 @@ export async function createShow(
     category: valid.category,
     subcategory: valid.subcategory,
     explicit: valid.explicit ?? false,
-    imageUrl: valid.imageUrl,
+    imageUrl: valid.imageUrl ?? null,
     link: valid.link ?? null,
     feedKey,
     isPrivate,
@@ -210,7 +210,7 @@ export async function updateShow(
     show.category = category;
     show.subcategory = subcategory;
   }
-  if (valid.imageUrl !== undefined && valid.imageUrl !== show.imageUrl) {
+  if (valid.imageUrl != null && valid.imageUrl !== show.imageUrl) {
     await assertCover(deps.images, valid.imageUrl);
     show.imageUrl = valid.imageUrl;
   }

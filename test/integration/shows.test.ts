@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { uploadEpisode } from "../support/pipeline.ts";
-import { createShow, SHOW_FIELDS, showInput, startImageHost } from "../support/podcast.ts";
+import { createShow, makePng, SHOW_FIELDS, showInput, startImageHost } from "../support/podcast.ts";
 import { type Scenario, startScenario, type TestProducer } from "../support/scenario.ts";
 import { follow, subscribeWs } from "../support/subscriptions.ts";
 
@@ -293,5 +293,51 @@ describe("shows", () => {
     await pat.gql(UPDATE, { input: { showId: show.id, title: "New name" } });
     await updates.waitFor(seen("New name"));
     updates.close();
+  });
+
+  it("take cover art uploaded to Podflow, checked and served with a new URL each time", async () => {
+    const show = await createShow(pat, showInput(imageHost.url, { imageUrl: undefined }));
+    const noArt = await fetch(show.feedUrl).then((response) => response.text());
+    expect(noArt).not.toContain("itunes:image");
+
+    const PREPARE = `mutation($input: PrepareCoverUploadInput!) { prepareCoverUpload(input: $input) {
+      __typename ... on CoverUploadTarget { url method } ... on Error { message } } }`;
+    const bySam = await sam.gql<{ prepareCoverUpload: { __typename: string } }>(PREPARE, {
+      input: { showId: show.id },
+    });
+    expect(bySam.body.data?.prepareCoverUpload.__typename).toBe("NotFoundError");
+    const prepared = await pat.gql<{ prepareCoverUpload: { url: string; method: string } }>(
+      PREPARE,
+      { input: { showId: show.id } },
+    );
+    const target = prepared.body.data?.prepareCoverUpload as { url: string; method: string };
+    expect(target.method).toBe("PUT");
+
+    const put = (url: string, body: Buffer) =>
+      fetch(url, { method: "PUT", body: new Uint8Array(body) });
+    // Art that breaks Apple's rules is refused with the reason, and changes nothing.
+    const small = await put(target.url, makePng(600, 600));
+    expect(small.status).toBe(422);
+    expect(((await small.json()) as { error: string }).error).toMatch(/1400–3000 px/);
+    const forged = target.url.replace(/signature=[^&]+/, "signature=forged");
+    expect((await put(forged, makePng(1400, 1400))).status).toBe(403);
+
+    const png = makePng(1400, 1400);
+    const uploaded = await put(target.url, png);
+    expect(uploaded.status).toBe(201);
+    const { imageUrl } = (await uploaded.json()) as { imageUrl: string };
+    expect(imageUrl).toMatch(new RegExp(`^${scenario.url}/covers/[A-Za-z0-9_-]{22}\\.png$`));
+    const served = await fetch(imageUrl);
+    expect(served.headers.get("content-type")).toBe("image/png");
+    expect(Buffer.from(await served.arrayBuffer())).toEqual(png);
+    expect((await fetch(imageUrl, { method: "HEAD" })).headers.get("content-length")).toBe(
+      String(png.length),
+    );
+    const feed = await fetch(show.feedUrl).then((response) => response.text());
+    expect(feed).toContain(`<itunes:image href="${imageUrl}"/>`);
+
+    // New art, new URL (Apple keys its cache on the URL).
+    const again = await put(target.url, makePng(1600, 1600));
+    expect(((await again.json()) as { imageUrl: string }).imageUrl).not.toBe(imageUrl);
   });
 });

@@ -194,7 +194,7 @@ export function feedShow(deps: Pick<FeedDeps, "publicUrl">, show: Show): FeedSho
     category: show.category,
     subcategory: show.subcategory ?? null,
     explicit: show.explicit,
-    imageUrl: show.imageUrl,
+    imageUrl: show.imageUrl ?? null,
     link: show.link ?? null,
     isPrivate: show.isPrivate,
     podcastGuid: show.podcastGuid,

@@ -24,7 +24,8 @@ export interface FeedShow {
   category: string;
   subcategory: string | null;
   explicit: boolean;
-  imageUrl: string;
+  /** Apple requires it; a show without cover art has a feed Apple will refuse until it has. */
+  imageUrl: string | null;
   link: string | null;
   isPrivate: boolean;
   podcastGuid: string;
@@ -83,7 +84,7 @@ export function buildFeed(show: FeedShow, items: readonly FeedItem[]): string {
   const owner = channel.ele("itunes:owner");
   el(owner, "itunes:name", show.ownerName);
   el(owner, "itunes:email", show.ownerEmail);
-  channel.ele("itunes:image", { href: show.imageUrl });
+  if (show.imageUrl) channel.ele("itunes:image", { href: show.imageUrl });
   const category = channel.ele("itunes:category", { text: show.category });
   if (show.subcategory) category.ele("itunes:category", { text: show.subcategory });
   el(channel, "itunes:explicit", show.explicit ? "true" : "false");

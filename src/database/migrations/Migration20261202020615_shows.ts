@@ -66,14 +66,19 @@ export class Migration20261202020615_shows extends Migration {
       execute function podflow_announce_show_change();`);
     this.addSql(`create or replace function podflow_episode_feed_changed() returns trigger
       language plpgsql as $$
+      declare
+        changed uuid[] := array[]::uuid[];
       begin
         if tg_op <> 'INSERT' and old.show_id is not null then
-          update shows set feed_version = feed_version + 1 where id = old.show_id;
+          changed := changed || old.show_id;
         end if;
-        if tg_op <> 'DELETE' and new.show_id is not null
-           and (tg_op = 'INSERT' or new.show_id is distinct from old.show_id) then
-          update shows set feed_version = feed_version + 1 where id = new.show_id;
+        if tg_op <> 'DELETE' and new.show_id is not null then
+          changed := changed || new.show_id;
         end if;
+        -- Locked in id order, so two episodes moving between the same two shows in opposite
+        -- directions cannot deadlock.
+        perform 1 from shows where id = any(changed) order by id for update;
+        update shows set feed_version = feed_version + 1 where id = any(changed);
         return null;
       end $$;`);
     this.addSql(`create trigger episodes_feed_insert after insert on "episodes"

@@ -45,11 +45,13 @@ export interface FeedServer {
   ): Promise<void>;
 }
 
-/** Feeds kept per show, at most this many (the least recently built go first). */
-const MAX_CACHED_FEEDS = 500;
+/** What the cache may hold, feeds and their gzip together; the least recently built go first. */
+const MAX_CACHED_BYTES = 64 * 1024 * 1024;
 
 export function createFeedServer(deps: FeedDeps): FeedServer {
   const cache = new Map<string, CachedFeed>();
+  let cachedBytes = 0;
+  const sizeOf = (feed: CachedFeed) => feed.body.length + feed.gzipped.length;
 
   async function current(show: Show): Promise<CachedFeed> {
     const cached = cache.get(show.id);
@@ -63,9 +65,16 @@ export function createFeedServer(deps: FeedDeps): FeedServer {
       body,
       gzipped: await gzip(body),
     };
+    const replaced = cache.get(show.id);
+    if (replaced) cachedBytes -= sizeOf(replaced);
     cache.delete(show.id);
     cache.set(show.id, feed);
-    if (cache.size > MAX_CACHED_FEEDS) cache.delete(cache.keys().next().value as string);
+    cachedBytes += sizeOf(feed);
+    for (const [id, oldest] of cache) {
+      if (cachedBytes <= MAX_CACHED_BYTES || id === show.id) break;
+      cache.delete(id);
+      cachedBytes -= sizeOf(oldest);
+    }
     return feed;
   }
 

@@ -28,6 +28,10 @@ export const ShowSchema = defineEntity({
      */
     imageUrl: p.text().nullable(),
     link: p.text().nullable(),
+    /** `podcast:locked`: other hosts may not import the feed (unlock it to move elsewhere). */
+    locked: p.boolean().default(true),
+    /** Moving away: `itunes:new-feed-url`, which tells apps to follow the podcast there. */
+    newFeedUrl: p.text().nullable(),
     /**
      * The feed's path: the slug (a public show) or an unguessable token (a private one). Fixed at
      * creation, so the feed URL podcast apps subscribed to never changes.

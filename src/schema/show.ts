@@ -71,6 +71,16 @@ export const ShowRef = builder.node(Show, {
       description:
         "A private show's feed URL is an unguessable token, and the feed asks directories not to list it.",
     }),
+    locked: t.exposeBoolean("locked", {
+      description:
+        "`podcast:locked`: other hosts may not import the feed. Unlock it before moving the podcast elsewhere.",
+    }),
+    newFeedUrl: t.string({
+      nullable: true,
+      description:
+        "Where the podcast moved (`itunes:new-feed-url`): apps follow it there. Null while it stays.",
+      resolve: (show) => show.newFeedUrl ?? null,
+    }),
     feedUrl: t.string({
       description:
         "The podcast's RSS feed, public and stable: submit it to Apple Podcasts, Spotify and other apps.",
@@ -309,6 +319,16 @@ const showFields = (required: boolean) =>
           "The cover art's http(s) URL: JPEG or PNG, 1400–3000 px square; Podflow downloads it to check. Or upload the file with prepareCoverUpload. Apple requires cover art.",
       }),
       link: t.string({ required: false, description: "The show's website." }),
+      locked: t.boolean({
+        required: false,
+        description:
+          "`podcast:locked` (true when omitted at creation): other hosts may not import the feed.",
+      }),
+      newFeedUrl: t.string({
+        required: false,
+        description:
+          "Moving the podcast away: the new feed's URL, written as `itunes:new-feed-url` so apps follow it. Null clears it.",
+      }),
     }),
   });
 
@@ -368,7 +388,10 @@ builder.mutationField("updateShow", (t) =>
         Object.entries(fields).filter(
           ([key, value]) =>
             value !== undefined &&
-            (value !== null || ["ownerName", "subcategory", "link", "explicit"].includes(key)),
+            (value !== null ||
+              ["ownerName", "subcategory", "link", "explicit", "newFeedUrl", "locked"].includes(
+                key,
+              )),
         ),
       );
       return { show: await updateShow(showDeps(context), viewer, showId, changes) };

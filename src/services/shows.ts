@@ -38,6 +38,8 @@ export interface ShowFields {
   explicit?: boolean | null;
   imageUrl?: string | null;
   link?: string | null;
+  locked?: boolean | null;
+  newFeedUrl?: string | null;
 }
 
 export interface CreateShowInput extends ShowFields {
@@ -104,6 +106,8 @@ const fieldSchemas = {
   link: httpUrl(2000)
     .nullish()
     .or(z.literal("").transform(() => null)),
+  locked: z.boolean().nullish(),
+  newFeedUrl: httpUrl(2000).nullish(),
 };
 
 const createSchema = z.object({ ...fieldSchemas, isPrivate: z.boolean().nullish() });
@@ -171,6 +175,8 @@ export async function createShow(
     explicit: valid.explicit ?? false,
     imageUrl: valid.imageUrl ?? null,
     link: valid.link ?? null,
+    locked: valid.locked ?? true,
+    newFeedUrl: valid.newFeedUrl ?? null,
     feedKey,
     isPrivate,
     podcastGuid: podcastGuidFor(feedUrl(deps.publicUrl, { feedKey })),
@@ -222,6 +228,8 @@ export async function updateShow(
   if (valid.language !== undefined) show.language = valid.language;
   if (valid.explicit != null) show.explicit = valid.explicit;
   if (valid.link !== undefined) show.link = valid.link ?? null;
+  if (valid.locked != null) show.locked = valid.locked;
+  if (valid.newFeedUrl !== undefined) show.newFeedUrl = valid.newFeedUrl ?? null;
   await deps.em.flush();
   return show;
 }

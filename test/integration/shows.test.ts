@@ -160,6 +160,16 @@ describe("shows", () => {
     expect(feedAfter.headers.get("etag")).not.toBe(etagBefore);
     expect(await feedAfter.text()).toContain("<title>After</title>");
 
+    // Moving away: unlocked, and apps told where the podcast went.
+    await pat.gql(UPDATE, {
+      input: { showId: show.id, locked: false, newFeedUrl: "https://elsewhere.example.com/feed" },
+    });
+    const moving = await fetch(show.feedUrl).then((response) => response.text());
+    expect(moving).toContain('<podcast:locked owner="pat@example.com">no</podcast:locked>');
+    expect(moving).toContain(
+      "<itunes:new-feed-url>https://elsewhere.example.com/feed</itunes:new-feed-url>",
+    );
+
     const refused = await pat.gql<{ updateShow: { __typename: string; fields: string[] } }>(
       UPDATE,
       {

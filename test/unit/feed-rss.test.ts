@@ -16,6 +16,8 @@ const show: FeedShow = {
   imageUrl: "https://example.com/cover.png",
   link: null,
   isPrivate: false,
+  locked: true,
+  newFeedUrl: null,
   podcastGuid: "917393e3-1b1e-5cef-ace4-edaa54e1f810",
   feedUrl: "https://podflow.example.com/feeds/tom.xml",
   updatedAt: new Date("2026-12-01T10:00:00Z"),
@@ -67,6 +69,14 @@ describe("the RSS feed", () => {
     expect((first["podcast:chapters"] as Node)["@_type"]).toBe("application/json+chapters");
     expect(first["itunes:episode"]).toBe("2");
     expect(first["itunes:season"]).toBe("2");
+  });
+
+  it("unlocks the feed and points apps at the new one when the podcast moves away", () => {
+    const { channel } = expectValidFeed(
+      buildFeed({ ...show, locked: false, newFeedUrl: "https://new.example.com/feed.xml" }, []),
+    );
+    expect((channel["podcast:locked"] as Node)["#text"]).toBe("no");
+    expect(channel["itunes:new-feed-url"]).toBe("https://new.example.com/feed.xml");
   });
 
   it("asks directories not to list a private show", () => {

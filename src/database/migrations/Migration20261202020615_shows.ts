@@ -13,7 +13,7 @@ export class Migration20261202020615_shows extends Migration {
 
   override up(): void | Promise<void> {
     this.addSql(
-      `create table "shows" ("id" uuid not null, "user_id" uuid not null, "title" varchar(255) not null, "description" text not null, "author" varchar(255) not null, "owner_name" varchar(255) not null, "owner_email" varchar(320) not null, "language" varchar(16) not null, "category" varchar(64) not null, "subcategory" varchar(64) null, "explicit" boolean not null default false, "image_url" text null, "link" text null, "feed_key" varchar(64) not null, "is_private" boolean not null default false, "podcast_guid" uuid not null, "feed_version" int not null default 1, "feed_updated_at" timestamptz not null, "created_at" timestamptz not null, "updated_at" timestamptz not null, primary key ("id"));`,
+      `create table "shows" ("id" uuid not null, "user_id" uuid not null, "title" varchar(255) not null, "description" text not null, "author" varchar(255) not null, "owner_name" varchar(255) not null, "owner_email" varchar(320) not null, "language" varchar(16) not null, "category" varchar(64) not null, "subcategory" varchar(64) null, "explicit" boolean not null default false, "image_url" text null, "link" text null, "locked" boolean not null default true, "new_feed_url" text null, "feed_key" varchar(64) not null, "is_private" boolean not null default false, "podcast_guid" uuid not null, "feed_version" int not null default 1, "feed_updated_at" timestamptz not null, "created_at" timestamptz not null, "updated_at" timestamptz not null, primary key ("id"));`,
     );
     this.addSql(`alter table "shows" add constraint "shows_feed_key_unique" unique ("feed_key");`);
     this.addSql(
@@ -60,9 +60,11 @@ export class Migration20261202020615_shows extends Migration {
       end $$;`);
     this.addSql(`create trigger shows_announce_update after update on "shows"
       for each row when ((old.title, old.description, old.author, old.owner_name, old.owner_email,
-        old.language, old.category, old.subcategory, old.explicit, old.image_url, old.link)
+        old.language, old.category, old.subcategory, old.explicit, old.image_url, old.link,
+        old.locked, old.new_feed_url)
         is distinct from (new.title, new.description, new.author, new.owner_name, new.owner_email,
-        new.language, new.category, new.subcategory, new.explicit, new.image_url, new.link))
+        new.language, new.category, new.subcategory, new.explicit, new.image_url, new.link,
+        new.locked, new.new_feed_url))
       execute function podflow_announce_show_change();`);
     this.addSql(`create or replace function podflow_episode_feed_changed() returns trigger
       language plpgsql as $$

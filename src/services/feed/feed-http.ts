@@ -206,6 +206,8 @@ export function feedShow(deps: Pick<FeedDeps, "publicUrl">, show: Show): FeedSho
     imageUrl: show.imageUrl ?? null,
     link: show.link ?? null,
     isPrivate: show.isPrivate,
+    locked: show.locked,
+    newFeedUrl: show.newFeedUrl ?? null,
     podcastGuid: show.podcastGuid,
     feedUrl: feedUrl(deps.publicUrl, show),
     updatedAt: show.feedUpdatedAt,

@@ -28,6 +28,8 @@ export interface FeedShow {
   imageUrl: string | null;
   link: string | null;
   isPrivate: boolean;
+  locked: boolean;
+  newFeedUrl: string | null;
   podcastGuid: string;
   feedUrl: string;
   updatedAt: Date;
@@ -92,7 +94,8 @@ export function buildFeed(show: FeedShow, items: readonly FeedItem[]): string {
   // A private show's feed is for its subscribers, not for directories.
   if (show.isPrivate) el(channel, "itunes:block", "Yes");
   el(channel, "podcast:guid", show.podcastGuid);
-  el(channel, "podcast:locked", "yes", { owner: show.ownerEmail });
+  el(channel, "podcast:locked", show.locked ? "yes" : "no", { owner: show.ownerEmail });
+  if (show.newFeedUrl) el(channel, "itunes:new-feed-url", show.newFeedUrl);
   for (const item of items) addItem(channel, show, item);
   return root.end({ prettyPrint: false });
 }

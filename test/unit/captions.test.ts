@@ -8,6 +8,7 @@ import {
   MAX_CUE_SECONDS,
   MAX_LINE_CHARS,
   MAX_LINES,
+  MIN_CUE_SECONDS,
   toSrt,
   toWebVtt,
 } from "../../src/services/exports/captions.ts";
@@ -92,6 +93,19 @@ describe("captions", () => {
     const cues = captionCues([{ start: 0, end: 20, text: "A few slow words spoken here" }]);
     expect(cues.length).toBe(3);
     for (const cue of cues) expect(cue.end - cue.start).toBeLessThanOrEqual(MAX_CUE_SECONDS);
+  });
+
+  it("hold a too-short cue for a second when the next leaves room, never overlapping it", () => {
+    const cues = captionCues([
+      { start: 0, end: 0.3, text: "Hi." },
+      { start: 5, end: 5.2, text: "Yes." },
+      { start: 5.6, end: 8, text: "Then more." },
+    ]);
+    expect(cues.map((cue) => [cue.start, cue.end])).toEqual([
+      [0, MIN_CUE_SECONDS],
+      [5, 5.6],
+      [5.6, 8],
+    ]);
   });
 
   it("escape markup in WebVTT, name speakers with voice spans, and prefix SRT speaker changes", () => {

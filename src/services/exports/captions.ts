@@ -1,6 +1,7 @@
 /**
  * WebVTT and SRT captions from transcript segments, within the limits players and YouTube keep
- * to: at most two lines of at most 42 characters per cue, and at most 7 seconds per cue. A
+ * to: at most two lines of at most 42 characters per cue, at most 7 seconds per cue, and at
+ * least 1 second where the next cue leaves room. A
  * longer segment is split at word boundaries into several cues, its time shared in proportion
  * to their text (or equally, where that would make a cue too long); a speaker change starts a new cue (segments never share one).
  */
@@ -9,6 +10,8 @@ import type { TranscriptSegment } from "../../entities/episode.entity.ts";
 export const MAX_LINE_CHARS = 42;
 export const MAX_LINES = 2;
 export const MAX_CUE_SECONDS = 7;
+/** Shorter cues flash by unread: one is held this long when the next cue leaves room. */
+export const MIN_CUE_SECONDS = 1;
 
 export interface Cue {
   start: number;
@@ -94,7 +97,7 @@ export function captionCues(
   options: { speakerPrefix?: boolean } = {},
 ): Cue[] {
   let previous: string | null = null;
-  return [...segments]
+  const cues = [...segments]
     .sort((a, b) => a.start - b.start)
     .flatMap((segment) => {
       const speaker = segment.speaker ?? null;
@@ -102,6 +105,13 @@ export function captionCues(
       previous = speaker;
       return segmentCues(prefixed ? { ...segment, text: `${speaker}: ${segment.text}` } : segment);
     });
+  cues.forEach((cue, index) => {
+    const next = cues[index + 1]?.start ?? Number.POSITIVE_INFINITY;
+    if (cue.end - cue.start < MIN_CUE_SECONDS) {
+      cue.end = Math.max(cue.end, Math.min(cue.start + MIN_CUE_SECONDS, next));
+    }
+  });
+  return cues;
 }
 
 /** `HH:MM:SS.mmm` (VTT) or `HH:MM:SS,mmm` (SRT). */

@@ -14,6 +14,7 @@ import {
 import { availableExports, type ExportFile, exportUrl } from "../services/exports/exports.ts";
 import { publishEpisode, setEpisodeShow, unpublishEpisode } from "../services/publishing.ts";
 import {
+  type CreateShowInput as CreateShowFields,
   createShow,
   feedUrl,
   findShow,
@@ -21,6 +22,7 @@ import {
   listShows,
   type ShowCursor,
   type ShowDeps,
+  type UpdateShowInput as UpdateShowFields,
   updateShow,
 } from "../services/shows.ts";
 import { builder } from "./builder.ts";
@@ -353,9 +355,15 @@ builder.mutationField("createShow", (t) =>
       union: { name: "CreateShowResult", description: "The show, or why nothing was created." },
     },
     resolve: async (_root, { input }, context) => {
+      // One field builder makes both inputs, so their types are loose here; the service parses
+      // every field with its own schema before anything is stored.
       const { showId: _none, ...fields } = input as typeof input & { showId?: unknown };
       return {
-        show: await createShow(showDeps(context), requireViewer(context), fields as never),
+        show: await createShow(
+          showDeps(context),
+          requireViewer(context),
+          fields as unknown as CreateShowFields,
+        ),
       };
     },
   }),
@@ -394,7 +402,9 @@ builder.mutationField("updateShow", (t) =>
               )),
         ),
       );
-      return { show: await updateShow(showDeps(context), viewer, showId, changes) };
+      return {
+        show: await updateShow(showDeps(context), viewer, showId, changes as UpdateShowFields),
+      };
     },
   }),
 );

@@ -43,6 +43,7 @@ function feedObject(show: FeedShow, items: readonly FeedItem[]) {
         lastBuildDate: text(rfc2822(show.updatedAt)),
         generator: text("Podflow"),
         "itunes:author": text(show.author),
+        "itunes:summary": text(show.description),
         "itunes:owner": {
           "itunes:name": text(show.ownerName),
           "itunes:email": text(show.ownerEmail),

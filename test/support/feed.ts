@@ -33,6 +33,7 @@ export const REQUIRED_CHANNEL_TAGS = [
   "itunes:category",
   "itunes:explicit",
   "itunes:author",
+  "itunes:summary",
   "itunes:owner",
   "podcast:guid",
   "podcast:locked",

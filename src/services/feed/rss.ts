@@ -83,6 +83,8 @@ export function buildFeed(show: FeedShow, items: readonly FeedItem[]): string {
   el(channel, "lastBuildDate", rfc2822(show.updatedAt));
   el(channel, "generator", `Podflow ${PODFLOW_VERSION}`);
   el(channel, "itunes:author", show.author);
+  // Apple reads `description`; some validators (Podbase) still look for the older summary.
+  el(channel, "itunes:summary", show.description);
   const owner = channel.ele("itunes:owner");
   el(owner, "itunes:name", show.ownerName);
   el(owner, "itunes:email", show.ownerEmail);

@@ -480,6 +480,11 @@ const PublishEpisodeInput = builder.inputType("PublishEpisodeInput", {
       required: false,
       description: "Full (the default), trailer or bonus.",
     }),
+    guid: t.string({
+      required: false,
+      description:
+        "The item's GUID at its first publication — an episode moved from another host keeps the GUID apps know it by; the episode's id when omitted. Fixed from then on: another value later is a ConflictError.",
+    }),
   }),
 });
 
@@ -509,6 +514,7 @@ builder.mutationField("publishEpisode", (t) =>
           episodeNumber: input.episodeNumber,
           seasonNumber: input.seasonNumber,
           episodeType: input.episodeType,
+          guid: input.guid,
         },
       ),
     }),

@@ -3,7 +3,7 @@ import type { PgBoss } from "pg-boss";
 import type { Logger } from "pino";
 import { z } from "zod";
 import { EPISODE_TYPES, type EpisodeType } from "../domain/apple-categories.ts";
-import type { Episode } from "../entities/episode.entity.ts";
+import { Episode } from "../entities/episode.entity.ts";
 import type { User } from "../entities/user.entity.ts";
 import { engineFor, type MediaEngines } from "./engines/engine.ts";
 import { findEpisode } from "./episodes.ts";
@@ -43,6 +43,11 @@ export interface PublishInput {
   episodeNumber?: number | null;
   seasonNumber?: number | null;
   episodeType?: EpisodeType | null;
+  /**
+   * The item GUID at the first publication, for an episode moved from another host, whose
+   * subscribers' apps know it by its old GUID; the episode's id otherwise. Fixed from then on.
+   */
+  guid?: string | null;
 }
 
 const positive = (what: string) =>
@@ -59,6 +64,12 @@ const publishSchema = z.object({
   episodeNumber: positive("number"),
   seasonNumber: positive("number"),
   episodeType: z.enum(EPISODE_TYPES).nullish(),
+  guid: z
+    .string()
+    .trim()
+    .min(1, "must not be empty")
+    .max(128, "must be at most 128 characters")
+    .nullish(),
 });
 
 export interface PublishDeps {
@@ -98,7 +109,13 @@ export async function publishEpisode(
       // A past time publishes at once under that date: a back catalogue keeps its dates.
       const now = new Date();
       const publishAt = valid.publishAt ?? now;
-      episode.feedGuid ??= episode.id;
+      if (valid.guid && episode.feedGuid && valid.guid !== episode.feedGuid) {
+        throw new ConflictError(
+          `The episode's GUID was fixed at its first publication (${episode.feedGuid}); it never changes`,
+        );
+      }
+      if (!episode.feedGuid && valid.guid) await assertGuidFree(tx, episode, valid.guid);
+      episode.feedGuid ??= valid.guid ?? episode.id;
       episode.publishAt = publishAt;
       episode.published = publishAt <= now;
       if (valid.episodeNumber !== undefined) episode.episodeNumber = valid.episodeNumber;
@@ -118,6 +135,16 @@ export async function publishEpisode(
   );
   if (!published) throw new NotFoundError("No such episode");
   return published;
+}
+
+/** Two items of one feed never share a GUID: apps would take them for one episode. */
+async function assertGuidFree(tx: EntityManager, episode: Episode, guid: string): Promise<void> {
+  const taken = await tx.count(Episode, {
+    show: episode.show?.id,
+    feedGuid: guid,
+    id: { $ne: episode.id },
+  });
+  if (taken > 0) throw new ConflictError(`Another episode of this show has the GUID ${guid}`);
 }
 
 function assertPublishable(episode: Episode): void {

@@ -170,10 +170,12 @@ describe("the podcast feed", () => {
       { id: second.id },
     );
     const publishAt = new Date(Date.now() + 3_000);
+    // An episode moved from another host keeps the GUID its listeners' apps know.
     const scheduled = await publish({
       episodeId: second.id,
       publishAt: publishAt.toISOString(),
       episodeType: "BONUS",
+      guid: "oldhost:episode-2",
     });
     expect(scheduled).toMatchObject({
       episode: { published: false, publishAt: publishAt.toISOString() },
@@ -197,7 +199,7 @@ describe("the podcast feed", () => {
     const second_ = items[0] as Item;
     expect(second_.pubDate).toBe(publishAt.toUTCString());
     expect(second_["itunes:episodeType"]).toBe("bonus");
-    expect(items.map(guidOf)).toEqual([second.uuid, first.uuid]);
+    expect(items.map(guidOf)).toEqual(["oldhost:episode-2", first.uuid]);
   });
 
   it("drops an unpublished episode, and keeps its GUID when it is published again", async () => {
@@ -218,12 +220,17 @@ describe("the podcast feed", () => {
     expect((await episodeRow(scenario, first.uuid)).published).toBe(false);
     expect(await itemTitles()).toEqual(["Second"]);
 
+    // Its GUID is fixed: another one later is refused.
+    expect(await publish({ episodeId: first.id, guid: "another" })).toMatchObject({
+      __typename: "ConflictError",
+      message: expect.stringMatching(/fixed at its first publication/),
+    });
     // Published again with a past date (a back catalogue): at once, under that date, same GUID.
     expect(
       await publish({ episodeId: first.id, publishAt: "2020-01-15T10:00:00.000Z" }),
     ).toMatchObject({ episode: { feedGuid: first.uuid, published: true } });
     const { items } = expectValidFeed((await readFeed()).text);
-    expect(items.map(guidOf)).toEqual([second.uuid, first.uuid]);
+    expect(items.map(guidOf)).toEqual(["oldhost:episode-2", first.uuid]);
     expect(items[1]?.pubDate).toBe("Wed, 15 Jan 2020 10:00:00 GMT");
   });
 

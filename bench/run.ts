@@ -15,6 +15,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { engineOverhead } from "./scenarios/engine-overhead.ts";
 import { episodeListing } from "./scenarios/episode-listing.ts";
+import { feed } from "./scenarios/feed.ts";
 import { jobPickup } from "./scenarios/job-pickup.ts";
 import { recovery } from "./scenarios/recovery.ts";
 import { webhookIngestion } from "./scenarios/webhook-ingestion.ts";
@@ -35,6 +36,7 @@ const SCENARIOS: BenchScenario[] = [
   episodeListing,
   engineOverhead,
   recovery,
+  feed,
 ];
 
 const RESULTS_DIR = fileURLToPath(new URL("./results/", import.meta.url));

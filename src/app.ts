@@ -148,6 +148,7 @@ export async function startPodflow(
       publicUrl: config.publicUrl,
       uploadSecret,
     });
+    const exportSecret = await installationSecret(orm.em.fork(), "export-urls");
     const localRunner: LocalRunnerDeps = {
       orm,
       boss,
@@ -171,6 +172,7 @@ export async function startPodflow(
       metrics: createMetrics(),
       engines,
       local: { storage, uploadSecret },
+      exportSecret,
       pubsub,
       outputs,
       episodeFeed,

@@ -40,6 +40,8 @@ export interface AppDeps {
    * key that signs upload URLs. Null when the local engine cannot run here (no ffmpeg).
    */
   local: { storage: MediaStorage; uploadSecret: Buffer } | null;
+  /** Keys the public export URLs of episodes (src/services/exports/exports.ts). */
+  exportSecret: Buffer;
   /** Downloads task outputs (transcripts, chapters) from Ittybit's storage. */
   outputs: OutputFetcher;
   /** Announces committed episode and task changes to subscribers on every instance. */

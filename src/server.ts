@@ -11,9 +11,13 @@ import { schema } from "./schema/index.ts";
 import { applyHttpTimeouts, httpServerOptions, SocketLimits } from "./security/socket-limits.ts";
 import { yogaSecurityOptions } from "./security/yoga-options.ts";
 import { authenticate } from "./services/accounts.ts";
+import { COVERS_PATH_PREFIX, handleCovers } from "./services/cover-uploads.ts";
 import { MEDIA_PATH_PREFIX, serveLocalMedia } from "./services/engines/local-media-files.ts";
 import { createTusUploads, TUS_PATH } from "./services/engines/local-tus.ts";
 import { handleLocalUpload, UPLOAD_PATH_PREFIX } from "./services/engines/local-uploads.ts";
+import { EXPORTS_PATH_PREFIX } from "./services/exports/exports.ts";
+import { serveExport } from "./services/exports/exports-http.ts";
+import { createFeedServer, FEED_PATH_PREFIX } from "./services/feed/feed-http.ts";
 import { checkReadiness } from "./services/health.ts";
 import { bearerTokenHash } from "./services/subscriber-tokens.ts";
 import { createIttybitWebhookReceiver } from "./webhooks.ts";
@@ -48,7 +52,7 @@ interface EnvelopedRoot {
 
 /**
  * One HTTP server: GraphQL (HTTP, SSE and graphql-ws on /graphql), health probes, webhooks, and
- * the local media engine's uploads and output files.
+ * the local media engine's uploads and output files, podcast feeds and episode exports.
  */
 export function buildServer(deps: AppDeps): PodflowServer {
   const { logger } = deps;
@@ -84,6 +88,12 @@ export function buildServer(deps: AppDeps): PodflowServer {
       maxBytes: deps.config.maxUploadBytes,
     });
 
+  const feeds = createFeedServer({
+    em: () => deps.orm.em.fork(),
+    publicUrl: deps.config.publicUrl,
+    exportSecret: deps.exportSecret,
+  });
+
   const limits = deps.config.security.connections;
   const http = createServer(httpServerOptions(limits), (req, res) => {
     route(req, res).catch((error: unknown) => {
@@ -118,7 +128,37 @@ export function buildServer(deps: AppDeps): PodflowServer {
       await yoga(req, res);
       return;
     }
+    const notFound = () => sendJson(res, 404, { error: "not found" });
+    if (path.startsWith(FEED_PATH_PREFIX)) {
+      await feeds.handle(req, res, path, notFound);
+      return;
+    }
+    if (path.startsWith(EXPORTS_PATH_PREFIX)) {
+      await serveExport(
+        { em: () => deps.orm.em.fork(), secret: deps.exportSecret },
+        req,
+        res,
+        path,
+        notFound,
+      );
+      return;
+    }
     const local = deps.local;
+    if (local && path.startsWith(COVERS_PATH_PREFIX)) {
+      await handleCovers(
+        {
+          em: () => deps.orm.em.fork(),
+          storage: local.storage,
+          secret: local.uploadSecret,
+          publicUrl: deps.config.publicUrl,
+        },
+        req,
+        res,
+        url,
+        (status, body, headers) => sendJson(res, status, body, headers),
+      );
+      return;
+    }
     if (tus && (path === TUS_PATH || path.startsWith(`${TUS_PATH}/`))) {
       await tus.handle(req, res);
       return;

@@ -1,6 +1,8 @@
 import { defineEntity, p } from "@mikro-orm/core";
+import { EPISODE_TYPES } from "../domain/apple-categories.ts";
 import { ENGINE_KINDS } from "../domain/engines.ts";
 import { EPISODE_STATUSES } from "../domain/episode-lifecycle.ts";
+import { Show } from "./show.entity.ts";
 import { User } from "./user.entity.ts";
 
 /** One timed piece of a transcript, in seconds from the start of the episode. */
@@ -57,6 +59,24 @@ export const EpisodeSchema = defineEntity({
     processingRound: p.integer().default(1),
     /** The last round for which complete-episode was queued: it is queued once per round. */
     completionQueuedRound: p.integer().default(0),
+    /** Bytes of the podcast MP3 (the feed's enclosure length), measured when processing ends. */
+    audioBytes: p.bigint("number").nullable(),
+    /** Seconds of the podcast MP3, when the engine tells. */
+    audioDurationSeconds: p.double().nullable(),
+    /** The show whose feed the episode belongs to; changed with setEpisodeShow. */
+    show: () => p.manyToOne(Show).nullable().deleteRule("set null"),
+    /** When the episode is (to be) in its show's feed: its `pubDate`. Null when not published. */
+    publishAt: p.datetime().nullable(),
+    /**
+     * True while the episode is in its show's feed: set by publishEpisode (now) or by the
+     * publish-episode job at `publishAt`, cleared by unpublishEpisode.
+     */
+    published: p.boolean().default(false),
+    /** The feed item's `<guid>`, fixed at the first publication and never changed. */
+    feedGuid: p.string().length(128).nullable(),
+    episodeNumber: p.integer().nullable(),
+    seasonNumber: p.integer().nullable(),
+    episodeType: p.enum(EPISODE_TYPES).default("full"),
     processingStartedAt: p.datetime().nullable(),
     processingCompletedAt: p.datetime().nullable(),
     createdAt: p.datetime().onCreate(() => new Date()),
@@ -69,6 +89,8 @@ export const EpisodeSchema = defineEntity({
     // The episodes connection: a user's episodes, newest first, optionally by status.
     { properties: ["user", "createdAt", "id"] },
     { properties: ["user", "status", "createdAt", "id"] },
+    // A show's feed: its published episodes, newest first.
+    { properties: ["show", "published", "publishAt"] },
   ],
 });
 

@@ -4,6 +4,7 @@ import { completeEpisodeHandler } from "./complete-episode.ts";
 import { episodeDeadLetterHandler } from "./episode-dead-letter.ts";
 import { type JobsInHand, trackJobsInHand } from "./in-hand.ts";
 import { processEpisodeHandler } from "./process-episode.ts";
+import { publishEpisodeHandler } from "./publish-episode.ts";
 import { QUEUES } from "./queues.ts";
 import { reconcileTasksHandler, refetchIttybitTaskHandler } from "./reconcile-tasks.ts";
 import { localTaskDeadLetterHandler, runLocalTaskHandler } from "./run-local-task.ts";
@@ -64,6 +65,12 @@ export async function startWorkers(
     QUEUES.processEpisode,
     EPISODE_WORK,
     jobs.track(QUEUES.processEpisode, processEpisodeHandler(deps), { handBackOnStop: true }),
+  );
+  // A scheduled publication is picked up by the poll within seconds of its time.
+  await boss.work(
+    QUEUES.publishEpisode,
+    EPISODE_WORK,
+    jobs.track(QUEUES.publishEpisode, publishEpisodeHandler(deps)),
   );
   if (!deps.ittybit) {
     logger.info("reconcile-tasks is off: ITTYBIT_API_KEY is not set");

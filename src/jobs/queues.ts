@@ -17,6 +17,8 @@ export const QUEUES = {
   localTaskDeadLetter: "local-task-dead-letter",
   /** Asks Ittybit about a delivered task when the webhook could not (refetch verification). */
   refetchIttybitTask: "refetch-ittybit-task",
+  /** Puts a scheduled episode in its show's feed, sent with `startAfter` = its publish time. */
+  publishEpisode: "publish-episode",
 } as const;
 
 export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
@@ -29,6 +31,9 @@ export type LocalTaskJobPayload = z.infer<typeof localTaskJobPayload>;
 
 export const refetchTaskJobPayload = z.object({ engineTaskId: z.string().min(1) });
 export type RefetchTaskJobPayload = z.infer<typeof refetchTaskJobPayload>;
+/** The publication this job makes due; a later reschedule or unpublish makes it a no-op. */
+export const publishJobPayload = z.object({ episodeId: z.uuid(), publishAt: z.iso.datetime() });
+export type PublishJobPayload = z.infer<typeof publishJobPayload>;
 
 /** What each queue's jobs carry. */
 export interface JobPayloads {
@@ -36,6 +41,7 @@ export interface JobPayloads {
   "complete-episode": EpisodeJobPayload;
   "run-local-task": LocalTaskJobPayload;
   "refetch-ittybit-task": RefetchTaskJobPayload;
+  "publish-episode": PublishJobPayload;
 }
 
 /**
@@ -129,6 +135,17 @@ const DEFAULT_POLICIES: ReadonlyArray<Queue> = [
     retryBackoff: true,
     retryDelayMax: 300,
     expireInSeconds: 120,
+    notify: true,
+  },
+  {
+    name: QUEUES.publishEpisode,
+    // Waits in the queue until its time (startAfter); the run is one row update.
+    policy: "standard",
+    retryLimit: 10,
+    retryDelay: 5,
+    retryBackoff: true,
+    retryDelayMax: 300,
+    expireInSeconds: 60,
     notify: true,
   },
   {

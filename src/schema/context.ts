@@ -3,9 +3,11 @@ import DataLoader from "dataloader";
 import { GraphQLError } from "graphql";
 import type { AppDeps } from "../deps.ts";
 import type { ProcessingTask } from "../entities/processing-task.entity.ts";
+import type { Show } from "../entities/show.entity.ts";
 import type { User } from "../entities/user.entity.ts";
 import { authenticate } from "../services/accounts.ts";
 import { latestTasksByEpisode } from "../services/episodes.ts";
+import { findShows } from "../services/shows.ts";
 import { bearerTokenHash } from "../services/subscriber-tokens.ts";
 
 /** Built per GraphQL operation, HTTP and WebSocket alike. */
@@ -20,6 +22,11 @@ export interface GraphQLContext {
   loaders: {
     /** Latest attempt of each task type, by episode id: one query per batch of episodes. */
     tasksByEpisode: DataLoader<string, ProcessingTask[]>;
+    /**
+     * The viewer's shows by id, one query per batch. Not cached across batches and read fresh
+     * (a subscription's context lives on while shows change).
+     */
+    showsById: DataLoader<string, Show | null>;
   };
 }
 
@@ -39,6 +46,13 @@ export async function createContext(
         const tasks = await latestTasksByEpisode(em, episodeIds);
         return episodeIds.map((id) => tasks.get(id) ?? []);
       }),
+      showsById: new DataLoader(
+        async (showIds) => {
+          const shows = viewer ? await findShows(em, viewer, showIds, { fresh: true }) : [];
+          return showIds.map((id) => shows.find((show) => show.id === id) ?? null);
+        },
+        { cache: false },
+      ),
     },
   };
 }

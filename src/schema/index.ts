@@ -5,6 +5,8 @@ import "./health.ts";
 import "./viewer.ts";
 import "./task.ts";
 import "./episode.ts";
+import "./show.ts";
+import "./publishing.ts";
 import "./upload.ts";
 import "./processing.ts";
 import "./subscription.ts";

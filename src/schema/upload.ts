@@ -11,6 +11,7 @@ import {
 import { builder } from "./builder.ts";
 import { requireViewer } from "./context.ts";
 import { EpisodeRef, episodeIdFromGlobalId } from "./episode.ts";
+import { showIdFromGlobalId } from "./show.ts";
 
 const PrepareUploadInput = builder.inputType("PrepareUploadInput", {
   description: "The episode to create and the file that will be uploaded for it.",
@@ -27,6 +28,10 @@ const PrepareUploadInput = builder.inputType("PrepareUploadInput", {
       required: true,
       description:
         "The file's size in bytes; at most the server's upload limit (4 GiB by default).",
+    }),
+    showId: t.id({
+      required: false,
+      description: "One of your shows to put the episode in (see setEpisodeShow).",
     }),
   }),
 });
@@ -74,15 +79,20 @@ builder.mutationField("prepareUpload", (t) =>
       "Creates an episode and returns a signed URL to upload its file to, then call confirmUpload.",
     args: { input: t.arg({ type: PrepareUploadInput, required: true }) },
     errors: {
-      types: [ValidationError, ProcessingUnavailableError],
+      types: [ValidationError, NotFoundError, ProcessingUnavailableError],
       directResult: true,
       union: {
         name: "PrepareUploadResult",
         description: "The payload, or why nothing was created.",
       },
     },
-    resolve: (_root, { input }, context) =>
-      prepareUpload(
+    resolve: (_root, { input }, context) => {
+      let showId: string | null = null;
+      if (input.showId != null) {
+        showId = showIdFromGlobalId(String(input.showId));
+        if (!showId) throw new NotFoundError("No such show");
+      }
+      return prepareUpload(
         {
           em: context.em,
           engines: context.deps.engines,
@@ -90,8 +100,9 @@ builder.mutationField("prepareUpload", (t) =>
           maxUploadBytes: context.deps.config.maxUploadBytes,
         },
         requireViewer(context),
-        input,
-      ),
+        { ...input, showId },
+      );
+    },
   }),
 );
 

@@ -63,9 +63,10 @@ export async function completeEpisode(
     throw error;
   }
 
+  const audio = byType("AUDIO_EXTRACTION");
+  const audioFacts = await measureAudio(deps, episode, audio);
   const finished = await changeEpisode(em, { id: episodeId }, (locked) => {
     if (locked.status !== "PROCESSING") return false;
-    const audio = byType("AUDIO_EXTRACTION");
     const video = byType("VIDEO_TRANSCODE");
     locked.audioFileId = audio.outputFileId ?? null;
     locked.audioUrl = audio.outputUrl ?? null;
@@ -74,10 +75,31 @@ export async function completeEpisode(
     locked.transcript = outputs.transcript?.text ?? null;
     locked.transcriptSegments = outputs.transcript?.segments ?? null;
     locked.chapters = outputs.chapters;
+    locked.audioBytes = audioFacts?.bytes ?? null;
+    locked.audioDurationSeconds = audioFacts?.durationSeconds ?? null;
     moveEpisode(locked, "PROCESSED");
     return true;
   });
   if (finished) logger.info("episode processed");
+}
+
+/**
+ * The MP3's size and duration for a feed's enclosure. Not knowing them does not fail the
+ * episode: publishEpisode measures again, and says why if it still cannot.
+ */
+async function measureAudio(deps: CompletionDeps, episode: Episode, audio: ProcessingTask) {
+  try {
+    return await engineFor(deps.engines, episode.engine).measureAudio({
+      fileId: audio.outputFileId ?? null,
+      url: audio.outputUrl ?? null,
+    });
+  } catch (error) {
+    deps.logger.warn(
+      { episodeId: episode.id, err: error },
+      "the episode's MP3 could not be measured",
+    );
+    return null;
+  }
 }
 
 /**

@@ -18,6 +18,7 @@ import {
 } from "./errors.ts";
 import { enqueue } from "./job-queue.ts";
 import { changeEpisode, moveEpisode } from "./lifecycle.ts";
+import { findShow } from "./shows.ts";
 
 /** What the media engines accept for processing into audio, video, transcript and chapters. */
 export const MEDIA_EXTENSIONS = [
@@ -38,6 +39,8 @@ export interface PrepareUploadInput {
   title: string;
   description?: string | null;
   filesize: number;
+  /** The uuid of one of the user's shows to put the episode in. */
+  showId?: string | null;
 }
 
 export interface PreparedUpload {
@@ -88,6 +91,8 @@ export async function prepareUpload(
   input: PrepareUploadInput,
 ): Promise<PreparedUpload> {
   const valid = validateInput(prepareUploadSchema(deps.maxUploadBytes), input);
+  const show = input.showId == null ? null : await findShow(deps.em, user, input.showId);
+  if (input.showId != null && !show) throw new NotFoundError("No such show");
   const id = randomUUID();
   const { target, folder } = await engineFor(deps.engines, deps.engine).prepareUpload({
     episodeId: id,
@@ -104,6 +109,7 @@ export async function prepareUpload(
     engine: deps.engine,
     ittybitFolder: folder,
     status: "AWAITING_UPLOAD",
+    show,
   });
   await deps.em.flush();
   return { episode, upload: target };

@@ -29,6 +29,8 @@ export interface OutputFetcher {
     what: string,
     signal?: AbortSignal,
   ): Promise<{ body: Buffer; contentType: string | null }>;
+  /** The file's size from a HEAD request's Content-Length; OutputError when it tells none. */
+  contentLength(url: string, what: string): Promise<number>;
 }
 
 /**
@@ -80,17 +82,38 @@ export function createOutputFetcher(options: {
       ],
     },
   });
+  /** Throws, and logs why, when the URL is not one outputs may be fetched from. */
+  function refuseUnlisted(url: string, what: string): void {
+    const parsed = URL.canParse(url) ? new URL(url) : null;
+    const refusal = parsed ? hosts.refusal(parsed) : "not a URL";
+    if (!refusal) return;
+    options.logger.warn(
+      { url: parsed ? loggableUrl(parsed) : "(not a URL)", refusal, what },
+      "refused to download an output",
+    );
+    throw new OutputError(`the ${what} could not be downloaded`);
+  }
+
   return {
-    async fetch(url, what, signal) {
-      const parsed = URL.canParse(url) ? new URL(url) : null;
-      const refusal = parsed ? hosts.refusal(parsed) : "not a URL";
-      if (refusal) {
-        options.logger.warn(
-          { url: parsed ? loggableUrl(parsed) : "(not a URL)", refusal, what },
-          "refused to download an output",
+    async contentLength(url, what) {
+      refuseUnlisted(url, what);
+      let length: string | undefined;
+      try {
+        length = (await http.head(url, { retry: { methods: ["HEAD"] } })).headers["content-length"];
+      } catch (error) {
+        const status = error instanceof RequestError ? error.response?.statusCode : undefined;
+        throw new OutputError(
+          `the ${what} could not be measured (${status ? `HTTP ${status}` : (error as Error).message})`,
         );
-        throw new OutputError(`the ${what} could not be downloaded`);
       }
+      const bytes = Number(length);
+      if (!length || !Number.isSafeInteger(bytes) || bytes <= 0) {
+        throw new OutputError(`the ${what}'s server did not tell its size`);
+      }
+      return bytes;
+    },
+    async fetch(url, what, signal) {
+      refuseUnlisted(url, what);
       const tooLarge = new AbortController();
       const request = http.get(url, {
         responseType: "buffer",

@@ -132,9 +132,20 @@ describe.each(["signature", "refetch"] as const)(
         "WEBVTT\n\n00:00:00.000 --> 00:01:00.200\nIntroduction\n\n00:01:00.200 --> 00:20:00.000\nThe interview\n",
         "text/vtt",
       );
+      // The MP3's size for a feed's enclosure comes from a HEAD request to Ittybit's file URL.
+      const mp3 = Buffer.alloc(12_345, 0xff);
+      scenario.ittybit.setOutputContent(
+        scenario.ittybit.setTaskStatus(
+          byType(tasks, "AUDIO_EXTRACTION").engine_task_id,
+          "completed",
+        ).output?.id as string,
+        mp3,
+        "audio/mpeg",
+      );
       for (const task of tasks) await report(scenario, task.engine_task_id, "completed");
 
-      await waitForStatus(scenario, episode.uuid, "PROCESSED");
+      const processed = await waitForStatus(scenario, episode.uuid, "PROCESSED");
+      expect(Number(processed.audio_bytes)).toBe(mp3.length);
       const { body } = await producer.gql<{
         episode: Record<string, unknown> & { tasks: Array<{ outputUrl: string }> };
       }>(EPISODE_QUERY, { id: episode.id });

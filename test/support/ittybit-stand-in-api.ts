@@ -182,8 +182,11 @@ export function fileUrl(state: StandInState, fileId: string): string {
   return `${state.baseUrl}/_files/${fileId}`;
 }
 
+/** Ittybit's file server: GET, and HEAD with the file's Content-Length (Node sends no body). */
 function serveFile(state: StandInState, request: ApiRequest): ApiResponse {
-  if (request.method !== "GET") return error(405, "Method not allowed");
+  if (request.method !== "GET" && request.method !== "HEAD") {
+    return error(405, "Method not allowed");
+  }
   const content = state.contents.get(decodeURIComponent(request.path.slice("/_files/".length)));
   if (!content) return error(404, "File not found");
   return { status: 200, raw: content.body, contentType: content.contentType };

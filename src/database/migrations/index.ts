@@ -4,6 +4,7 @@ import { Migration20261130061822_initial } from "./Migration20261130061822_initi
 import { Migration20261130064110_processing_rounds } from "./Migration20261130064110_processing_rounds.ts";
 import { Migration20261201150000_lifecycle } from "./Migration20261201150000_lifecycle.ts";
 import { Migration20261201203138_local_engine } from "./Migration20261201203138_local_engine.ts";
+import { Migration20261202020615_shows } from "./Migration20261202020615_shows.ts";
 import { Migration20261202030000_apply_task_events } from "./Migration20261202030000_apply_task_events.ts";
 
 export const migrations: MigrationObject[] = [
@@ -14,6 +15,7 @@ export const migrations: MigrationObject[] = [
   },
   { name: "Migration20261201150000_lifecycle", class: Migration20261201150000_lifecycle },
   { name: "Migration20261201203138_local_engine", class: Migration20261201203138_local_engine },
+  { name: "Migration20261202020615_shows", class: Migration20261202020615_shows },
   {
     name: "Migration20261202030000_apply_task_events",
     class: Migration20261202030000_apply_task_events,

@@ -15,6 +15,13 @@ export interface UploadTarget {
   tusUrl: string | null;
 }
 
+/** The podcast MP3 as a feed's enclosure needs it. */
+export interface AudioFacts {
+  bytes: number;
+  /** Null when the engine cannot tell. */
+  durationSeconds: number | null;
+}
+
 export interface EpisodeOutputs {
   transcript: { text: string; segments: TranscriptSegment[] } | null;
   chapters: Chapter[] | null;
@@ -68,6 +75,11 @@ export interface MediaEngine {
     },
     signal?: AbortSignal,
   ): Promise<EpisodeOutputs>;
+  /**
+   * The exact size (and the duration, when known) of an episode's podcast MP3, for the feed's
+   * enclosure: the file in storage for the local engine, a HEAD request for Ittybit's URL.
+   */
+  measureAudio(audio: { fileId: string | null; url: string | null }): Promise<AudioFacts>;
 }
 
 /** The engines this installation has; a kind that is not configured is absent. */

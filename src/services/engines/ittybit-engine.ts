@@ -106,6 +106,12 @@ export function createIttybitEngine(options: {
         chapters: chaptersFile && parseChapters(chaptersFile.body, chaptersFile.contentType),
       };
     },
+
+    // Ittybit's task output names no size: its file server answers HEAD with Content-Length.
+    async measureAudio({ url }) {
+      if (!url) throw new OutputError("Ittybit reported no URL for the episode's MP3");
+      return { bytes: await outputs.contentLength(url, "podcast MP3"), durationSeconds: null };
+    },
   };
 }
 

@@ -4,9 +4,10 @@ import type { MediaTools } from "../../engine/local/media-tools.ts";
 import { NotMediaError, probeMedia } from "../../engine/local/probe.ts";
 import { InvalidMediaError, UnknownFileError } from "../errors.ts";
 import { enqueue } from "../job-queue.ts";
+import { OutputError } from "../outputs.ts";
 import type { MediaStorage } from "../storage.ts";
 import type { MediaEngine } from "./engine.ts";
-import { readLocalOutputs } from "./local-outputs.ts";
+import { OUTPUT_NAME, outputKey, readLocalOutputs } from "./local-outputs.ts";
 import { TUS_PATH } from "./local-tus.ts";
 import {
   FILE_ID,
@@ -89,5 +90,13 @@ export function createLocalEngine(options: {
     },
 
     readOutputs: (tasks) => readLocalOutputs(storage, tasks),
+
+    async measureAudio({ fileId }) {
+      const stored =
+        fileId && OUTPUT_NAME.test(fileId) ? await storage.stat(outputKey(fileId)) : null;
+      if (!stored || !fileId) throw new OutputError("the episode's MP3 is not in storage");
+      const probe = await probeMedia(tools, storage.localPath(outputKey(fileId)));
+      return { bytes: stored.bytes, durationSeconds: probe.durationSeconds };
+    },
   };
 }

@@ -87,8 +87,9 @@ describe.skipIf(!hasChromium)("the dashboard", () => {
     await page.getByText(/That API token was not accepted/).waitFor();
     expect(await page.getByRole("button", { name: "Sign out" }).isVisible()).toBe(false);
 
+    // By keyboard: Enter in the field signs in.
     await page.getByLabel("API token").fill(producer.token);
-    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByLabel("API token").press("Enter");
     await page.getByText(producer.email).waitFor();
     await page.getByText("No episodes yet").waitFor();
     // The token is kept for this browser session only.
@@ -185,6 +186,29 @@ describe.skipIf(!hasChromium)("the dashboard", () => {
     expect(await audio.evaluate((element: HTMLAudioElement) => element.readyState)).toBeGreaterThan(
       1,
     );
+    // A chapter's timestamp seeks the player to the chapter's start.
+    await audio.evaluate((element: HTMLAudioElement) => {
+      element.pause();
+      element.currentTime = 3;
+      element.addEventListener("seeked", () => {
+        (window as unknown as { seekedTo: number }).seekedTo = element.currentTime;
+      });
+    });
+    await page.waitForFunction(
+      () => (window as unknown as { seekedTo?: number }).seekedTo !== undefined,
+    );
+    await page.evaluate(() => {
+      delete (window as unknown as { seekedTo?: number }).seekedTo;
+    });
+    await card(episodeId)
+      .getByRole("button", { name: /Play from 0:00: Chapter 1/ })
+      .click();
+    await page.waitForFunction(
+      () => (window as unknown as { seekedTo?: number }).seekedTo !== undefined,
+    );
+    expect(
+      await page.evaluate(() => (window as unknown as { seekedTo: number }).seekedTo),
+    ).toBeLessThan(0.5);
     await audio.evaluate((element: HTMLAudioElement) => element.pause());
   });
 
@@ -221,6 +245,19 @@ describe.skipIf(!hasChromium)("the dashboard", () => {
     const failedAt = states.findLastIndex((state) => state.startsWith("FAILED:"));
     expect(failedAt).toBeGreaterThanOrEqual(0);
     expect(states.slice(failedAt)).toContain("COMPLETED:100");
+  });
+
+  it("fits a phone's width without sideways scrolling", async () => {
+    await page.setViewportSize({ width: 360, height: 800 });
+    try {
+      const overflow = await page.evaluate(
+        () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
+      );
+      expect(overflow).toBe(0);
+      expect(await page.getByRole("button", { name: "Upload" }).isVisible()).toBe(true);
+    } finally {
+      await page.setViewportSize({ width: 1100, height: 900 });
+    }
   });
 
   it("shows what a second Podflow on the same database changes", async () => {

@@ -12,7 +12,7 @@ import send from "send";
 export const DASHBOARD_DIR = path.resolve(import.meta.dirname, "../web/dist");
 const ASSETS_PREFIX = "/assets/";
 /** Vite's output names: name-hash.ext, nothing that walks out of the folder. */
-const ASSET_NAME = /^[\w.-]+$/;
+const ASSET_NAME = /^[\w-][\w.-]*$/;
 
 /**
  * What the page may load: only Podflow itself, except media and uploads, which may live at the

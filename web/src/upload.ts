@@ -4,8 +4,6 @@
  * with XMLHttpRequest, whose upload events give progress. Resolves with the file id that
  * confirmUpload takes.
  */
-import { Upload } from "tus-js-client";
-
 export interface UploadTarget {
   url: string;
   method: string;
@@ -20,7 +18,13 @@ export function uploadFile(file: File, target: UploadTarget, onProgress: OnProgr
     : uploadWithPut(file, target, onProgress);
 }
 
-function uploadWithTus(file: File, endpoint: string, onProgress: OnProgress): Promise<string> {
+async function uploadWithTus(
+  file: File,
+  endpoint: string,
+  onProgress: OnProgress,
+): Promise<string> {
+  // Loaded on the first upload, so the page itself starts without it.
+  const { Upload } = await import("tus-js-client");
   return new Promise((resolve, reject) => {
     const upload = new Upload(file, {
       endpoint,

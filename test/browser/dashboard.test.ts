@@ -9,6 +9,7 @@
  * processed episode (docs/dashboard.png in the README comes from here).
  */
 import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { build } from "vite";
@@ -260,7 +261,7 @@ describe.skipIf(!hasChromium)("the dashboard", () => {
     }
   });
 
-  it("shows what a second Podflow on the same database changes", async () => {
+  it("shows what a second Podflow on the same database changes", { timeout: 200_000 }, async () => {
     const second = await startTestPodflow({
       databaseUrl: scenario.databaseUrl,
       env: { PODFLOW_MEDIA_ENGINE: "local", PODFLOW_ROLES: "api" },
@@ -281,6 +282,42 @@ describe.skipIf(!hasChromium)("the dashboard", () => {
       .locator("li.episode")
       .evaluateAll((items) => items.map((item) => item.getAttribute("data-episode-id")));
     expect(order.indexOf(otherId)).toBeLessThan(order.indexOf(episodeId));
+
+    // The other way round: a page served by the second Podflow (API only, no workers) follows
+    // an episode that the first one's engine processes.
+    const onSecond = await browser.newPage();
+    try {
+      await signInOn(onSecond, second.url ?? "", producer.token);
+      const bytes = await readFile(video);
+      const prepared = await producer.gql<{
+        prepareUpload: { episode: { id: string }; upload: { url: string } };
+      }>(
+        `mutation($input: PrepareUploadInput!) { prepareUpload(input: $input) {
+           ... on PrepareUploadPayload { episode { id } upload { url } } } }`,
+        {
+          input: {
+            title: "Processed elsewhere",
+            filename: "elsewhere.mp4",
+            filesize: bytes.length,
+          },
+        },
+      );
+      const { episode, upload } = prepared.body.data?.prepareUpload ?? {};
+      const put = await fetch(upload?.url ?? "", { method: "PUT", body: bytes });
+      const { id: fileId } = (await put.json()) as { id: string };
+      const confirmed = await producer.gql<{ confirmUpload: { __typename: string } }>(
+        `mutation($input: ConfirmUploadInput!) { confirmUpload(input: $input) { __typename } }`,
+        { input: { episodeId: episode?.id, fileId } },
+      );
+      expect(confirmed.body.data?.confirmUpload.__typename).toBe("ConfirmUploadPayload");
+      const elsewhere = onSecond.locator(`li.episode[data-episode-id="${episode?.id}"]`);
+      await elsewhere.and(onSecond.locator('[data-status="PROCESSED"]')).waitFor({
+        timeout: 150_000,
+      });
+      expect(await elsewhere.locator("audio").count()).toBe(1);
+    } finally {
+      await onSecond.close();
+    }
   });
 
   it("says when the live connection drops and catches up when it is back", {
@@ -292,9 +329,7 @@ describe.skipIf(!hasChromium)("the dashboard", () => {
     const address = new URL(first.url ?? "");
     const other = await browser.newPage();
     try {
-      await other.goto(first.url ?? "");
-      await other.getByLabel("API token").fill(producer.token);
-      await other.getByRole("button", { name: "Sign in" }).click();
+      await signInOn(other, first.url ?? "", producer.token);
       await other.locator(`li.episode[data-episode-id="${episodeId}"]`).waitFor();
       await other.evaluate(() => {
         (window as unknown as { notReloaded: boolean }).notReloaded = true;
@@ -326,6 +361,13 @@ describe.skipIf(!hasChromium)("the dashboard", () => {
     }
   });
 });
+
+async function signInOn(page: Page, url: string, token: string): Promise<void> {
+  await page.goto(url);
+  await page.getByLabel("API token").fill(token);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("button", { name: "Sign out" }).waitFor();
+}
 
 /** Installs a MutationObserver that records every value the page's bars and statuses take. */
 async function recordWhatThePageShows(page: Page): Promise<void> {

@@ -15,7 +15,7 @@ import { type Browser, chromium, type Page } from "playwright-core";
 import { build } from "vite";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningPodflow } from "../../src/app.ts";
-import { changeEpisode, changeTask } from "../support/episode-changes.ts";
+import { changeEpisode, changeTask, insertProcessingEpisode } from "../support/episode-changes.ts";
 import { graphql } from "../support/http.ts";
 import { makeMediaDir, makeVideoWithAudio, testMediaTools } from "../support/media.ts";
 import { startTestPodflow } from "../support/podflow.ts";
@@ -359,6 +359,23 @@ describe.skipIf(!hasChromium)("the dashboard", () => {
     } finally {
       await other.close();
     }
+  });
+
+  it("pages back through older episodes with Load more", async () => {
+    const before = await page.locator("li.episode").count();
+    for (let n = 1; n <= 20; n++) {
+      await insertProcessingEpisode(scenario.podflow.deps, producer.userId, `Older ${n}`);
+    }
+    await page.reload();
+    await page.getByText(producer.email).waitFor();
+    await page.getByRole("button", { name: "Load more" }).waitFor();
+    // The first page is 20, newest first: the episodes just made.
+    expect(await page.locator("li.episode").count()).toBe(20);
+    expect(await page.locator("li.episode h3").first().textContent()).toBe("Older 20");
+    await page.getByRole("button", { name: "Load more" }).click();
+    await page.locator(`li.episode[data-episode-id="${episodeId}"]`).waitFor();
+    expect(await page.locator("li.episode").count()).toBe(before + 20);
+    expect(await page.getByRole("button", { name: "Load more" }).isVisible()).toBe(false);
   });
 });
 

@@ -111,6 +111,35 @@ uploadForm.addEventListener("submit", (event) => {
   if (session) void upload(session);
 });
 
+// A recording dropped anywhere on the upload panel is the episode file; its name, the title
+// until one is typed.
+const fileInput = byId<HTMLInputElement>("file");
+const titleInput = byId<HTMLInputElement>("title");
+const uploadPanel = uploadForm.closest("section") ?? uploadForm;
+uploadPanel.addEventListener("dragover", (event) => {
+  event.preventDefault();
+  uploadPanel.classList.add("dropping");
+});
+uploadPanel.addEventListener("dragleave", () => uploadPanel.classList.remove("dropping"));
+uploadPanel.addEventListener("drop", (event) => {
+  event.preventDefault();
+  uploadPanel.classList.remove("dropping");
+  const files = (event as DragEvent).dataTransfer?.files;
+  if (!files?.length) return;
+  fileInput.files = files;
+  fileInput.dispatchEvent(new Event("change"));
+});
+fileInput.addEventListener("change", () => {
+  const file = fileInput.files?.[0];
+  if (file && !titleInput.value.trim()) titleInput.value = file.name.replace(/\.[^.]+$/, "");
+});
+
+let uploading = false;
+window.addEventListener("beforeunload", (event) => {
+  // Leaving mid-upload loses it: the browser asks first.
+  if (uploading) event.preventDefault();
+});
+
 async function signIn(token: string): Promise<void> {
   const api = new PodflowApi(token);
   let email: string;
@@ -279,8 +308,6 @@ type PrepareResult = {
 };
 
 async function upload(current: Session): Promise<void> {
-  const fileInput = byId<HTMLInputElement>("file");
-  const titleInput = byId<HTMLInputElement>("title");
   const descriptionInput = byId<HTMLTextAreaElement>("description");
   const file = fileInput.files?.[0];
   const title = titleInput.value.trim();
@@ -290,6 +317,7 @@ async function upload(current: Session): Promise<void> {
   if (!title) return fail("Give the episode a title.", titleInput);
 
   uploadButton.disabled = true;
+  uploading = true;
   setUploadProgress(0, file.size, 0);
   uploadProgress.hidden = false;
   try {
@@ -338,6 +366,7 @@ async function upload(current: Session): Promise<void> {
     uploadProgress.hidden = true;
     uploadError.textContent = (error as Error).message;
   } finally {
+    uploading = false;
     uploadButton.disabled = false;
   }
 

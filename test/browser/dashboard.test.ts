@@ -45,7 +45,8 @@ interface Seen {
   statuses: Record<string, string[]>;
 }
 
-describe.skipIf(!hasChromium)("the dashboard", () => {
+// Generous waits: the suite runs these beside ffmpeg-heavy test files on two shared cores.
+describe.skipIf(!hasChromium)("the dashboard", { timeout: 120_000 }, () => {
   let scenario: Scenario;
   let producer: TestProducer;
   let browser: Browser;
@@ -69,6 +70,7 @@ describe.skipIf(!hasChromium)("the dashboard", () => {
       args: ["--no-sandbox", "--autoplay-policy=no-user-gesture-required"],
     });
     page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+    page.setDefaultTimeout(60_000);
   }, 120_000);
 
   afterAll(async () => {
@@ -286,6 +288,7 @@ describe.skipIf(!hasChromium)("the dashboard", () => {
     // The other way round: a page served by the second Podflow (API only, no workers) follows
     // an episode that the first one's engine processes.
     const onSecond = await browser.newPage();
+    onSecond.setDefaultTimeout(60_000);
     try {
       await signInOn(onSecond, second.url ?? "", producer.token);
       const bytes = await readFile(video);
@@ -328,6 +331,7 @@ describe.skipIf(!hasChromium)("the dashboard", () => {
     const first = await startTestPodflow({ databaseUrl: scenario.databaseUrl, env });
     const address = new URL(first.url ?? "");
     const other = await browser.newPage();
+    other.setDefaultTimeout(60_000);
     try {
       await signInOn(other, first.url ?? "", producer.token);
       await other.locator(`li.episode[data-episode-id="${episodeId}"]`).waitFor();

@@ -40,6 +40,11 @@ interface Session {
   endCursor: string | null;
   hasNextPage: boolean;
   ended: boolean;
+  /** Counts live messages; a card remembers the count at its last live update. */
+  liveCount: number;
+  liveSeen: Map<string, number>;
+  /** Live states of episodes not shown yet (older than the loaded pages). */
+  unshown: Map<string, Episode>;
 }
 
 let session: Session | null = null;
@@ -89,13 +94,14 @@ loadMore.addEventListener("click", async () => {
   const current = session;
   if (!current?.endCursor) return;
   loadMore.disabled = true;
+  const sentAt = current.liveCount;
   try {
     const page = await current.api.request<EpisodesPage>(EPISODES_QUERY, {
       first: PAGE_SIZE,
       after: current.endCursor,
     });
     if (current !== session) return;
-    for (const edge of page.episodes.edges) upsert(current, edge.node, true);
+    for (const edge of page.episodes.edges) upsert(current, edge.node, sentAt);
     current.endCursor = page.episodes.pageInfo.endCursor;
     current.hasNextPage = page.episodes.pageInfo.hasNextPage;
     renderListState(current);
@@ -180,6 +186,9 @@ function startSession(api: PodflowApi): void {
     endCursor: null,
     hasNextPage: false,
     ended: false,
+    liveCount: 0,
+    liveSeen: new Map(),
+    unshown: new Map(),
     stopFeed: () => undefined,
     live: api.live({
       connected: (reconnected) => {
@@ -207,7 +216,11 @@ function startSession(api: PodflowApi): void {
     {
       next: (message) => {
         const episode = message.data?.myEpisodesUpdated;
-        if (episode && session === current) upsert(current, episode, false);
+        if (episode && session === current) {
+          current.liveCount++;
+          current.liveSeen.set(episode.id, current.liveCount);
+          upsert(current, episode, "live");
+        }
         if (session === current) renderListState(current);
       },
       error: (error) => {
@@ -235,9 +248,10 @@ function endSession(): void {
 async function resync(current: Session, reconnected: boolean): Promise<void> {
   try {
     const loaded = Math.min(100, Math.max(PAGE_SIZE, current.cards.size));
+    const sentAt = current.liveCount;
     const page = await current.api.request<EpisodesPage>(EPISODES_QUERY, { first: loaded });
     if (current !== session) return;
-    for (const edge of page.episodes.edges) upsert(current, edge.node, true);
+    for (const edge of page.episodes.edges) upsert(current, edge.node, sentAt);
     if (!reconnected || !current.endCursor) {
       current.endCursor = page.episodes.pageInfo.endCursor;
       current.hasNextPage = page.episodes.pageInfo.hasNextPage;
@@ -253,16 +267,27 @@ function newerFirst(a: Episode, b: Episode): number {
   return b.createdAt.localeCompare(a.createdAt) || b.id.localeCompare(a.id);
 }
 
-function upsert(current: Session, episode: Episode, fromPage: boolean): void {
-  const known = current.cards.get(episode.id);
+/**
+ * Shows an episode's state. `source` is "live" for the feed, or the live count when the request
+ * that answered it was sent: the feed delivers every change in commit order, so a live update
+ * that arrived after a request went out is at least as new as its answer, which is then dropped.
+ */
+function upsert(current: Session, answered: Episode, source: "live" | number): void {
+  const newerLive = source !== "live" && (current.liveSeen.get(answered.id) ?? 0) > source;
+  const known = current.cards.get(answered.id);
   if (known) {
-    known.update(episode);
+    if (!newerLive) known.update(answered);
     return;
   }
+  const episode = (newerLive && current.unshown.get(answered.id)) || answered;
+  current.unshown.delete(episode.id);
   // A live change to an episode older than the loaded pages waits for "Load more".
   const cards = [...current.cards.values()];
   const oldest = cards.at(-1)?.episode;
-  if (!fromPage && current.hasNextPage && oldest && newerFirst(episode, oldest) > 0) return;
+  if (source === "live" && current.hasNextPage && oldest && newerFirst(episode, oldest) > 0) {
+    current.unshown.set(episode.id, episode);
+    return;
+  }
   const card = new EpisodeCard(episode, (target) => retry(current, target));
   const before = cards.find((other) => newerFirst(episode, other.episode) < 0);
   list.insertBefore(card.element, before?.element ?? null);
@@ -277,6 +302,7 @@ function renderListState(current: Session): void {
 }
 
 async function retry(current: Session, episode: Episode): Promise<string | null> {
+  const sentAt = current.liveCount;
   try {
     const data = await current.api.request<{
       retryEpisode: { __typename: string; message?: string; episode?: Episode };
@@ -290,7 +316,7 @@ async function retry(current: Session, episode: Episode): Promise<string | null>
     );
     const result = data.retryEpisode;
     if (result.episode) {
-      upsert(current, result.episode, true);
+      upsert(current, result.episode, sentAt);
       return null;
     }
     return result.message ?? "The episode could not be retried.";
@@ -320,6 +346,7 @@ async function upload(current: Session): Promise<void> {
   uploading = true;
   setUploadProgress(0, file.size, 0);
   uploadProgress.hidden = false;
+  const sentAt = current.liveCount;
   try {
     const prepared = (
       await current.api.request<{ prepareUpload: PrepareResult }>(
@@ -343,7 +370,7 @@ async function upload(current: Session): Promise<void> {
       const problems = prepared.problems?.map((problem) => problem.message).join(" ");
       throw new Error(problems || prepared.message || "Podflow did not accept the upload.");
     }
-    upsert(current, prepared.episode, true);
+    upsert(current, prepared.episode, sentAt);
     const speed = new SpeedMeter();
     speed.add(0);
     const fileId = await uploadFile(file, prepared.upload, (sent, total) =>

@@ -173,8 +173,6 @@ describe.skipIf(!hasChromium)("the dashboard", { timeout: 120_000 }, () => {
     await card(episodeId)
       .getByRole("button", { name: /Play from 0:00: Chapter 1/ })
       .waitFor();
-    const screenshot = process.env.PODFLOW_DASHBOARD_SCREENSHOT;
-    if (screenshot) await page.screenshot({ path: path.resolve(ROOT, screenshot), fullPage: true });
   });
 
   it("plays the processed episode's audio", async () => {
@@ -242,12 +240,76 @@ describe.skipIf(!hasChromium)("the dashboard", { timeout: 120_000 }, () => {
 
     await failed.getByRole("button", { name: "Retry" }).click();
     await failed.and(page.locator('[data-status="PROCESSING"]')).waitFor();
-    await failed.and(page.locator('[data-status="PROCESSED"]')).waitFor({ timeout: 180_000 });
+    await failed
+      .and(page.locator('[data-status="PROCESSED"]'))
+      .waitFor({ timeout: 180_000 })
+      .catch(async (error: Error) => {
+        const state = await producer.gql(
+          `query($id: ID!) { episode(id: $id) { status failureReason tasks { type status attempt progress error } } }`,
+          { id: episodeId },
+        );
+        const shown = await failed.evaluate((element) => element.textContent);
+        throw new Error(`${error.message}\nAPI: ${JSON.stringify(state.body)}\nPage: ${shown}`);
+      });
     expect(await failed.getByRole("button", { name: "Retry" }).isVisible()).toBe(false);
     const states = (await seen()).tasks[`${episodeId}:VIDEO_TRANSCODE`] ?? [];
     const failedAt = states.findLastIndex((state) => state.startsWith("FAILED:"));
     expect(failedAt).toBeGreaterThanOrEqual(0);
     expect(states.slice(failedAt)).toContain("COMPLETED:100");
+  });
+
+  it("shows the transcript with timestamps; a click plays from there", async () => {
+    // No speech model can run here (the test model recognises nothing), so the transcript is
+    // stored as the speech task stores a real one; the database announces the change.
+    const uuid = Buffer.from(episodeId, "base64").toString().split(":")[1] as string;
+    const segments = [
+      { start: 0, end: 1.8, text: "Welcome to the show.", speaker: null },
+      { start: 2.5, end: 4, text: "Today: automating a podcast.", speaker: null },
+    ];
+    const [speechTask] = await scenario
+      .em()
+      .execute<{ id: string }[]>(
+        "select id from processing_tasks where episode_id = ? and type = 'TRANSCRIPT_GENERATION'",
+        [uuid],
+      );
+    await changeTask(
+      scenario.podflow.deps,
+      { id: uuid, userId: producer.userId },
+      speechTask?.id as string,
+      { status: "COMPLETED", progress: 100, errorMessage: null },
+    );
+    await scenario
+      .em()
+      .execute(
+        "update episodes set transcript = ?, transcript_segments = ?, updated_at = clock_timestamp() where id = ?",
+        [segments.map((segment) => segment.text).join(" "), JSON.stringify(segments), uuid],
+      );
+    const transcript = card(episodeId).locator("details.transcript");
+    await transcript.getByText("Today: automating a podcast.").waitFor({ state: "attached" });
+    await transcript.locator("summary").click();
+    await card(episodeId).getByRole("link", { name: "Transcript (text)" }).waitFor();
+
+    const audio = card(episodeId).locator("audio");
+    await audio.evaluate((element: HTMLAudioElement) => {
+      element.pause();
+      delete (window as unknown as { seekedTo?: number }).seekedTo;
+      element.addEventListener("seeked", () => {
+        (window as unknown as { seekedTo: number }).seekedTo = element.currentTime;
+      });
+    });
+    await transcript.getByRole("button", { name: "Play from 0:02" }).click();
+    await page.waitForFunction(
+      () => (window as unknown as { seekedTo?: number }).seekedTo !== undefined,
+    );
+    const seekedTo = await page.evaluate(
+      () => (window as unknown as { seekedTo: number }).seekedTo,
+    );
+    expect(seekedTo).toBeGreaterThanOrEqual(2.4);
+    expect(seekedTo).toBeLessThan(3);
+    await audio.evaluate((element: HTMLAudioElement) => element.pause());
+
+    const screenshot = process.env.PODFLOW_DASHBOARD_SCREENSHOT;
+    if (screenshot) await page.screenshot({ path: path.resolve(ROOT, screenshot), fullPage: true });
   });
 
   it("fits a phone's width without sideways scrolling", async () => {

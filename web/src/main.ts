@@ -193,8 +193,8 @@ function startSession(api: PodflowApi): void {
     live: api.live({
       connected: (reconnected) => {
         hideBanner();
-        // The first page is fetched once the feed is up, so no change falls between the two;
-        // after a reconnect the same fetch catches up on whatever was missed.
+        // The list is fetched again each time the feed is up (it was fetched at start too), so
+        // no change falls between the two; after a reconnect this catches up on what was missed.
         void resync(current, reconnected);
       },
       disconnected: () => {

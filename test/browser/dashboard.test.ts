@@ -217,26 +217,30 @@ describe.skipIf(!hasChromium)("the dashboard", { timeout: 120_000 }, () => {
     timeout: 200_000,
   }, async () => {
     const uuid = Buffer.from(episodeId, "base64").toString().split(":")[1] as string;
-    const [videoTask] = await scenario
+    const [chapterTask] = await scenario
       .em()
       .execute<{ id: string }[]>(
-        "select id from processing_tasks where episode_id = ? and type = 'VIDEO_TRANSCODE'",
+        "select id from processing_tasks where episode_id = ? and type = 'CHAPTER_DETECTION'",
         [uuid],
       );
-    // The video task fails the way the engine reports it; the database announces both changes.
+    // The chapter task (quick to run again) fails the way the engine reports a failure; the
+    // database announces both changes.
     const fixture = { id: uuid, userId: producer.userId };
     const deps = scenario.podflow.deps;
-    await changeTask(deps, fixture, videoTask?.id as string, {
+    await changeTask(deps, fixture, chapterTask?.id as string, {
       status: "FAILED",
       errorMessage: "ffmpeg exited with code 1",
     });
     await changeEpisode(deps, fixture, {
       status: "FAILED",
-      failureReason: "VIDEO_TRANSCODE failed: ffmpeg exited with code 1",
+      failureReason: "CHAPTER_DETECTION failed: ffmpeg exited with code 1",
     });
     const failed = card(episodeId);
-    await failed.getByText("Processing failed: VIDEO_TRANSCODE failed").waitFor();
+    await failed.getByText("Processing failed: CHAPTER_DETECTION failed").waitFor();
     await failed.and(page.locator('[data-status="FAILED"]')).waitFor();
+    await failed.getByText("ffmpeg exited with code 1", { exact: true }).waitFor();
+    // A failed episode offers no player until it is processed again.
+    expect(await failed.locator("audio").count()).toBe(0);
 
     await failed.getByRole("button", { name: "Retry" }).click();
     await failed.and(page.locator('[data-status="PROCESSING"]')).waitFor();
@@ -252,7 +256,7 @@ describe.skipIf(!hasChromium)("the dashboard", { timeout: 120_000 }, () => {
         throw new Error(`${error.message}\nAPI: ${JSON.stringify(state.body)}\nPage: ${shown}`);
       });
     expect(await failed.getByRole("button", { name: "Retry" }).isVisible()).toBe(false);
-    const states = (await seen()).tasks[`${episodeId}:VIDEO_TRANSCODE`] ?? [];
+    const states = (await seen()).tasks[`${episodeId}:CHAPTER_DETECTION`] ?? [];
     const failedAt = states.findLastIndex((state) => state.startsWith("FAILED:"));
     expect(failedAt).toBeGreaterThanOrEqual(0);
     expect(states.slice(failedAt)).toContain("COMPLETED:100");

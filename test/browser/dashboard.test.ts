@@ -15,6 +15,7 @@ import { type Browser, chromium, type Page } from "playwright-core";
 import { build } from "vite";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningPodflow } from "../../src/app.ts";
+import { findUserByEmail, issueToken, revokeToken } from "../../src/services/accounts.ts";
 import { changeEpisode, changeTask, insertProcessingEpisode } from "../support/episode-changes.ts";
 import { graphql } from "../support/http.ts";
 import { makeMediaDir, makeVideoWithAudio, testMediaTools } from "../support/media.ts";
@@ -446,6 +447,24 @@ describe.skipIf(!hasChromium)("the dashboard", { timeout: 120_000 }, () => {
     await page.locator(`li.episode[data-episode-id="${episodeId}"]`).waitFor();
     expect(await page.locator("li.episode").count()).toBe(before + 20);
     expect(await page.getByRole("button", { name: "Load more" }).isVisible()).toBe(false);
+  });
+
+  it("goes back to sign-in, saying why, when the token is revoked", async () => {
+    const user = await findUserByEmail(scenario.em(), producer.email);
+    const { token, secret } = await issueToken(scenario.em(), user, "revoked in the browser");
+    const tab = await browser.newPage();
+    tab.setDefaultTimeout(60_000);
+    try {
+      await signInOn(tab, scenario.url, secret);
+      await tab.locator("li.episode").first().waitFor();
+      await revokeToken(scenario.em(), token.id);
+      await tab.getByText("Your API token is no longer accepted. Sign in again.").waitFor();
+      await tab.getByLabel("API token").waitFor();
+      expect(await tab.locator("li.episode").count()).toBe(0);
+      expect(await tab.evaluate(() => Object.values(sessionStorage))).not.toContain(secret);
+    } finally {
+      await tab.close();
+    }
   });
 });
 

@@ -128,21 +128,15 @@ export class PodflowApi {
   }): Client {
     const url = new URL(GRAPHQL_PATH, window.location.href);
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
-    let refused = false;
     let connectedBefore = false;
+    const isRefusal = (event: unknown) => (event as CloseEvent | undefined)?.code === 4401;
     return createClient({
       url: url.href,
       connectionParams: { authorization: this.authorization },
       lazy: false,
       keepAlive: 10_000,
       retryAttempts: Number.POSITIVE_INFINITY,
-      shouldRetry: (event) => {
-        if ((event as CloseEvent | undefined)?.code === 4401) {
-          refused = true;
-          return false;
-        }
-        return true;
-      },
+      shouldRetry: (event) => !isRefusal(event),
       // Capped exponential back-off with jitter: a restarted Podflow is not stampeded.
       retryWait: (retries) =>
         new Promise((resolve) =>
@@ -153,8 +147,8 @@ export class PodflowApi {
           handlers.connected(connectedBefore);
           connectedBefore = true;
         },
-        closed: () => {
-          if (refused) handlers.refused();
+        closed: (event) => {
+          if (isRefusal(event)) handlers.refused();
           else handlers.disconnected();
         },
       },

@@ -7,6 +7,9 @@
  *
  * With PODFLOW_DASHBOARD_SCREENSHOT=<file.png> it also saves a screenshot of the dashboard with the
  * processed episode (docs/dashboard.png in the README comes from here).
+ *
+ * Over 300 lines because the tests are one producer's session in order (one browser, one
+ * Podflow, one processed episode that later tests play, fail, retry and page past).
  */
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";

@@ -3,6 +3,8 @@
  * session only), upload a recording straight to the engine's upload URL, and watch every episode
  * change live through `myEpisodesUpdated` — no polling. When the live connection drops a banner
  * says so; on reconnecting the list is fetched again, so nothing missed in between stays stale.
+ * Over 300 lines because the session (sign-in, feed, list, upload form) shares one state and
+ * reads best in one place; the card, the transfer and the API client are files of their own.
  */
 import "./style.css";
 import type { Client } from "graphql-ws";

@@ -5,6 +5,7 @@ import { type ExecutionArgs, GraphQLError } from "graphql";
 import { useServer } from "graphql-ws/use/ws";
 import { createYoga, type YogaInitialContext } from "graphql-yoga";
 import { WebSocketServer } from "ws";
+import { ownsDashboardPath, serveDashboard } from "./dashboard.ts";
 import type { AppDeps } from "./deps.ts";
 import { createContext, type GraphQLContext } from "./schema/context.ts";
 import { schema } from "./schema/index.ts";
@@ -51,8 +52,9 @@ interface EnvelopedRoot {
 }
 
 /**
- * One HTTP server: GraphQL (HTTP, SSE and graphql-ws on /graphql), health probes, webhooks, and
- * the local media engine's uploads and output files, podcast feeds and episode exports.
+ * One HTTP server: GraphQL (HTTP, SSE and graphql-ws on /graphql), health probes, webhooks, the
+ * local media engine's uploads and output files, podcast feeds and episode exports, and the
+ * browser dashboard at `/`.
  */
 export function buildServer(deps: AppDeps): PodflowServer {
   const { logger } = deps;
@@ -181,6 +183,10 @@ export function buildServer(deps: AppDeps): PodflowServer {
       await serveLocalMedia(local.storage, req, res, path, () =>
         sendJson(res, 404, { error: "not found" }),
       );
+      return;
+    }
+    if (ownsDashboardPath(path)) {
+      await serveDashboard(req, res, path, () => sendJson(res, 404, { error: "not found" }));
       return;
     }
     sendJson(res, 404, { error: "not found" });

@@ -128,6 +128,12 @@ export async function startPodflow(
       hosts: createOutputHostPolicy(config.security.outputHosts),
       ...options.outputs,
     });
+    // Cover art is wherever the producer keeps it: any public https host.
+    const images = createOutputFetcher({
+      logger,
+      hosts: createOutputHostPolicy({ ...config.security.outputHosts, anyHost: true }),
+      ...options.outputs,
+    });
     const engines: MediaEngines = {};
     if (ittybit) {
       engines.ittybit = createIttybitEngine({
@@ -175,6 +181,7 @@ export async function startPodflow(
       exportSecret,
       pubsub,
       outputs,
+      images,
       episodeFeed,
     };
     logger.info(

@@ -44,6 +44,8 @@ export interface AppDeps {
   exportSecret: Buffer;
   /** Downloads task outputs (transcripts, chapters) from Ittybit's storage. */
   outputs: OutputFetcher;
+  /** Downloads producers' cover art: from any public https host (PODFLOW_OUTPUT_HOSTS' exact entries excepted). */
+  images: OutputFetcher;
   /** Announces committed episode and task changes to subscribers on every instance. */
   pubsub: PubSub;
   /** This instance's GraphQL subscriptions, fed by `pubsub` (listening only in the api role). */

@@ -177,7 +177,7 @@ function badInput(message: string): GraphQLError {
 }
 
 function showDeps(context: GraphQLContext): ShowDeps {
-  return { em: context.em, publicUrl: context.deps.config.publicUrl, images: context.deps.outputs };
+  return { em: context.em, publicUrl: context.deps.config.publicUrl, images: context.deps.images };
 }
 
 const showFields = (required: boolean) =>

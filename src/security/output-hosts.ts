@@ -25,6 +25,11 @@ export function createOutputHostPolicy(options: {
   hosts: readonly string[];
   /** True when the operator listed the hosts: exact entries may then be http and private. */
   listed: boolean;
+  /**
+   * Any host may be fetched (a producer's cover art lives anywhere), still only over https and
+   * only from public addresses, except for the exact entries the operator listed.
+   */
+  anyHost?: boolean;
 }): OutputHostPolicy {
   const entries = options.hosts.map((entry) => parseEntry(entry.toLowerCase()));
   const exactListed = (hostname: string, port: string) =>
@@ -39,7 +44,10 @@ export function createOutputHostPolicy(options: {
     }
     const hostname = url.hostname.toLowerCase();
     const port = url.port || (url.protocol === "https:" ? "443" : "80");
-    if (!entries.some((entry) => hostMatches(entry, hostname) && portMatches(entry, port))) {
+    if (
+      !options.anyHost &&
+      !entries.some((entry) => hostMatches(entry, hostname) && portMatches(entry, port))
+    ) {
       return `${url.host} is not in PODFLOW_OUTPUT_HOSTS`;
     }
     if (url.protocol !== "https:" && !exactListed(hostname, port)) {

@@ -293,8 +293,9 @@ describe.skipIf(!hasChromium)("the dashboard", { timeout: 120_000 }, () => {
         [segments.map((segment) => segment.text).join(" "), JSON.stringify(segments), uuid],
       );
     const transcript = card(episodeId).locator("details.transcript");
-    await transcript.getByText("Today: automating a podcast.").waitFor({ state: "attached" });
+    // Loaded when opened: the list never carries transcripts.
     await transcript.locator("summary").click();
+    await transcript.getByText("Today: automating a podcast.").waitFor();
     await card(episodeId).getByRole("link", { name: "Transcript (text)" }).waitFor();
 
     const audio = card(episodeId).locator("audio");

@@ -32,7 +32,11 @@ beforeAll(async () => {
   media = await makeMediaDir();
   const audio = await readFile(await makeQuietAudio(tools, media.dir, 4));
   imageHost = await startImageHost();
-  scenario = await startScenario({ env: { PODFLOW_MEDIA_ENGINE: "local" } });
+  scenario = await startScenario({
+    env: { PODFLOW_MEDIA_ENGINE: "local" },
+    // The cover art server is on loopback: listed, as an operator lists an internal host.
+    outputHosts: [new URL(imageHost.url).host],
+  });
   producer = await scenario.producer();
   show = await createShow(producer, showInput(imageHost.url, { title: "Feed Test" }));
   [first, second] = await Promise.all([

@@ -16,7 +16,8 @@ let sam: TestProducer;
 
 beforeAll(async () => {
   imageHost = await startImageHost();
-  scenario = await startScenario();
+  // The cover art server is on loopback: listed, as an operator lists an internal host.
+  scenario = await startScenario({ outputHosts: [new URL(imageHost.url).host] });
   pat = await scenario.producer();
   sam = await scenario.producer();
 });

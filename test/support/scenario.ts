@@ -41,7 +41,13 @@ let producers = 0;
  * fast). `env` adds or overrides environment variables, e.g. PODFLOW_ROLES.
  */
 export async function startScenario(
-  options: { env?: Record<string, string>; overrides?: Partial<Config>; start?: StartOptions } = {},
+  options: {
+    env?: Record<string, string>;
+    overrides?: Partial<Config>;
+    start?: StartOptions;
+    /** More loopback hosts (`host:port`) Podflow may download from, e.g. a cover art server. */
+    outputHosts?: string[];
+  } = {},
 ): Promise<Scenario> {
   const database = await createTestDatabase();
   const ittybit = await startIttybitStandIn({
@@ -55,7 +61,7 @@ export async function startScenario(
       ITTYBIT_API_URL: ittybit.url,
       // The stand-in serves the outputs too, over http on loopback: listed exactly, as an
       // operator would list an internal store.
-      PODFLOW_OUTPUT_HOSTS: new URL(ittybit.url).host,
+      PODFLOW_OUTPUT_HOSTS: [new URL(ittybit.url).host, ...(options.outputHosts ?? [])].join(","),
       ITTYBIT_WEBHOOK_SECRET: WEBHOOK_TEST_SECRET,
       ...options.env,
     },

@@ -35,6 +35,7 @@ describe("queuePolicies", () => {
       "local-task-dead-letter": null,
       "run-local-task": 20,
       "refetch-ittybit-task": null,
+      "publish-episode": null,
       "reconcile-tasks": null,
     });
   });
@@ -47,6 +48,7 @@ describe("queuePolicies", () => {
       "local-task-dead-letter": null,
       "run-local-task": 30,
       "refetch-ittybit-task": null,
+      "publish-episode": null,
       "reconcile-tasks": null,
     });
   });

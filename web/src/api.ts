@@ -52,21 +52,26 @@ export interface Episode {
   outputs: {
     audioUrl: string | null;
     videoUrl: string | null;
-    transcript: string | null;
-    transcriptSegments: Segment[] | null;
+    transcriptAvailable: boolean;
     chapters: Chapter[] | null;
   };
 }
+
+/** An episode's transcript, loaded when its card opens it (lists never carry transcripts). */
+export interface Transcript {
+  transcript: string | null;
+  transcriptSegments: Segment[] | null;
+}
+
+export const TRANSCRIPT_QUERY = `query DashboardTranscript($id: ID!) {
+  episode(id: $id) { outputs { transcript transcriptSegments { start end text speaker } } }
+}`;
 
 export const EPISODE_FIELDS = `
   fragment DashboardEpisode on Episode {
     id title description status failureReason createdAt progress originalFilename fileSize
     tasks { id type status progress error attempt outputUrl }
-    outputs {
-      audioUrl videoUrl transcript
-      transcriptSegments { start end text speaker }
-      chapters { start end title }
-    }
+    outputs { audioUrl videoUrl transcriptAvailable chapters { start end title } }
   }`;
 
 /** A GraphQL error answer: the request reached Podflow and was refused. */

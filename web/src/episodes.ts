@@ -3,7 +3,7 @@
  * with Retry, and for a processed episode the player, video, transcript, chapters and downloads.
  * Updates change the card in place, so a playing audio element keeps playing and focus stays.
  */
-import type { Episode, Task, TaskType } from "./api.ts";
+import type { Episode, Task, TaskType, Transcript } from "./api.ts";
 import { formatTime, h } from "./dom.ts";
 import { formatBytes } from "./upload.ts";
 
@@ -31,6 +31,8 @@ const TASK_STATUS_LABELS: Record<Task["status"], string> = {
 };
 
 export type RetryHandler = (episode: Episode) => Promise<string | null>;
+/** Loads an episode's transcript (a query of its own: a list is too costly to carry them all). */
+export type TranscriptLoader = (episode: Episode) => Promise<Transcript>;
 
 export class EpisodeCard {
   readonly element: HTMLLIElement;
@@ -50,8 +52,11 @@ export class EpisodeCard {
   private readonly outputs: HTMLDivElement;
   private outputsKey = "";
 
-  constructor(episode: Episode, onRetry: RetryHandler) {
+  private readonly loadTranscript: TranscriptLoader;
+
+  constructor(episode: Episode, onRetry: RetryHandler, loadTranscript: TranscriptLoader) {
     this.episode = episode;
+    this.loadTranscript = loadTranscript;
     const headingId = `episode-${cssId(episode.id)}`;
     this.heading = h("h3", { id: headingId, tabindex: -1 });
     this.status = h("span", { class: "status" });
@@ -153,7 +158,7 @@ export class EpisodeCard {
       episode.status,
       outputs.audioUrl,
       outputs.videoUrl,
-      outputs.transcriptSegments?.length ?? 0,
+      outputs.transcriptAvailable,
       outputs.chapters,
     ]);
     if (key === this.outputsKey) return;
@@ -211,49 +216,69 @@ export class EpisodeCard {
         ),
       );
     }
-    const segments = outputs.transcriptSegments ?? [];
-    if (segments.length) {
-      this.outputs.append(
-        h(
-          "details",
-          { class: "transcript" },
-          h("summary", {}, "Transcript"),
-          h(
-            "ol",
-            {},
-            ...segments.map((segment) =>
-              h(
-                "li",
-                {},
-                h(
-                  "button",
-                  {
-                    type: "button",
-                    class: "seek",
-                    onclick: () => seek(segment.start),
-                    "aria-label": `Play from ${formatTime(segment.start)}`,
-                  },
-                  h("time", {}, formatTime(segment.start)),
-                ),
-                segment.speaker ? h("strong", {}, ` ${segment.speaker}: `) : " ",
-                segment.text,
-              ),
-            ),
-          ),
-        ),
+    if (outputs.transcriptAvailable) {
+      const list = h("ol", {});
+      const textLink = h("p", { class: "transcript-text" });
+      const transcript = h(
+        "details",
+        { class: "transcript" },
+        h("summary", {}, "Transcript"),
+        list,
+        textLink,
       );
+      let loaded = false;
+      transcript.addEventListener("toggle", () => {
+        if (!transcript.open || loaded) return;
+        loaded = true;
+        list.replaceChildren(h("li", {}, "Loading the transcript…"));
+        this.loadTranscript(episode).then(
+          ({ transcript: text, transcriptSegments }) => {
+            list.replaceChildren(
+              ...(transcriptSegments ?? []).map((segment) =>
+                h(
+                  "li",
+                  {},
+                  h(
+                    "button",
+                    {
+                      type: "button",
+                      class: "seek",
+                      onclick: () => seek(segment.start),
+                      "aria-label": `Play from ${formatTime(segment.start)}`,
+                    },
+                    h("time", {}, formatTime(segment.start)),
+                  ),
+                  segment.speaker ? h("strong", {}, ` ${segment.speaker}: `) : " ",
+                  segment.text,
+                ),
+              ),
+            );
+            if (text) {
+              const href = URL.createObjectURL(new Blob([text], { type: "text/plain" }));
+              textLink.replaceChildren(
+                h(
+                  "a",
+                  { href, download: downloadName(episode, "Transcript (text)") },
+                  "Transcript (text)",
+                ),
+              );
+            }
+          },
+          (error: unknown) => {
+            loaded = false;
+            list.replaceChildren(
+              h("li", { role: "alert" }, `The transcript could not be loaded: ${String(error)}`),
+            );
+          },
+        );
+      });
+      this.outputs.append(transcript);
     }
     const downloads: [string, string | null][] = [
       ["Audio (MP3)", outputs.audioUrl],
       ["Video (MP4)", outputs.videoUrl],
     ];
     const links = downloads.filter((entry): entry is [string, string] => Boolean(entry[1]));
-    if (outputs.transcript) {
-      links.push([
-        "Transcript (text)",
-        URL.createObjectURL(new Blob([outputs.transcript], { type: "text/plain" })),
-      ]);
-    }
     if (links.length) {
       this.outputs.append(
         h("h4", {}, "Downloads"),

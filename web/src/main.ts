@@ -8,7 +8,14 @@
  */
 import "./style.css";
 import type { Client } from "graphql-ws";
-import { ApiError, EPISODE_FIELDS, type Episode, PodflowApi } from "./api.ts";
+import {
+  ApiError,
+  EPISODE_FIELDS,
+  type Episode,
+  PodflowApi,
+  TRANSCRIPT_QUERY,
+  type Transcript,
+} from "./api.ts";
 import { byId } from "./dom.ts";
 import { EpisodeCard } from "./episodes.ts";
 import { formatBytes, SpeedMeter, uploadFile } from "./upload.ts";
@@ -290,7 +297,17 @@ function upsert(current: Session, answered: Episode, source: "live" | number): v
     current.unshown.set(episode.id, episode);
     return;
   }
-  const card = new EpisodeCard(episode, (target) => retry(current, target));
+  const card = new EpisodeCard(
+    episode,
+    (target) => retry(current, target),
+    async (target) => {
+      const answer = await current.api.request<{ episode: { outputs: Transcript } | null }>(
+        TRANSCRIPT_QUERY,
+        { id: target.id },
+      );
+      return answer.episode?.outputs ?? { transcript: null, transcriptSegments: null };
+    },
+  );
   const before = cards.find((other) => newerFirst(episode, other.episode) < 0);
   list.insertBefore(card.element, before?.element ?? null);
   const ordered = [...cards, card].sort((a, b) => newerFirst(a.episode, b.episode));

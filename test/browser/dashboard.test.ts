@@ -375,14 +375,24 @@ describe.skipIf(!hasChromium)("the dashboard", { timeout: 120_000 }, () => {
     const episode = card(episodeId);
     await episode.getByLabel("Show", { exact: true }).selectOption({ label: "Dashboard Show" });
     await episode.getByText("Not published in “Dashboard Show”.").waitFor();
-    await episode.getByRole("button", { name: "Publish", exact: true }).click();
-    await episode.getByText(/^Published in “Dashboard Show” on /).waitFor();
     const feed = async () => {
       const response = await fetch(feedUrl);
       expect(response.status).toBe(200);
       return response.text();
     };
     const title = (await episode.locator("h3").textContent()) ?? "";
+
+    // Scheduled for later: not in the feed yet.
+    const later = new Date(Date.now() + 2 * 86_400_000).toISOString().slice(0, 16);
+    await episode.getByLabel("Publish at").fill(later);
+    await episode.getByRole("button", { name: "Publish", exact: true }).click();
+    await episode.getByText(/^Scheduled for .+ in “Dashboard Show”\.$/).waitFor();
+    expect(await feed()).not.toContain(`<title>${title}</title>`);
+
+    // Published now (the time cleared): in the feed.
+    await episode.getByLabel("Publish at").fill("");
+    await episode.getByRole("button", { name: "Publish again", exact: true }).click();
+    await episode.getByText(/^Published in “Dashboard Show” on /).waitFor();
     expect(await feed()).toContain(`<title>${title}</title>`);
 
     await episode.getByRole("button", { name: "Unpublish", exact: true }).click();

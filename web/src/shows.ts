@@ -175,7 +175,8 @@ export class ShowsPanel {
         continue;
       }
       const input = this.inputs[field];
-      byId(`show-${field}-error`).textContent = `${labelOf(input)} ${problem.message}.`;
+      byId(`show-${field}-error`).textContent =
+        `${labelOf(input)} ${problem.message.replace(/\.$/, "")}.`;
       input.setAttribute("aria-invalid", "true");
       first ??= input;
     }

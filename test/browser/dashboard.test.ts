@@ -21,7 +21,12 @@ import type { RunningPodflow } from "../../src/app.ts";
 import { findUserByEmail, issueToken, revokeToken } from "../../src/services/accounts.ts";
 import { changeEpisode, changeTask, insertProcessingEpisode } from "../support/episode-changes.ts";
 import { graphql } from "../support/http.ts";
-import { makeMediaDir, makeVideoWithAudio, testMediaTools } from "../support/media.ts";
+import {
+  makeMediaDir,
+  makeQuietAudio,
+  makeVideoWithAudio,
+  testMediaTools,
+} from "../support/media.ts";
 import { startTestPodflow } from "../support/podflow.ts";
 import { type Scenario, startScenario, type TestProducer } from "../support/scenario.ts";
 
@@ -321,7 +326,7 @@ describe.skipIf(!hasChromium)("the dashboard", { timeout: 120_000 }, () => {
     if (screenshot) await page.screenshot({ path: path.resolve(ROOT, screenshot), fullPage: true });
   });
 
-  it("creates a show, moves the episode into it, publishes it to the feed and takes it out", async () => {
+  it("creates a show, moves the episode into it, publishes it to the feed, takes it out, uploads into it", async () => {
     const shows = page.locator("#shows-panel");
     const form = page.locator("#show-form");
     await form.getByLabel("Show title").fill("Dashboard Show");
@@ -399,6 +404,25 @@ describe.skipIf(!hasChromium)("the dashboard", { timeout: 120_000 }, () => {
     await episode.getByText("Not published in “Dashboard Show”.").waitFor();
     expect(await feed()).not.toContain(`<title>${title}</title>`);
     expect(await episode.getByRole("button", { name: "Unpublish" }).isVisible()).toBe(false);
+
+    // An upload with a Show chosen goes into that show (a second of audio: quick to process).
+    const uploadForm = page.locator("#upload-form");
+    await uploadForm
+      .getByLabel("Episode file")
+      .setInputFiles(await makeQuietAudio(tools, media.dir, 1));
+    await uploadForm.getByLabel("Title").fill("Uploaded into the show");
+    await uploadForm.getByLabel("Show").selectOption({ label: "Dashboard Show" });
+    await uploadForm.getByRole("button", { name: "Upload" }).click();
+    await page.getByText(/“Uploaded into the show” is uploaded/).waitFor();
+    const uploadedId =
+      (await page
+        .locator("li.episode", { hasText: "Uploaded into the show" })
+        .getAttribute("data-episode-id")) ?? "";
+    const uploaded = await producer.gql<{ episode: { show: { id: string } | null } }>(
+      "query($id: ID!) { episode(id: $id) { show { id } } }",
+      { id: uploadedId },
+    );
+    expect(uploaded.body.data?.episode.show?.id).toBe(showId);
   });
 
   it("links the processed episode's exports, and each link answers", async () => {

@@ -21,7 +21,12 @@ import type { RunningPodflow } from "../../src/app.ts";
 import { findUserByEmail, issueToken, revokeToken } from "../../src/services/accounts.ts";
 import { changeEpisode, changeTask, insertProcessingEpisode } from "../support/episode-changes.ts";
 import { graphql } from "../support/http.ts";
-import { makeMediaDir, makeVideoWithAudio, testMediaTools } from "../support/media.ts";
+import {
+  makeMediaDir,
+  makeQuietAudio,
+  makeVideoWithAudio,
+  testMediaTools,
+} from "../support/media.ts";
 import { startTestPodflow } from "../support/podflow.ts";
 import { type Scenario, startScenario, type TestProducer } from "../support/scenario.ts";
 
@@ -128,8 +133,9 @@ describe.skipIf(!hasChromium)("the dashboard", { timeout: 120_000 }, () => {
       uploadThroughput: 128 * 1024,
     });
     await page.getByLabel("Episode file").setInputFiles(video);
-    await page.getByLabel("Title").fill("Browser Episode");
-    await page.getByLabel("Description").fill("Uploaded through the dashboard.");
+    const uploadForm = page.locator("#upload-form");
+    await uploadForm.getByLabel("Title").fill("Browser Episode");
+    await uploadForm.getByLabel("Description").fill("Uploaded through the dashboard.");
     await page.getByRole("button", { name: "Upload" }).click();
     await page.getByText(/processing has started/).waitFor({ timeout: 60_000 });
     await cdp.send("Network.emulateNetworkConditions", {
@@ -319,6 +325,126 @@ describe.skipIf(!hasChromium)("the dashboard", { timeout: 120_000 }, () => {
 
     const screenshot = process.env.PODFLOW_DASHBOARD_SCREENSHOT;
     if (screenshot) await page.screenshot({ path: path.resolve(ROOT, screenshot), fullPage: true });
+  });
+
+  it("creates a show, moves the episode into it, publishes it to the feed, takes it out, uploads into it", async () => {
+    const shows = page.locator("#shows-panel");
+    const form = page.locator("#show-form");
+    await form.getByLabel("Show title").fill("Dashboard Show");
+    await form.getByLabel("Show description").fill("Made in the browser.");
+    await form.getByLabel("Author").fill("Browser Author");
+    await form.getByLabel("Owner e-mail").fill("not-an-address");
+    await form.getByLabel("Language").fill("en");
+    await form.getByLabel("Category").selectOption("Technology");
+    await form.getByRole("button", { name: "Create show" }).click();
+    // The API's refusal is shown under the field it names, which takes the focus.
+    await form
+      .locator("#show-ownerEmail-error")
+      .getByText(/Owner e-mail .+/)
+      .waitFor();
+    expect(await form.getByLabel("Owner e-mail").getAttribute("aria-invalid")).toBe("true");
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe("show-owner-email");
+    expect(await shows.locator("li[data-show-id]").count()).toBe(0);
+
+    await form.getByLabel("Owner e-mail").fill("owner@example.com");
+    await form.getByRole("button", { name: "Create show" }).click();
+    const item = shows.locator("li[data-show-id]", { hasText: "Dashboard Show" });
+    await item.waitFor();
+    expect(await form.locator(".field-error:not(:empty)").count()).toBe(0);
+    const feedUrl = (await item.locator(".feed-url").textContent()) ?? "";
+    expect(feedUrl).toMatch(/^https?:\/\//);
+    // Copy feed URL: the page's clipboard gets it (granted here), else the URL is selected.
+    await page.context().grantPermissions(["clipboard-read", "clipboard-write"], {
+      origin: scenario.url,
+    });
+    await item.getByRole("button", { name: "Copy feed URL of Dashboard Show" }).click();
+    await shows.getByText("The feed URL of “Dashboard Show” is copied.").waitFor();
+    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(feedUrl);
+
+    // Editing keeps the feed URL.
+    await item.getByRole("button", { name: "Edit Dashboard Show" }).click();
+    expect(await form.getByLabel("Show title").inputValue()).toBe("Dashboard Show");
+    await form.getByLabel("Author").fill("Edited Author");
+    await form.getByRole("button", { name: "Save show" }).click();
+    await shows.getByText("“Dashboard Show” is saved.").waitFor();
+    const showId = (await item.getAttribute("data-show-id")) ?? "";
+    const saved = await producer.gql<{ show: { author: string; feedUrl: string } }>(
+      "query($id: ID!) { show(id: $id) { author feedUrl } }",
+      { id: showId },
+    );
+    expect(saved.body.data?.show).toEqual({ author: "Edited Author", feedUrl });
+    // The upload form offers the show.
+    expect(await page.locator("#upload-show option", { hasText: "Dashboard Show" }).count()).toBe(
+      1,
+    );
+
+    const episode = card(episodeId);
+    await episode.getByLabel("Show", { exact: true }).selectOption({ label: "Dashboard Show" });
+    await episode.getByText("Not published in “Dashboard Show”.").waitFor();
+    const feed = async () => {
+      const response = await fetch(feedUrl);
+      expect(response.status).toBe(200);
+      return response.text();
+    };
+    const title = (await episode.locator("h3").textContent()) ?? "";
+
+    // Scheduled for later: not in the feed yet.
+    const later = new Date(Date.now() + 2 * 86_400_000).toISOString().slice(0, 16);
+    await episode.getByLabel("Publish at").fill(later);
+    await episode.getByRole("button", { name: "Publish", exact: true }).click();
+    await episode.getByText(/^Scheduled for .+ in “Dashboard Show”\.$/).waitFor();
+    expect(await feed()).not.toContain(`<title>${title}</title>`);
+
+    // Published now (the time cleared): in the feed.
+    await episode.getByLabel("Publish at").fill("");
+    await episode.getByRole("button", { name: "Publish again", exact: true }).click();
+    await episode.getByText(/^Published in “Dashboard Show” on /).waitFor();
+    expect(await feed()).toContain(`<title>${title}</title>`);
+
+    await episode.getByRole("button", { name: "Unpublish", exact: true }).click();
+    await episode.getByText("Not published in “Dashboard Show”.").waitFor();
+    expect(await feed()).not.toContain(`<title>${title}</title>`);
+    expect(await episode.getByRole("button", { name: "Unpublish" }).isVisible()).toBe(false);
+
+    // An upload with a Show chosen goes into that show (a second of audio: quick to process).
+    const uploadForm = page.locator("#upload-form");
+    await uploadForm
+      .getByLabel("Episode file")
+      .setInputFiles(await makeQuietAudio(tools, media.dir, 1));
+    await uploadForm.getByLabel("Title").fill("Uploaded into the show");
+    await uploadForm.getByLabel("Show").selectOption({ label: "Dashboard Show" });
+    await uploadForm.getByRole("button", { name: "Upload" }).click();
+    await page.getByText(/“Uploaded into the show” is uploaded/).waitFor();
+    const uploadedId =
+      (await page
+        .locator("li.episode", { hasText: "Uploaded into the show" })
+        .getAttribute("data-episode-id")) ?? "";
+    const uploaded = await producer.gql<{ episode: { show: { id: string } | null } }>(
+      "query($id: ID!) { episode(id: $id) { show { id } } }",
+      { id: uploadedId },
+    );
+    expect(uploaded.body.data?.episode.show?.id).toBe(showId);
+  });
+
+  it("links the processed episode's exports, and each link answers", async () => {
+    const exports = card(episodeId).locator("ul.exports");
+    for (const [name, type] of [
+      ["Captions (VTT)", /text\/vtt/],
+      ["Captions (SRT)", /subrip/],
+      ["Transcript (JSON)", /json/],
+      ["Chapters (JSON)", /json/],
+      ["Transcript as plain text", /text\/plain/],
+    ] as const) {
+      const href =
+        (await exports.getByRole("link", { name, exact: true }).getAttribute("href")) ?? "";
+      const response = await fetch(new URL(href, scenario.url));
+      expect(response.status, name).toBe(200);
+      expect(response.headers.get("content-type"), name).toMatch(type);
+    }
+    const vtt = await exports.getByRole("link", { name: "Captions (VTT)" }).getAttribute("href");
+    expect(await (await fetch(new URL(vtt ?? "", scenario.url))).text()).toContain(
+      "Today: automating a podcast.",
+    );
   });
 
   it("fits a phone's width without sideways scrolling", async () => {

@@ -53,26 +53,70 @@ export interface Episode {
     audioUrl: string | null;
     videoUrl: string | null;
     transcriptAvailable: boolean;
+    /** Only in TRANSCRIPT_QUERY's answer: a page of episodes leaves the transcripts out. */
+    transcript?: string | null;
+    transcriptSegments?: Segment[] | null;
     chapters: Chapter[] | null;
   };
+  /** When it is (or will be) in its show's feed; null when not published. */
+  publishAt: string | null;
+  published: boolean;
+  show: { id: string; title: string } | null;
+  exports: EpisodeExports | null;
 }
 
-/** An episode's transcript, loaded when its card opens it (lists never carry transcripts). */
-export interface Transcript {
-  transcript: string | null;
-  transcriptSegments: Segment[] | null;
+export interface EpisodeExports {
+  vttUrl: string | null;
+  srtUrl: string | null;
+  jsonTranscriptUrl: string | null;
+  chaptersUrl: string | null;
+  textUrl: string | null;
 }
 
-export const TRANSCRIPT_QUERY = `query DashboardTranscript($id: ID!) {
-  episode(id: $id) { outputs { transcript transcriptSegments { start end text speaker } } }
-}`;
+export interface Show {
+  id: string;
+  title: string;
+  description: string;
+  author: string;
+  ownerEmail: string;
+  language: string;
+  category: string;
+  explicit: boolean;
+  feedUrl: string;
+}
+
+export const SHOW_FIELDS = `
+  fragment DashboardShow on Show {
+    id title description author ownerEmail language category explicit feedUrl
+  }`;
+
+/** A mutation's refusal: a message, and per field what is wrong when the API names fields. */
+export interface Refusal {
+  __typename: string;
+  message?: string;
+  problems?: { field: string; message: string }[];
+}
 
 export const EPISODE_FIELDS = `
   fragment DashboardEpisode on Episode {
     id title description status failureReason createdAt progress originalFilename fileSize
     tasks { id type status progress error attempt outputUrl }
-    outputs { audioUrl videoUrl transcriptAvailable chapters { start end title } }
+    outputs {
+      audioUrl videoUrl transcriptAvailable
+      chapters { start end title }
+    }
+    publishAt published show { id title }
+    exports { vttUrl srtUrl jsonTranscriptUrl chaptersUrl textUrl }
   }`;
+
+/**
+ * One episode's transcript, fetched by its card: Podflow's cost limit weighs a transcript as a
+ * long episode's, so a page of episodes with their transcripts would be refused.
+ */
+export const TRANSCRIPT_QUERY = `query DashboardTranscript($id: ID!) { episode(id: $id) {
+  id outputs { transcript transcriptSegments { start end text speaker } } } }`;
+
+export type Transcript = { transcript: string | null; transcriptSegments: Segment[] | null };
 
 /** A GraphQL error answer: the request reached Podflow and was refused. */
 export class ApiError extends Error {

@@ -3,8 +3,9 @@
  * with Retry, and for a processed episode the player, video, transcript, chapters and downloads.
  * Updates change the card in place, so a playing audio element keeps playing and focus stays.
  */
-import type { Episode, Task, TaskType, Transcript } from "./api.ts";
+import type { Episode, Show, Task, TaskType, Transcript } from "./api.ts";
 import { formatTime, h } from "./dom.ts";
+import { fillShowSelect } from "./shows.ts";
 import { formatBytes } from "./upload.ts";
 
 const TASKS: { type: TaskType; label: string }[] = [
@@ -30,9 +31,16 @@ const TASK_STATUS_LABELS: Record<Task["status"], string> = {
   SKIPPED: "Skipped",
 };
 
-export type RetryHandler = (episode: Episode) => Promise<string | null>;
-/** Loads an episode's transcript (a query of its own: a list is too costly to carry them all). */
-export type TranscriptLoader = (episode: Episode) => Promise<Transcript>;
+/** Each resolves with the reason it failed, or null when it was done. */
+export interface EpisodeActions {
+  retry: (episode: Episode) => Promise<string | null>;
+  setShow: (episode: Episode, showId: string | null) => Promise<string | null>;
+  /** `publishAt` null publishes now. */
+  publish: (episode: Episode, publishAt: string | null) => Promise<string | null>;
+  unpublish: (episode: Episode) => Promise<string | null>;
+  /** The episode's transcript, or null when it could not be fetched. */
+  transcript: (episode: Episode) => Promise<Transcript | null>;
+}
 
 export class EpisodeCard {
   readonly element: HTMLLIElement;
@@ -51,12 +59,14 @@ export class EpisodeCard {
   private readonly retryButton: HTMLButtonElement;
   private readonly outputs: HTMLDivElement;
   private outputsKey = "";
+  private readonly publication: Publication;
+  private transcript: Transcript | null = null;
+  private fetchingTranscript = false;
+  private readonly actions: EpisodeActions;
 
-  private readonly loadTranscript: TranscriptLoader;
-
-  constructor(episode: Episode, onRetry: RetryHandler, loadTranscript: TranscriptLoader) {
+  constructor(episode: Episode, actions: EpisodeActions, shows: Show[]) {
     this.episode = episode;
-    this.loadTranscript = loadTranscript;
+    this.actions = actions;
     const headingId = `episode-${cssId(episode.id)}`;
     this.heading = h("h3", { id: headingId, tabindex: -1 });
     this.status = h("span", { class: "status" });
@@ -92,7 +102,7 @@ export class EpisodeCard {
     this.retryButton.addEventListener("click", async () => {
       this.retryButton.disabled = true;
       this.retryMessage.textContent = "";
-      const problem = await onRetry(this.episode);
+      const problem = await actions.retry(this.episode);
       this.retryButton.disabled = false;
       if (problem) this.retryMessage.textContent = problem;
       else this.heading.focus();
@@ -105,6 +115,7 @@ export class EpisodeCard {
       this.retryMessage,
     );
     this.outputs = h("div", { class: "outputs" });
+    this.publication = new Publication(episode, actions, shows, () => this.episode);
     this.element = h(
       "li",
       { class: "episode", "data-episode-id": episode.id },
@@ -116,13 +127,15 @@ export class EpisodeCard {
         this.description,
         taskList,
         this.failure,
+        this.publication.element,
         this.outputs,
       ),
     );
     this.update(episode);
   }
 
-  update(episode: Episode): void {
+  update(answered: Episode): void {
+    const episode = this.withTranscript(answered);
     this.episode = episode;
     this.element.dataset.status = episode.status;
     this.heading.textContent = episode.title;
@@ -149,7 +162,31 @@ export class EpisodeCard {
       ? `Processing failed: ${episode.failureReason ?? "no reason given"}`
       : "";
     if (!failed) this.retryMessage.textContent = "";
+    this.publication.update(episode);
     this.renderOutputs(episode);
+  }
+
+  /** Adds the transcript fetched before, or fetches it once the episode has one. */
+  private withTranscript(episode: Episode): Episode {
+    if (!episode.outputs.transcriptAvailable) this.transcript = null;
+    if (episode.outputs.transcriptSegments !== undefined || !episode.outputs.transcriptAvailable) {
+      return episode;
+    }
+    if (this.transcript) return { ...episode, outputs: { ...episode.outputs, ...this.transcript } };
+    if (episode.status === "PROCESSED" && !this.fetchingTranscript) {
+      this.fetchingTranscript = true;
+      void this.actions.transcript(episode).then((transcript) => {
+        this.fetchingTranscript = false;
+        if (!transcript) return;
+        this.transcript = transcript;
+        this.update(this.episode);
+      });
+    }
+    return episode;
+  }
+
+  setShows(shows: Show[]): void {
+    this.publication.setShows(shows);
   }
 
   private renderOutputs(episode: Episode): void {
@@ -158,8 +195,9 @@ export class EpisodeCard {
       episode.status,
       outputs.audioUrl,
       outputs.videoUrl,
-      outputs.transcriptAvailable,
+      outputs.transcriptSegments?.length ?? 0,
       outputs.chapters,
+      episode.exports,
     ]);
     if (key === this.outputsKey) return;
     this.outputsKey = key;
@@ -216,69 +254,49 @@ export class EpisodeCard {
         ),
       );
     }
-    if (outputs.transcriptAvailable) {
-      const list = h("ol", {});
-      const textLink = h("p", { class: "transcript-text" });
-      const transcript = h(
-        "details",
-        { class: "transcript" },
-        h("summary", {}, "Transcript"),
-        list,
-        textLink,
-      );
-      let loaded = false;
-      transcript.addEventListener("toggle", () => {
-        if (!transcript.open || loaded) return;
-        loaded = true;
-        list.replaceChildren(h("li", {}, "Loading the transcript…"));
-        this.loadTranscript(episode).then(
-          ({ transcript: text, transcriptSegments }) => {
-            list.replaceChildren(
-              ...(transcriptSegments ?? []).map((segment) =>
+    const segments = outputs.transcriptSegments ?? [];
+    if (segments.length) {
+      this.outputs.append(
+        h(
+          "details",
+          { class: "transcript" },
+          h("summary", {}, "Transcript"),
+          h(
+            "ol",
+            {},
+            ...segments.map((segment) =>
+              h(
+                "li",
+                {},
                 h(
-                  "li",
-                  {},
-                  h(
-                    "button",
-                    {
-                      type: "button",
-                      class: "seek",
-                      onclick: () => seek(segment.start),
-                      "aria-label": `Play from ${formatTime(segment.start)}`,
-                    },
-                    h("time", {}, formatTime(segment.start)),
-                  ),
-                  segment.speaker ? h("strong", {}, ` ${segment.speaker}: `) : " ",
-                  segment.text,
+                  "button",
+                  {
+                    type: "button",
+                    class: "seek",
+                    onclick: () => seek(segment.start),
+                    "aria-label": `Play from ${formatTime(segment.start)}`,
+                  },
+                  h("time", {}, formatTime(segment.start)),
                 ),
+                segment.speaker ? h("strong", {}, ` ${segment.speaker}: `) : " ",
+                segment.text,
               ),
-            );
-            if (text) {
-              const href = URL.createObjectURL(new Blob([text], { type: "text/plain" }));
-              textLink.replaceChildren(
-                h(
-                  "a",
-                  { href, download: downloadName(episode, "Transcript (text)") },
-                  "Transcript (text)",
-                ),
-              );
-            }
-          },
-          (error: unknown) => {
-            loaded = false;
-            list.replaceChildren(
-              h("li", { role: "alert" }, `The transcript could not be loaded: ${String(error)}`),
-            );
-          },
-        );
-      });
-      this.outputs.append(transcript);
+            ),
+          ),
+        ),
+      );
     }
     const downloads: [string, string | null][] = [
       ["Audio (MP3)", outputs.audioUrl],
       ["Video (MP4)", outputs.videoUrl],
     ];
     const links = downloads.filter((entry): entry is [string, string] => Boolean(entry[1]));
+    if (outputs.transcript) {
+      links.push([
+        "Transcript (text)",
+        URL.createObjectURL(new Blob([outputs.transcript], { type: "text/plain" })),
+      ]);
+    }
     if (links.length) {
       this.outputs.append(
         h("h4", {}, "Downloads"),
@@ -291,6 +309,128 @@ export class EpisodeCard {
         ),
       );
     }
+    const exported: [string, string | null | undefined][] = [
+      ["Captions (VTT)", episode.exports?.vttUrl],
+      ["Captions (SRT)", episode.exports?.srtUrl],
+      ["Transcript (JSON)", episode.exports?.jsonTranscriptUrl],
+      ["Chapters (JSON)", episode.exports?.chaptersUrl],
+      ["Transcript as plain text", episode.exports?.textUrl],
+    ];
+    const exportLinks = exported.filter((entry): entry is [string, string] => Boolean(entry[1]));
+    if (exportLinks.length) {
+      this.outputs.append(
+        h("h4", {}, "Exports"),
+        h(
+          "ul",
+          { class: "downloads exports" },
+          ...exportLinks.map(([label, href]) => h("li", {}, h("a", { href }, label))),
+        ),
+      );
+    }
+  }
+}
+
+/**
+ * A processed episode's place in a show's feed: the show to move it to, its publication state,
+ * Publish (now, or at the time chosen) and Unpublish. Built once and updated in place, so the
+ * keyboard focus stays where it was.
+ */
+class Publication {
+  readonly element: HTMLDivElement;
+  private readonly select: HTMLSelectElement;
+  private readonly state: HTMLParagraphElement;
+  private readonly when: HTMLInputElement;
+  private readonly publishButton: HTMLButtonElement;
+  private readonly unpublishButton: HTMLButtonElement;
+  private readonly message: HTMLParagraphElement;
+  private readonly publishing: HTMLDivElement;
+
+  constructor(episode: Episode, actions: EpisodeActions, shows: Show[], current: () => Episode) {
+    const id = `pub-${episode.id.replace(/[^\w-]/g, "_")}`;
+    this.select = h("select", { id: `${id}-show` });
+    this.state = h("p", { class: "publication-state", role: "status" });
+    this.when = h("input", { id: `${id}-when`, type: "datetime-local" });
+    this.publishButton = h("button", { type: "button" }, "Publish");
+    this.unpublishButton = h("button", { type: "button", class: "secondary" }, "Unpublish");
+    this.message = h("p", { class: "error", role: "alert" });
+    const run = async (button: HTMLButtonElement, action: () => Promise<string | null>) => {
+      button.disabled = true;
+      this.message.textContent = "";
+      const problem = await action();
+      button.disabled = false;
+      if (problem) this.message.textContent = problem;
+    };
+    this.select.addEventListener("change", () =>
+      run(this.publishButton, () => actions.setShow(current(), this.select.value || null)),
+    );
+    this.publishButton.addEventListener("click", () =>
+      run(this.publishButton, () => {
+        const at = this.when.value ? new Date(this.when.value).toISOString() : null;
+        return actions.publish(current(), at);
+      }),
+    );
+    this.unpublishButton.addEventListener("click", () =>
+      run(this.unpublishButton, () => actions.unpublish(current())),
+    );
+    this.publishing = h(
+      "div",
+      {},
+      h(
+        "label",
+        { for: this.when.id },
+        "Publish at ",
+        h("span", { class: "optional" }, "(optional; now when empty)"),
+      ),
+      this.when,
+      this.publishButton,
+      this.unpublishButton,
+    );
+    this.element = h(
+      "div",
+      { class: "publication" },
+      h("label", { for: this.select.id }, "Show"),
+      this.select,
+      this.state,
+      this.publishing,
+      this.message,
+    );
+    this.setShows(shows);
+    this.update(episode);
+  }
+
+  setShows(shows: Show[]): void {
+    fillShowSelect(this.select, shows, "No show");
+    this.select.value = this.episodeShow;
+  }
+
+  private episodeShow = "";
+
+  update(episode: Episode): void {
+    this.element.hidden = episode.status !== "PROCESSED";
+    this.episodeShow = episode.show?.id ?? "";
+    if (
+      ![...this.select.options].some((option) => option.value === this.episodeShow) &&
+      episode.show
+    ) {
+      this.select.append(h("option", { value: episode.show.id }, episode.show.title));
+    }
+    this.select.value = this.episodeShow;
+    this.publishing.hidden = !episode.show;
+    this.unpublishButton.hidden = !episode.published && !episode.publishAt;
+    this.publishButton.textContent = episode.publishAt ? "Publish again" : "Publish";
+    const at = episode.publishAt ? new Date(episode.publishAt) : null;
+    this.state.textContent = !episode.show
+      ? "Not in a show: choose one to publish it."
+      : !at
+        ? `Not published in “${episode.show.title}”.`
+        : episode.published
+          ? `Published in “${episode.show.title}” on ${at.toLocaleString()}.`
+          : `Scheduled for ${at.toLocaleString()} in “${episode.show.title}”.`;
+    this.element.dataset.published = episode.published
+      ? "true"
+      : episode.publishAt
+        ? "scheduled"
+        : "false";
   }
 }
 

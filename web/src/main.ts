@@ -13,15 +13,18 @@ import {
   EPISODE_FIELDS,
   type Episode,
   PodflowApi,
+  type Refusal,
   TRANSCRIPT_QUERY,
   type Transcript,
 } from "./api.ts";
 import { byId } from "./dom.ts";
-import { EpisodeCard } from "./episodes.ts";
+import { type EpisodeActions, EpisodeCard } from "./episodes.ts";
+import { fillShowSelect, ShowsPanel } from "./shows.ts";
 import { formatBytes, SpeedMeter, uploadFile } from "./upload.ts";
 
 const TOKEN_KEY = "podflow.token";
 const PAGE_SIZE = 20;
+const RESYNC_MAX = 80;
 
 const signInSection = byId("sign-in");
 const signInForm = byId<HTMLFormElement>("sign-in-form");
@@ -40,6 +43,7 @@ const uploadError = byId("upload-error");
 const uploadProgress = byId("upload-progress");
 const uploadBar = byId("upload-bar");
 const uploadStatus = byId("upload-status");
+const uploadShow = byId<HTMLSelectElement>("upload-show");
 
 interface Session {
   api: PodflowApi;
@@ -57,6 +61,15 @@ interface Session {
 }
 
 let session: Session | null = null;
+
+// The producer's shows: the Shows panel keeps the list; the upload form and each card offer it.
+const showsPanel = new ShowsPanel(
+  () => session?.api ?? null,
+  (shows) => {
+    fillShowSelect(uploadShow, shows, "No show");
+    for (const card of session?.cards.values() ?? []) card.setShows(shows);
+  },
+);
 
 const EPISODES_QUERY = `query DashboardEpisodes($first: Int!, $after: String) {
   episodes(first: $first, after: $after) {
@@ -242,6 +255,7 @@ function startSession(api: PodflowApi): void {
   list.replaceChildren();
   renderListState(current);
   void resync(current, false);
+  void showsPanel.load();
 }
 
 function endSession(): void {
@@ -252,11 +266,13 @@ function endSession(): void {
   current.stopFeed();
   void current.live.dispose();
   list.replaceChildren();
+  showsPanel.clear();
 }
 
 async function resync(current: Session, reconnected: boolean): Promise<void> {
   try {
-    const loaded = Math.min(100, Math.max(PAGE_SIZE, current.cards.size));
+    // At most RESYNC_MAX: a bigger page would pass Podflow's query cost limit (10,000).
+    const loaded = Math.min(RESYNC_MAX, Math.max(PAGE_SIZE, current.cards.size));
     const sentAt = current.liveCount;
     const page = await current.api.request<EpisodesPage>(EPISODES_QUERY, { first: loaded });
     if (current !== session) return;
@@ -297,17 +313,7 @@ function upsert(current: Session, answered: Episode, source: "live" | number): v
     current.unshown.set(episode.id, episode);
     return;
   }
-  const card = new EpisodeCard(
-    episode,
-    (target) => retry(current, target),
-    async (target) => {
-      const answer = await current.api.request<{ episode: { outputs: Transcript } | null }>(
-        TRANSCRIPT_QUERY,
-        { id: target.id },
-      );
-      return answer.episode?.outputs ?? { transcript: null, transcriptSegments: null };
-    },
-  );
+  const card = new EpisodeCard(episode, actionsFor(current), showsPanel.shows);
   const before = cards.find((other) => newerFirst(episode, other.episode) < 0);
   list.insertBefore(card.element, before?.element ?? null);
   const ordered = [...cards, card].sort((a, b) => newerFirst(a.episode, b.episode));
@@ -339,6 +345,67 @@ async function retry(current: Session, episode: Episode): Promise<string | null>
       return null;
     }
     return result.message ?? "The episode could not be retried.";
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+
+function actionsFor(current: Session): EpisodeActions {
+  return {
+    retry: (episode) => retry(current, episode),
+    transcript: async (episode) => {
+      try {
+        const data = await current.api.request<{
+          episode: { outputs: Transcript } | null;
+        }>(TRANSCRIPT_QUERY, { id: episode.id });
+        return data.episode?.outputs ?? null;
+      } catch (error) {
+        showBanner(`Could not load the transcript: ${(error as Error).message}`);
+        return null;
+      }
+    },
+    setShow: (episode, showId) =>
+      changePublication(current, "setEpisodeShow", "SetEpisodeShowInput", {
+        episodeId: episode.id,
+        showId,
+      }),
+    publish: (episode, publishAt) =>
+      changePublication(current, "publishEpisode", "PublishEpisodeInput", {
+        episodeId: episode.id,
+        ...(publishAt ? { publishAt } : {}),
+      }),
+    unpublish: (episode) =>
+      changePublication(current, "unpublishEpisode", "UnpublishEpisodeInput", {
+        episodeId: episode.id,
+      }),
+  };
+}
+
+/** One of the mutations answering `EpisodePayload` or an error; null when it was done. */
+async function changePublication(
+  current: Session,
+  mutation: string,
+  inputType: string,
+  input: Record<string, unknown>,
+): Promise<string | null> {
+  const sentAt = current.liveCount;
+  try {
+    const data = await current.api.request<Record<string, Refusal & { episode?: Episode }>>(
+      `mutation Change($input: ${inputType}!) { ${mutation}(input: $input) {
+         __typename
+         ... on EpisodePayload { episode { ...DashboardEpisode } }
+         ${mutation === "publishEpisode" ? "... on ValidationError { problems { field message } }" : ""}
+         ... on Error { message } } }
+       ${EPISODE_FIELDS}`,
+      { input },
+    );
+    const result = data[mutation];
+    if (result?.episode) {
+      upsert(current, result.episode, sentAt);
+      return null;
+    }
+    const problems = result?.problems?.map((problem) => `${problem.field}: ${problem.message}`);
+    return problems?.join(" ") || result?.message || "Podflow did not make the change.";
   } catch (error) {
     return (error as Error).message;
   }
@@ -381,6 +448,7 @@ async function upload(current: Session): Promise<void> {
             description: description || null,
             filename: file.name,
             filesize: file.size,
+            showId: uploadShow.value || null,
           },
         },
       )

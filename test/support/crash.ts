@@ -16,6 +16,7 @@ import { graphql } from "./http.ts";
 import { startIttybitStandIn } from "./ittybit-stand-in.ts";
 import { deliverWebhook } from "./ittybit-stand-in-webhooks.ts";
 import { type PodflowProcess, spawnPodflow } from "./process.ts";
+import { waitUntil } from "./wait.ts";
 
 // Nothing here imports vitest: the benchmark runs it outside the test runner.
 const ITTYBIT_KEY = "ittybit_crash_key_0123456789";
@@ -261,26 +262,10 @@ export async function signalGroup(
 }
 
 /** The moment a log line was written (pino's `time`, epoch milliseconds). */
+export { waitUntil };
+
 export function loggedAt(line: Record<string, unknown>): number {
   return typeof line.time === "number" ? line.time : Date.now();
-}
-
-/** Polls `read` until `done` holds for its value, and returns it; fails after `timeoutMs`. */
-export async function waitUntil<T>(
-  read: () => Promise<T>,
-  done: (value: T) => boolean,
-  what: string,
-  timeoutMs = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${what}; last seen: ${JSON.stringify(value)}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
 }
 
 /**

@@ -1,6 +1,9 @@
 import { expect } from "vitest";
 import type { TaskType } from "../../src/domain/tasks.ts";
 import type { Scenario, TestProducer } from "./scenario.ts";
+import { waitUntil } from "./wait.ts";
+
+export { waitUntil };
 
 /** An episode uploaded and confirmed through the API, as a producer's client does it. */
 export interface UploadedEpisode {
@@ -54,27 +57,6 @@ export async function taskRows(scenario: Scenario, episodeUuid: string): Promise
     .execute("select * from processing_tasks where episode_id = ? order by type, attempt", [
       episodeUuid,
     ])) as TaskRow[];
-}
-
-/**
- * Polls `read` until `done` holds for its value (usable in hooks too, unlike expect.poll), and
- * returns that value; fails with the last value after `timeoutMs`.
- */
-export async function waitUntil<T>(
-  read: () => Promise<T>,
-  done: (value: T) => boolean,
-  what: string,
-  timeoutMs = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${what}; last seen: ${JSON.stringify(value)}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
 }
 
 /** Waits until the worker has created `count` task rows for the episode, and returns them. */

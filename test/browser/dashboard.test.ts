@@ -72,7 +72,11 @@ describe.skipIf(!hasChromium)("the dashboard", { timeout: 120_000 }, () => {
       // The page as `npm start` builds it, from the sources under test.
       build({ configFile: path.join(ROOT, "web/vite.config.ts"), logLevel: "warn" }),
     ]);
-    scenario = await startScenario({ env: { PODFLOW_MEDIA_ENGINE: "local" } });
+    scenario = await startScenario({
+      env: { PODFLOW_MEDIA_ENGINE: "local" },
+      // A revoked token's subscriptions end at the next sweep: every second here, not every 30 s.
+      start: { subscriptions: { tokenRecheckMs: 1_000 } },
+    });
     producer = await scenario.producer();
     browser = await chromium.launch({
       executablePath: CHROMIUM,

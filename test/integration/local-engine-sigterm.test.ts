@@ -120,11 +120,19 @@ it("hands an encode back on SIGTERM, and the other Podflow continues it at once"
     // A clean stop (exit 0), which handed the encode back rather than waiting for it.
     expect(await holder.podflow.exited).toBe(0);
     const exitedAt = Date.now();
+    // The encode's lines (another task of the episode may have been in hand at the stop too).
+    const aboutTheEncode = (msg: string) => (line: Record<string, unknown>) =>
+      line.msg === msg && line.taskId === videoTask.id;
     expect(
-      holder.podflow.lines.find((line) => line.msg === "job handed back: Podflow is stopping"),
+      holder.podflow.lines.find(aboutTheEncode("job handed back: Podflow is stopping")),
     ).toMatchObject({ queue: "run-local-task", taskId: videoTask.id, episodeId: uuid });
 
-    const resumed = await other.podflow.waitForLog(/job resumed after its Podflow stopped/, 30_000);
+    const resumed = (await waitUntil(
+      async () => other.podflow.lines.find(aboutTheEncode("job resumed after its Podflow stopped")),
+      (line) => line !== undefined,
+      "the other Podflow to resume the encode",
+      30_000,
+    )) as Record<string, unknown>;
     expect(resumed).toMatchObject({ queue: "run-local-task", taskId: videoTask.id, retryCount: 1 });
     const after = await waitUntil(
       tasks,

@@ -49,9 +49,14 @@ export const EpisodeSchema = defineEntity({
     audioUrl: p.text().nullable(),
     videoFileId: p.string().length(64).nullable(),
     videoUrl: p.text().nullable(),
-    transcript: p.text().nullable(),
-    transcriptSegments: p.json<TranscriptSegment[]>().nullable(),
-    chapters: p.json<Chapter[]>().nullable(),
+    /**
+     * The three big columns are lazy: a query loads them only when asked (`populate`), so a list
+     * of episodes carries none of them. Unloaded, they read `undefined` (loaded and empty: null);
+     * GraphQL reads them through the context's `episodeOutputs` loader, exports with `populate`.
+     */
+    transcript: p.text().nullable().lazy(),
+    transcriptSegments: p.json<TranscriptSegment[]>().nullable().lazy(),
+    chapters: p.json<Chapter[]>().nullable().lazy(),
     /**
      * 1 for the first processing; each `retryEpisode` adds one. Tasks record the round that
      * created them, so only an explicit retry starts a failed task over.

@@ -2,11 +2,16 @@ import type { EntityManager } from "@mikro-orm/postgresql";
 import DataLoader from "dataloader";
 import { GraphQLError } from "graphql";
 import type { AppDeps } from "../deps.ts";
-import type { ProcessingTask } from "../entities/processing-task.entity.ts";
 import type { Show } from "../entities/show.entity.ts";
 import type { User } from "../entities/user.entity.ts";
 import { authenticate } from "../services/accounts.ts";
-import { latestTasksByEpisode } from "../services/episodes.ts";
+import {
+  type EpisodeOutputField,
+  type EpisodeOutputs,
+  latestTaskViews,
+  loadEpisodeOutputs,
+  type TaskView,
+} from "../services/episodes.ts";
 import { findShows } from "../services/shows.ts";
 import { bearerTokenHash } from "../services/subscriber-tokens.ts";
 
@@ -21,12 +26,21 @@ export interface GraphQLContext {
   tokenHash: string | null;
   loaders: {
     /** Latest attempt of each task type, by episode id: one query per batch of episodes. */
-    tasksByEpisode: DataLoader<string, ProcessingTask[]>;
+    tasksByEpisode: DataLoader<string, TaskView[]>;
     /**
      * The viewer's shows by id, one query per batch. Not cached across batches and read fresh
      * (a subscription's context lives on while shows change).
      */
     showsById: DataLoader<string, Show | null>;
+    /**
+     * The lazy columns of episodes (transcript, segments, chapters) or their flags, asked per
+     * field: one query per batch, with the columns the batch asked for. Not cached, like
+     * showsById (a subscription's context outlives the rows).
+     */
+    episodeOutputs: DataLoader<
+      { episodeId: string; field: EpisodeOutputField },
+      EpisodeOutputs | null
+    >;
   };
 }
 
@@ -43,13 +57,24 @@ export async function createContext(
     tokenHash: viewer ? bearerTokenHash(authorization) : null,
     loaders: {
       tasksByEpisode: new DataLoader(async (episodeIds) => {
-        const tasks = await latestTasksByEpisode(em, episodeIds);
+        const tasks = await latestTaskViews(em, episodeIds);
         return episodeIds.map((id) => tasks.get(id) ?? []);
       }),
       showsById: new DataLoader(
         async (showIds) => {
           const shows = viewer ? await findShows(em, viewer, showIds, { fresh: true }) : [];
           return showIds.map((id) => shows.find((show) => show.id === id) ?? null);
+        },
+        { cache: false },
+      ),
+      episodeOutputs: new DataLoader(
+        async (keys) => {
+          const outputs = await loadEpisodeOutputs(
+            em,
+            keys.map((key) => key.episodeId),
+            new Set(keys.map((key) => key.field)),
+          );
+          return keys.map((key) => outputs.get(key.episodeId) ?? null);
         },
         { cache: false },
       ),

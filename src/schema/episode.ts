@@ -11,6 +11,7 @@ import {
   findEpisodes,
   listEpisodes,
 } from "../services/episodes.ts";
+import { type ExportFlags, exportFlags } from "../services/exports/exports.ts";
 import { builder } from "./builder.ts";
 import { type GraphQLContext, requireViewer } from "./context.ts";
 import { ProcessingTaskRef } from "./task.ts";
@@ -69,6 +70,36 @@ const ChapterRef = builder
     }),
   });
 
+/**
+ * One of the episode's lazy columns: from the entity when it was loaded with it, otherwise
+ * through the operation's loader (one query for all the episodes of a list that ask).
+ */
+async function lazyOutput<F extends "transcript" | "transcriptSegments" | "chapters">(
+  episode: Episode,
+  field: F,
+  context: GraphQLContext,
+): Promise<Episode[F] | null> {
+  if (episode[field] !== undefined) return episode[field] ?? null;
+  const outputs = await context.loaders.episodeOutputs.load({ episodeId: episode.id, field });
+  return (outputs?.[field] ?? null) as Episode[F] | null;
+}
+
+/** What the episode's outputs hold (transcriptAvailable, exports), without loading them. */
+export async function episodeExportFlags(
+  episode: Episode,
+  context: GraphQLContext,
+): Promise<ExportFlags> {
+  const { transcript, transcriptSegments, chapters } = episode;
+  if (transcript !== undefined && transcriptSegments !== undefined && chapters !== undefined) {
+    return exportFlags({ transcript, transcriptSegments, chapters });
+  }
+  const outputs = await context.loaders.episodeOutputs.load({
+    episodeId: episode.id,
+    field: "flags",
+  });
+  return outputs?.flags ?? { transcript: false, timed: false, chapters: false, text: false };
+}
+
 const EpisodeOutputsRef = builder.objectRef<Episode>("EpisodeOutputs").implement({
   description: "What processing made of the episode, as far as it got.",
   fields: (t) => ({
@@ -84,24 +115,25 @@ const EpisodeOutputsRef = builder.objectRef<Episode>("EpisodeOutputs").implement
     }),
     transcriptAvailable: t.boolean({
       description: "True once the transcript is stored.",
-      resolve: (episode) => episode.transcript != null,
+      resolve: async (episode, _args, context) =>
+        (await episodeExportFlags(episode, context)).transcript,
     }),
     transcript: t.string({
       nullable: true,
       description: "The full transcript text.",
-      resolve: (episode) => episode.transcript ?? null,
+      resolve: (episode, _args, context) => lazyOutput(episode, "transcript", context),
     }),
     transcriptSegments: t.field({
       type: [TranscriptSegmentRef],
       nullable: true,
       description: "The transcript in timed segments.",
-      resolve: (episode) => episode.transcriptSegments ?? null,
+      resolve: (episode, _args, context) => lazyOutput(episode, "transcriptSegments", context),
     }),
     chapters: t.field({
       type: [ChapterRef],
       nullable: true,
       description: "The chapters, in order.",
-      resolve: (episode) => episode.chapters ?? null,
+      resolve: (episode, _args, context) => lazyOutput(episode, "chapters", context),
     }),
   }),
 });

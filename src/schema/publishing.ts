@@ -5,7 +5,7 @@ import { availableExports, type ExportFile, exportUrl } from "../services/export
 import { publishEpisode, setEpisodeShow, unpublishEpisode } from "../services/publishing.ts";
 import { builder } from "./builder.ts";
 import { requireViewer } from "./context.ts";
-import { EpisodeRef, episodeIdFromGlobalId } from "./episode.ts";
+import { EpisodeRef, episodeExportFlags, episodeIdFromGlobalId } from "./episode.ts";
 import { ShowRef, showIdFromGlobalId } from "./show.ts";
 
 /** An episode's place in a show's feed: its show, publication, numbers and export files. */
@@ -43,8 +43,8 @@ const EpisodeExportsRef = builder.objectRef<Episode>("EpisodeExports").implement
         t.string({
           nullable: true,
           description,
-          resolve: (episode, _args, context) =>
-            availableExports(episode)[file]
+          resolve: async (episode, _args, context) =>
+            availableExports(await episodeExportFlags(episode, context))[file]
               ? exportUrl(
                   context.deps.config.publicUrl,
                   context.deps.exportSecret,

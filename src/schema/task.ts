@@ -1,5 +1,5 @@
 import type { TaskStatus, TaskType } from "../domain/tasks.ts";
-import { ProcessingTask } from "../entities/processing-task.entity.ts";
+import type { TaskView } from "../services/episodes.ts";
 import { builder } from "./builder.ts";
 
 export const TaskTypeEnum = builder.enumType("TaskType", {
@@ -27,8 +27,8 @@ export const TaskStatusEnum = builder.enumType("TaskStatus", {
   } satisfies Record<TaskStatus, { description: string }>,
 });
 
-export const ProcessingTaskRef = builder.objectType(ProcessingTask, {
-  name: "ProcessingTask",
+// Entities (subscriptions, mutations) and plain rows (lists: latestTaskViews) alike.
+export const ProcessingTaskRef = builder.objectRef<TaskView>("ProcessingTask").implement({
   description:
     "One processing task of an episode at its media engine (the latest attempt of its type).",
   fields: (t) => ({

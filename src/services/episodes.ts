@@ -4,8 +4,8 @@ import type { PgBoss } from "pg-boss";
 import { z } from "zod";
 import type { EngineKind } from "../domain/engines.ts";
 import type { EpisodeStatus } from "../domain/episode-lifecycle.ts";
-import { isTaskEnded, TASK_TYPES } from "../domain/tasks.ts";
-import { Episode } from "../entities/episode.entity.ts";
+import { isTaskEnded, TASK_TYPES, type TaskStatus, type TaskType } from "../domain/tasks.ts";
+import { type Chapter, Episode, type TranscriptSegment } from "../entities/episode.entity.ts";
 import { ProcessingTask } from "../entities/processing-task.entity.ts";
 import type { User } from "../entities/user.entity.ts";
 import { engineFor, type MediaEngines, type UploadTarget } from "./engines/engine.ts";
@@ -16,6 +16,7 @@ import {
   ProcessingUnavailableError,
   validateInput,
 } from "./errors.ts";
+import { EXPORT_FLAGS_SQL, type ExportFlags } from "./exports/exports.ts";
 import { enqueue } from "./job-queue.ts";
 import { changeEpisode, moveEpisode } from "./lifecycle.ts";
 import { findShow } from "./shows.ts";
@@ -281,8 +282,140 @@ export async function latestTasksByEpisode(
   );
 }
 
+/** What GraphQL shows of a processing task: a ProcessingTask, or the same columns as a plain row. */
+export type TaskView = Pick<
+  ProcessingTask,
+  | "id"
+  | "type"
+  | "status"
+  | "progress"
+  | "errorMessage"
+  | "outputUrl"
+  | "engineTaskId"
+  | "attempt"
+  | "updatedAt"
+>;
+
+interface TaskViewRow {
+  id: string;
+  episode_id: string;
+  type: TaskType;
+  status: TaskStatus;
+  progress: number | null;
+  error_message: string | null;
+  output_url: string | null;
+  engine_task_id: string;
+  attempt: number;
+  /** As the ORM's connection returns timestamps: text. */
+  updated_at: string;
+}
+
+/**
+ * latestTasksByEpisode for reading only (GraphQL lists): the latest attempt of each task type
+ * picked by the database, as plain rows of the columns shown. A page of episodes' tasks
+ * through the ORM spent most of a listing's time building entities nobody changes.
+ */
+export async function latestTaskViews(
+  em: EntityManager,
+  episodeIds: readonly string[],
+): Promise<Map<string, TaskView[]>> {
+  const byEpisode = new Map<string, TaskView[]>(episodeIds.map((id) => [id, []]));
+  const valid = episodeIds.filter((id) => z.uuid().safeParse(id).success);
+  if (valid.length === 0) return byEpisode;
+  const rows = await em.execute<TaskViewRow[]>(
+    `select distinct on (episode_id, type) id, episode_id, type, status, progress, error_message,
+       output_url, engine_task_id, attempt, updated_at
+     from processing_tasks where episode_id = any(cast(? as uuid[]))
+     order by episode_id, type, attempt desc`,
+    [`{${[...new Set(valid)].join(",")}}`],
+  );
+  for (const row of rows) {
+    byEpisode.get(row.episode_id)?.push({
+      id: row.id,
+      type: row.type,
+      status: row.status,
+      progress: row.progress,
+      errorMessage: row.error_message,
+      outputUrl: row.output_url,
+      engineTaskId: row.engine_task_id,
+      attempt: row.attempt,
+      updatedAt: new Date(row.updated_at),
+    });
+  }
+  const order = (task: TaskView) => TASK_TYPES.indexOf(task.type);
+  for (const tasks of byEpisode.values()) tasks.sort((a, b) => order(a) - order(b));
+  return byEpisode;
+}
+
+/** What GraphQL may read of an episode's lazy columns (see Episode): each, or their flags. */
+export type EpisodeOutputField = "transcript" | "transcriptSegments" | "chapters" | "flags";
+
+export interface EpisodeOutputs {
+  transcript?: string | null;
+  transcriptSegments?: TranscriptSegment[] | null;
+  chapters?: Chapter[] | null;
+  flags?: ExportFlags;
+}
+
+const OUTPUT_COLUMNS: Record<Exclude<EpisodeOutputField, "flags">, string> = {
+  transcript: "e.transcript",
+  transcriptSegments: "e.transcript_segments",
+  chapters: "e.chapters",
+};
+
+interface OutputRow {
+  id: string;
+  transcript?: string | null;
+  transcript_segments?: TranscriptSegment[] | null;
+  chapters?: Chapter[] | null;
+  has_transcript?: boolean;
+  has_timed?: boolean;
+  has_chapters?: boolean;
+  has_text?: boolean;
+}
+
+/**
+ * The asked lazy columns (and/or their flags) of these episodes, in one statement whatever their
+ * number: for GraphQL's outputs and exports fields, whose episodes were loaded without them.
+ * Access is the caller's: the ids are of episodes it already holds.
+ */
+export async function loadEpisodeOutputs(
+  em: EntityManager,
+  episodeIds: readonly string[],
+  fields: ReadonlySet<EpisodeOutputField>,
+): Promise<Map<string, EpisodeOutputs>> {
+  const selected = ["e.id"];
+  for (const field of fields) {
+    selected.push(field === "flags" ? EXPORT_FLAGS_SQL : OUTPUT_COLUMNS[field]);
+  }
+  const ids = [...new Set(episodeIds)];
+  const rows = await em.execute<OutputRow[]>(
+    `select ${selected.join(", ")} from episodes e where e.id = any(cast(? as uuid[]))`,
+    [`{${ids.join(",")}}`],
+  );
+  return new Map(
+    rows.map((row) => [
+      row.id,
+      {
+        transcript: row.transcript,
+        transcriptSegments: row.transcript_segments,
+        chapters: row.chapters,
+        flags:
+          row.has_transcript === undefined
+            ? undefined
+            : {
+                transcript: row.has_transcript,
+                timed: Boolean(row.has_timed),
+                chapters: Boolean(row.has_chapters),
+                text: Boolean(row.has_text),
+              },
+      },
+    ]),
+  );
+}
+
 /** 0–100: the share of the episode's tasks that ended (completed, failed or skipped). */
-export function episodeProgress(episode: Episode, tasks: readonly ProcessingTask[]): number {
+export function episodeProgress(episode: Episode, tasks: readonly TaskView[]): number {
   if (episode.status === "PROCESSED") return 100;
   const ended = tasks.filter((task) => isTaskEnded(task.status));
   return Math.floor((100 * ended.length) / TASK_TYPES.length);

@@ -506,3 +506,95 @@ describe("episodes", () => {
     expect(small).toBeLessThanOrEqual(3);
   });
 });
+
+describe("a page of episodes and their outputs", () => {
+  const LIST = `query { episodes(first: 10) { edges { node {
+    id title status progress tasks { type status progress } } } } }`;
+  const WITH_OUTPUTS = `query { episodes(first: 10) { edges { node {
+    id title status progress tasks { type status progress }
+    outputs { transcriptAvailable transcript transcriptSegments { text } chapters { title } }
+    exports { textUrl vttUrl chaptersUrl } } } } }`;
+
+  interface Node {
+    id: string;
+    title: string;
+    tasks: unknown[];
+    outputs?: {
+      transcriptAvailable: boolean;
+      transcript: string | null;
+      transcriptSegments: Array<{ text: string }> | null;
+      chapters: Array<{ title: string }> | null;
+    };
+    exports?: { textUrl: string | null; vttUrl: string | null; chaptersUrl: string | null };
+  }
+  type Edges = { episodes: { edges: Array<{ node: Node }> } };
+
+  /** Processed episodes with a transcript, one with only blanks, one with nothing. */
+  async function seedOutputs(producer: TestProducer) {
+    for (const title of ["Nothing", "Blank", "Full"]) await prepare(producer, { title });
+    await scenario.em().execute(
+      `update episodes set status = 'PROCESSED',
+         transcript = case title when 'Full' then 'Hello there.' when 'Blank' then E' \\n\\u00a0\\u2028 ' end,
+         transcript_segments = case title when 'Full' then '[{"start":0,"end":1,"text":"Hello there."}]'::jsonb end,
+         chapters = case title when 'Full' then '[{"start":0,"end":null,"title":"Intro"}]'::jsonb end
+       where user_id = ?`,
+      [producer.userId],
+    );
+    await scenario.em().execute(
+      `insert into processing_tasks (id, episode_id, type, attempt, engine_task_id, status, created_at, updated_at)
+       select gen_random_uuid(), e.id, t.type, 1, 'task_' || replace(gen_random_uuid()::text, '-', ''), 'COMPLETED', now(), now()
+       from episodes e cross join (values ('AUDIO_EXTRACTION'), ('VIDEO_TRANSCODE'), ('TRANSCRIPT_GENERATION'), ('CHAPTER_DETECTION')) as t(type)
+       where e.user_id = ?`,
+      [producer.userId],
+    );
+  }
+
+  it("lists without loading transcripts, segments or chapters, in three statements", async () => {
+    const frank = await scenario.producer();
+    await seedOutputs(frank);
+    sqlLog.length = 0;
+    const { body } = await frank.gql<Edges>(LIST);
+    expect(body.errors).toBeUndefined();
+    expect(body.data?.episodes.edges.map((edge) => edge.node.tasks.length)).toEqual([4, 4, 4]);
+    // The token lookup, the page, the tasks of the whole page; none names the big columns.
+    expect(sqlLog).toHaveLength(3);
+    for (const statement of sqlLog) expect(statement).not.toMatch(/transcript|chapters/);
+  });
+
+  it("loads the outputs a list asks for, all of them with one more statement", async () => {
+    const gina = await scenario.producer();
+    await seedOutputs(gina);
+    sqlLog.length = 0;
+    const { body } = await gina.gql<Edges>(WITH_OUTPUTS);
+    expect(body.errors).toBeUndefined();
+    expect(sqlLog).toHaveLength(4);
+    const byTitle = new Map(body.data?.episodes.edges.map(({ node }) => [node.title, node]));
+    expect(byTitle.get("Full")?.outputs).toEqual({
+      transcriptAvailable: true,
+      transcript: "Hello there.",
+      transcriptSegments: [{ text: "Hello there." }],
+      chapters: [{ title: "Intro" }],
+    });
+    expect(byTitle.get("Full")?.exports?.textUrl).toMatch(/\/transcript\.txt$/);
+    expect(byTitle.get("Full")?.exports?.vttUrl).toMatch(/\/transcript\.vtt$/);
+    expect(byTitle.get("Full")?.exports?.chaptersUrl).toMatch(/\/chapters\.json$/);
+    // Only blanks (JavaScript's trim() ones, U+00A0 and U+2028 included): stored, nothing to export.
+    expect(byTitle.get("Blank")?.outputs?.transcriptAvailable).toBe(true);
+    expect(byTitle.get("Blank")?.exports).toEqual({
+      textUrl: null,
+      vttUrl: null,
+      chaptersUrl: null,
+    });
+    expect(byTitle.get("Nothing")?.outputs).toEqual({
+      transcriptAvailable: false,
+      transcript: null,
+      transcriptSegments: null,
+      chapters: null,
+    });
+    expect(byTitle.get("Nothing")?.exports).toEqual({
+      textUrl: null,
+      vttUrl: null,
+      chaptersUrl: null,
+    });
+  });
+});

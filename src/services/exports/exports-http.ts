@@ -27,7 +27,14 @@ export async function serveExport(
   const [, episodeId, key, file] = EXPORT_PATH.exec(pathname) ?? [];
   if (!episodeId || !key || !file || !(file in EXPORT_FILES)) return notFound();
   if (!isExportKey(deps.secret, episodeId, key)) return notFound();
-  const episode = await deps.em().findOne(Episode, { id: episodeId, status: "PROCESSED" });
+  // The columns exports are made from are lazy (a list leaves them out): asked for here.
+  const episode = await deps
+    .em()
+    .findOne(
+      Episode,
+      { id: episodeId, status: "PROCESSED" },
+      { populate: ["transcript", "transcriptSegments", "chapters"] },
+    );
   const body = episode && renderExport(file as ExportFile, episode);
   if (body == null) return notFound();
   const bytes = Buffer.from(body, "utf8");

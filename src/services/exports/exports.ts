@@ -63,15 +63,54 @@ export function hasText(source: ExportSource): boolean {
   return Boolean(source.transcript?.trim()) || hasTimedTranscript(source);
 }
 
-/** Which exports an episode has (null where it has nothing to make the file from). */
-export function availableExports(source: ExportSource): Record<ExportFile, boolean> {
-  const timed = hasTimedTranscript(source);
+/**
+ * What an episode's outputs hold, without the outputs themselves: what a list needs to show
+ * (transcriptAvailable, export links). The database can tell (episodeOutputFlagsSql) without
+ * sending the transcript.
+ */
+export interface ExportFlags {
+  /** The transcript text is stored (maybe empty). */
+  transcript: boolean;
+  /** hasTimedTranscript */
+  timed: boolean;
+  /** hasChapters */
+  chapters: boolean;
+  /** hasText */
+  text: boolean;
+}
+
+export function exportFlags(source: ExportSource): ExportFlags {
   return {
-    "transcript.vtt": timed,
-    "transcript.srt": timed,
-    "transcript.json": timed,
-    "chapters.json": hasChapters(source),
-    "transcript.txt": hasText(source),
+    transcript: source.transcript != null,
+    timed: hasTimedTranscript(source),
+    chapters: hasChapters(source),
+    text: hasText(source),
+  };
+}
+
+/**
+ * The same flags as exportFlags, computed by PostgreSQL from an `episodes` row (alias `e`):
+ * columns has_transcript, has_timed, has_chapters, has_text. The whitespace class is
+ * JavaScript's `trim()` one, so `text` agrees with hasText.
+ */
+export const EXPORT_FLAGS_SQL = `e.transcript is not null as has_transcript,
+  coalesce(jsonb_typeof(e.transcript_segments) = 'array'
+    and jsonb_array_length(e.transcript_segments) > 0, false) as has_timed,
+  coalesce(jsonb_typeof(e.chapters) = 'array' and jsonb_array_length(e.chapters) > 0, false)
+    as has_chapters,
+  coalesce(e.transcript ~ '[^\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]', false)
+    or coalesce(jsonb_typeof(e.transcript_segments) = 'array'
+      and jsonb_array_length(e.transcript_segments) > 0, false) as has_text`;
+
+/** Which exports an episode has (null where it has nothing to make the file from). */
+export function availableExports(source: ExportSource | ExportFlags): Record<ExportFile, boolean> {
+  const flags = "timed" in source ? source : exportFlags(source);
+  return {
+    "transcript.vtt": flags.timed,
+    "transcript.srt": flags.timed,
+    "transcript.json": flags.timed,
+    "chapters.json": flags.chapters,
+    "transcript.txt": flags.text,
   };
 }
 

@@ -31,7 +31,7 @@ export interface SubscriptionLatencyOptions {
   databaseUrl?: string;
   /** Progress lines; stderr by default. */
   log?: (message: string) => void;
-  /** Subscriber counts of the fan-out cases (default 1,000 and 5,000; quick: 1,000). */
+  /** Subscriber counts of the fan-out cases (default 1,000 and 10,000; quick: 1,000). */
   fanOut?: number[];
   /** Aborting stops everything started so far (Ctrl-C); the returned promise then rejects. */
   signal?: AbortSignal;
@@ -88,7 +88,7 @@ export async function measureSubscriptionLatency(
 ): Promise<SubscriptionLatencyResult> {
   const quick = options.quick ?? false;
   const log = options.log ?? ((message: string) => process.stderr.write(`${message}\n`));
-  const fanOut = options.fanOut ?? (quick ? [1_000] : [1_000, 5_000]);
+  const fanOut = options.fanOut ?? (quick ? [1_000] : [1_000, 10_000]);
   const singleWebhooks = quick ? 40 : 200;
   const fanOutWebhooks = quick ? 10 : 40;
   const cleanups = new Cleanups();

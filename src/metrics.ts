@@ -21,6 +21,12 @@ export interface Metrics {
   jobsResumed: Counter<"queue" | "after">;
   /** Jobs this process handed back, unfinished, when it was stopped, by queue. */
   jobsHandedBack: Counter<"queue">;
+  /**
+   * Subscription events handed to subscribers, by whether this one ran the GraphQL execution
+   * (`executed`) or was given the result already executed for a subscriber with the same
+   * viewer, operation and variables (`shared`). See src/schema/shared-executions.ts.
+   */
+  subscriptionEvents: Counter<"execution">;
 }
 
 export function createMetrics(): Metrics {
@@ -50,6 +56,12 @@ export function createMetrics(): Metrics {
       name: "podflow_jobs_handed_back_total",
       help: "Jobs handed back unfinished when this Podflow was stopped, by queue",
       labelNames: ["queue"],
+      registers: [registry],
+    }),
+    subscriptionEvents: new Counter({
+      name: "podflow_subscription_events_total",
+      help: "Subscription events handed to subscribers, by execution (executed: ran it; shared: reused the result of a subscriber with the same viewer, operation and variables)",
+      labelNames: ["execution"],
       registers: [registry],
     }),
   };

@@ -9,6 +9,7 @@ import { ownsDashboardPath, serveDashboard } from "./dashboard.ts";
 import type { AppDeps } from "./deps.ts";
 import { createContext, type GraphQLContext } from "./schema/context.ts";
 import { schema } from "./schema/index.ts";
+import { SharedNextMessages, useSharedSubscriptionExecution } from "./schema/shared-executions.ts";
 import { applyHttpTimeouts, httpServerOptions, SocketLimits } from "./security/socket-limits.ts";
 import { yogaSecurityOptions } from "./security/yoga-options.ts";
 import { authenticate } from "./services/accounts.ts";
@@ -58,6 +59,7 @@ interface EnvelopedRoot {
  */
 export function buildServer(deps: AppDeps): PodflowServer {
   const { logger } = deps;
+  const security = yogaSecurityOptions(deps.config.security);
   const yoga = createYoga<Record<string, never>, GraphQLContext>({
     schema,
     graphqlEndpoint: GRAPHQL_PATH,
@@ -65,7 +67,15 @@ export function buildServer(deps: AppDeps): PodflowServer {
     maskedErrors: true,
     landingPage: false,
     // Limits, GraphiQL/introspection, CORS and CSRF: src/security/ (README "Security").
-    ...yogaSecurityOptions(deps.config.security),
+    ...security,
+    plugins: [
+      ...(security.plugins ?? []),
+      // One execution and one serialisation per event for subscribers who ask the same thing.
+      useSharedSubscriptionExecution({
+        viewerOf: (context) => (context as GraphQLContext).viewer?.id ?? null,
+        onEvent: (execution) => deps.metrics.subscriptionEvents.inc({ execution }),
+      }),
+    ],
     logging: {
       debug: (...args) => logger.debug({ yoga: args }, "graphql"),
       info: (...args) => logger.info({ yoga: args }, "graphql"),
@@ -209,6 +219,7 @@ export function buildServer(deps: AppDeps): PodflowServer {
       if (socketTokens.get(socket) === tokenHash) socket.close(4401, "Token revoked");
     }
   });
+  const sharedSends = new SharedNextMessages();
   useServer<Record<string, unknown>, SocketExtra>(
     {
       // A connection without a valid token is refused with 4401 (graphql-ws would say 4403).
@@ -225,11 +236,15 @@ export function buildServer(deps: AppDeps): PodflowServer {
         if (!tokenHash || !socketLimits.admit(ctx.extra.socket, tokenHash)) return false;
         ctx.extra.authorization = authorization;
         socketTokens.set(ctx.extra.socket, tokenHash);
+        sharedSends.install(ctx.extra.socket);
         return true;
       },
       execute: (args) => (args.rootValue as EnvelopedRoot).execute(args) as never,
       subscribe: (args) => (args.rootValue as EnvelopedRoot).subscribe(args) as never,
-      onNext: (ctx) => socketLimits.checkSendBuffer(ctx.extra.socket),
+      onNext: (ctx, id, _payload, _args, result) => {
+        socketLimits.checkSendBuffer(ctx.extra.socket);
+        return sharedSends.send(ctx.extra.socket, id, result);
+      },
       onSubscribe: async (ctx, _id, params) => {
         const tooMany = socketLimits.subscriptionRefusal(Object.keys(ctx.subscriptions).length);
         if (tooMany) return tooMany;

@@ -21,7 +21,7 @@ import {
 import type { BurstLoad, BurstLoadRequest } from "./loader.ts";
 import type { Burst } from "./scheduler.ts";
 import { tokenHashesOf } from "./token-watch.ts";
-import type { EpisodeUpdate } from "./types.ts";
+import type { EpisodeUpdate, TaskUpdate } from "./types.ts";
 
 export interface BurstPlan {
   /** The followers the burst may deliver to (or whose token it checks). */
@@ -68,6 +68,17 @@ export function planBurst(
 
 /** Sends what the burst loaded to the followers still open (revoked ones have ended by now). */
 export function deliverBurst(burst: Burst, followers: FollowerRegistry, loaded: BurstLoad): void {
+  // One update object per task and burst, handed to each of its followers: subscribers given
+  // the same object share one GraphQL execution of it (src/schema/shared-executions.ts).
+  const taskUpdates = new Map<ProcessingTask, TaskUpdate>();
+  const taskUpdate = (task: ProcessingTask) => {
+    let update = taskUpdates.get(task);
+    if (!update) {
+      update = { task };
+      taskUpdates.set(task, update);
+    }
+    return update;
+  };
   for (const episodeId of loaded.episodeIds) {
     const update = loaded.updates.get(episodeId);
     const changed = burst.changed.has(episodeId) || burst.resyncSince != null;
@@ -94,7 +105,7 @@ export function deliverBurst(burst: Burst, followers: FollowerRegistry, loaded: 
           for (const task of update.tasks) follower.seen.set(task.id, taskFingerprint(task));
           follower.primed = true;
         } else if (follower.primed && changed) {
-          sendTaskChanges(follower, update.tasks, burst.resyncSince != null);
+          sendTaskChanges(follower, update.tasks, burst.resyncSince != null, taskUpdate);
         }
       }
     }
@@ -118,12 +129,13 @@ function sendTaskChanges(
   follower: TasksFollower,
   tasks: readonly ProcessingTask[],
   all: boolean,
+  updateOf: (task: ProcessingTask) => TaskUpdate,
 ): void {
   for (const task of tasks) {
     const fingerprint = taskFingerprint(task);
     if (!all && follower.seen.get(task.id) === fingerprint) continue;
     follower.seen.set(task.id, fingerprint);
-    follower.stream.push(task.id, { task });
+    follower.stream.push(task.id, updateOf(task));
   }
 }
 

@@ -1,6 +1,7 @@
 import SchemaBuilder from "@pothos/core";
 import ErrorsPlugin from "@pothos/plugin-errors";
 import RelayPlugin from "@pothos/plugin-relay";
+import { GraphQLScalarType } from "graphql";
 import { DateTimeResolver, SafeIntResolver } from "graphql-scalars";
 import type { GraphQLContext } from "./context.ts";
 
@@ -31,7 +32,17 @@ export const builder = new SchemaBuilder<{
   },
 });
 
-builder.addScalarType("DateTime", DateTimeResolver, {
+/**
+ * graphql-scalars' DateTime, serialised to the ISO string its Date would become in JSON anyway:
+ * a result holding Date objects sends JSON.stringify down its slow path (a toJSON call for each),
+ * which made serialising a page of 100 episodes with their tasks over ten times slower.
+ */
+const DateTimeScalar = new GraphQLScalarType({
+  ...DateTimeResolver.toConfig(),
+  serialize: (value) => (DateTimeResolver.serialize(value) as Date).toISOString(),
+});
+
+builder.addScalarType("DateTime", DateTimeScalar, {
   description: "A date and time in UTC, as an ISO 8601 string.",
 });
 builder.addScalarType("SafeInt", SafeIntResolver, {

@@ -265,7 +265,12 @@ const envSchema = z.object({
       .transform((value, ctx) => {
         const keys = value.split(/[\s,]+/).filter(Boolean);
         const decoded = keys.map((key) => Buffer.from(key, "base64"));
-        if (decoded.length === 0 || decoded.some((key, i) => key.length !== 32 || !/^[A-Za-z0-9+/_-]+={0,2}$/.test(keys[i] ?? ""))) {
+        if (
+          decoded.length === 0 ||
+          decoded.some(
+            (key, i) => key.length !== 32 || !/^[A-Za-z0-9+/_-]+={0,2}$/.test(keys[i] ?? ""),
+          )
+        ) {
           ctx.addIssue({
             code: "custom",
             message:

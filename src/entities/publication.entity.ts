@@ -11,6 +11,8 @@ export interface PublicationProgress {
   creatingSince?: string;
   /** YouTube: the resumable upload's session URI and the file's size. */
   sessionUri?: string;
+  /** YouTube: the video's privacy once it is public (scheduled videos are private until then). */
+  privacy?: "public" | "unlisted" | "private";
   /** YouTube: the caption track made from the transcript. */
   captionId?: string;
   /** YouTube: captions were not added, and why (the video is published without them). */

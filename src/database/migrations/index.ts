@@ -10,10 +10,16 @@ import { Migration20261202124212_publishing } from "./Migration20261202124212_pu
 
 export const migrations: MigrationObject[] = [
   { name: "Migration20261130061822_initial", class: Migration20261130061822_initial },
-  { name: "Migration20261130064110_processing_rounds", class: Migration20261130064110_processing_rounds },
+  {
+    name: "Migration20261130064110_processing_rounds",
+    class: Migration20261130064110_processing_rounds,
+  },
   { name: "Migration20261201150000_lifecycle", class: Migration20261201150000_lifecycle },
   { name: "Migration20261201203138_local_engine", class: Migration20261201203138_local_engine },
   { name: "Migration20261202020615_shows", class: Migration20261202020615_shows },
-  { name: "Migration20261202030000_apply_task_events", class: Migration20261202030000_apply_task_events },
+  {
+    name: "Migration20261202030000_apply_task_events",
+    class: Migration20261202030000_apply_task_events,
+  },
   { name: "Migration20261202124212_publishing", class: Migration20261202124212_publishing },
 ];

@@ -320,6 +320,11 @@ export function loadConfig(env: Env = process.env): Config {
       "Invalid PODFLOW_MEDIA_ENGINE: ittybit needs ITTYBIT_API_KEY (or choose local)",
     );
   }
+  if (Boolean(e.GOOGLE_OAUTH_CLIENT_ID) !== Boolean(e.GOOGLE_OAUTH_CLIENT_SECRET)) {
+    throw new ConfigError(
+      `Invalid ${e.GOOGLE_OAUTH_CLIENT_ID ? "GOOGLE_OAUTH_CLIENT_SECRET" : "GOOGLE_OAUTH_CLIENT_ID"}: YouTube needs both the OAuth client's id and its secret`,
+    );
+  }
   const dataDir = path.resolve(e.PODFLOW_DATA_DIR);
   const publicHost = e.HOST === "0.0.0.0" || e.HOST === "::" ? "127.0.0.1" : e.HOST;
   const hostForUrl = publicHost.includes(":") ? `[${publicHost}]` : publicHost;

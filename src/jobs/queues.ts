@@ -166,7 +166,9 @@ const DEFAULT_POLICIES: ReadonlyArray<Queue> = [
   },
   ...[QUEUES.publishToTransistor, QUEUES.publishToYouTube].map((name) => ({
     name,
-    policy: "standard" as const,
+    // One active job per publication (its id is the singleton key): two runs never upload or
+    // create the same remote episode side by side, whatever retries and new runs queue up.
+    policy: "singleton" as const,
     // About two hours of a service's trouble (5xx, timeouts, rate limits) with backoff; then
     // the dead letter queue records the last reason on the publication. Each run continues
     // from what the publication recorded (the uploaded bytes, the remote id), so a retry never

@@ -119,10 +119,13 @@ export async function startPublications(
     }
     publication.status = "QUEUED";
     await tx.flush();
-    await enqueue(boss, tx, QUEUE_OF[destination], {
-      publicationId: publication.id,
-      run: publication.run,
-    });
+    await enqueue(
+      boss,
+      tx,
+      QUEUE_OF[destination],
+      { publicationId: publication.id, run: publication.run },
+      { singletonKey: publication.id },
+    );
   }
 }
 
@@ -167,10 +170,13 @@ export async function retryPublication(
     publication.waitingReason = null;
     publication.waitingUntil = null;
     await tx.flush();
-    await enqueue(deps.boss, tx, QUEUE_OF[publication.destination], {
-      publicationId: publication.id,
-      run: publication.run,
-    });
+    await enqueue(
+      deps.boss,
+      tx,
+      QUEUE_OF[publication.destination],
+      { publicationId: publication.id, run: publication.run },
+      { singletonKey: publication.id },
+    );
     return publication;
   });
 }
@@ -286,7 +292,10 @@ export async function runPublication(
     if (error instanceof PublicationWait) {
       log.info({ until: error.until, reason: error.message }, "publication waits");
       await record(run, { waitingReason: error.message, waitingUntil: error.until });
-      await deps.boss.send(queue, payload, { startAfter: error.until });
+      await deps.boss.send(queue, payload, {
+        startAfter: error.until,
+        singletonKey: payload.publicationId,
+      });
       return;
     }
     await record(run, {

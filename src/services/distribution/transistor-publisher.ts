@@ -171,10 +171,11 @@ async function adoptOrCreate(
   const marker = publication.progress.creatingSince;
   if (marker) {
     // A run died after asking Transistor to create the episode and before saving its id: the
-    // draft it made is adopted, never made twice.
+    // episode it made (a draft, or published by a run that got further) is adopted, never made
+    // twice.
     const since = new Date(marker).getTime() - ADOPT_WINDOW_MS;
-    const drafts = await client.findEpisodes(apiKey, { showId, query: title, status: "draft" });
-    const made = drafts.find(
+    const found = await client.findEpisodes(apiKey, { showId, query: title });
+    const made = found.find(
       (draft) =>
         draft.title === title && (!draft.createdAt || new Date(draft.createdAt).getTime() >= since),
     );

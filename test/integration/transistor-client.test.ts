@@ -281,6 +281,26 @@ describe("upload and publish", () => {
     expect(stored?.body?.equals(audio)).toBe(true);
   });
 
+  it("stops when its signal aborts, rejecting with the signal's reason", async () => {
+    const target = await client.authorizeUpload(API_KEY, "stop.mp3");
+    const stopping = new Error("worker stopping");
+    const controller = new AbortController();
+    controller.abort(stopping);
+    let streams = 0;
+    const upload = client.uploadAudio(
+      target,
+      () => {
+        streams += 1;
+        return Readable.from([audio]);
+      },
+      audio.length,
+      undefined,
+      controller.signal,
+    );
+    await expect(upload).rejects.toBe(stopping);
+    expect(streams).toBe(1);
+  });
+
   it("rejects an invalid publish status with a readable 422", async () => {
     const show = transistor.addShow({ title: "Status" });
     const episode = await client.createEpisode(API_KEY, {

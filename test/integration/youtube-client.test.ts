@@ -1,4 +1,6 @@
 import { randomBytes } from "node:crypto";
+import http from "node:http";
+import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
   createGoogleOAuth,
@@ -88,6 +90,11 @@ async function connect() {
     codeVerifier: pkce.verifier,
     redirectUri: REDIRECT_URI,
   });
+}
+
+async function waitFor(condition: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !condition(); i += 1) await sleep(10);
+  expect(condition()).toBe(true);
 }
 
 async function caught<T extends Error>(
@@ -366,6 +373,47 @@ describe("resumable upload", () => {
     expect(google.videos.size).toBe(videosBefore + 1);
   });
 
+  it("resumes after the uploader died mid-chunk, from the bytes that arrived", async () => {
+    const sessionUri = await youtube.startUpload(token, {
+      metadata,
+      bytes: video.length,
+      contentType: "video/mp4",
+    });
+    const sessionId = google.sessionIdOf(sessionUri);
+    await youtube.uploadChunk(token, sessionUri, {
+      start: 0,
+      chunk: video.subarray(0, chunkSize),
+      total: video.length,
+      contentType: "video/mp4",
+    });
+    // A worker killed while its second chunk is on the wire: 150,000 of its bytes went out.
+    await sendHalfAndDie(sessionUri, chunkSize, video.subarray(chunkSize, 2 * chunkSize), 150_000);
+    await waitFor(() => google.requests.some((r) => r.aborted));
+
+    const state = await youtube.queryUpload(token, sessionUri, video.length);
+    expect(state).toEqual({ done: false, offset: chunkSize + 150_000 });
+    await sendFrom(sessionUri, chunkSize + 150_000);
+    expect(google.receivedBytes(sessionId).equals(video)).toBe(true);
+    expect(google.bytesAcceptedTwice(sessionId)).toBe(0);
+  });
+
+  /** A raw chunk PUT that sends `sent` bytes of `chunk` and then closes the connection. */
+  async function sendHalfAndDie(sessionUri: string, start: number, chunk: Buffer, sent: number) {
+    const url = new URL(sessionUri);
+    const request = http.request(url, {
+      method: "PUT",
+      headers: {
+        authorization: `Bearer ${token}`,
+        "content-type": "video/mp4",
+        "content-length": chunk.length,
+        "content-range": `bytes ${start}-${start + chunk.length - 1}/${video.length}`,
+      },
+    });
+    request.on("error", () => {});
+    await new Promise<void>((resolve) => request.write(chunk.subarray(0, sent), () => resolve()));
+    request.destroy();
+  }
+
   it("takes the next offset from Range, not from what it sent", async () => {
     const sessionUri = await youtube.startUpload(token, {
       metadata,
@@ -411,6 +459,30 @@ describe("resumable upload", () => {
     );
     expect(error).toMatchObject({ status: 503, kind: "transient" });
     expect(putsSince()).toHaveLength(1);
+    await expect(youtube.queryUpload(token, sessionUri, video.length)).resolves.toEqual({
+      done: false,
+      offset: 0,
+    });
+  });
+
+  it("stops a chunk PUT when its signal aborts, rejecting with the signal's reason", async () => {
+    const sessionUri = await youtube.startUpload(token, {
+      metadata,
+      bytes: video.length,
+      contentType: "video/mp4",
+    });
+    const stopping = new Error("worker stopping");
+    const controller = new AbortController();
+    controller.abort(stopping);
+    await expect(
+      youtube.uploadChunk(token, sessionUri, {
+        start: 0,
+        chunk: video.subarray(0, chunkSize),
+        total: video.length,
+        contentType: "video/mp4",
+        signal: controller.signal,
+      }),
+    ).rejects.toBe(stopping);
     await expect(youtube.queryUpload(token, sessionUri, video.length)).resolves.toEqual({
       done: false,
       offset: 0,

@@ -20,6 +20,11 @@ export interface RecordedRequest {
   /** The request line's target as sent (path and query). */
   url: string;
   receivedAt: number;
+  /**
+   * The client went away before its body ended (a killed worker, a cut connection): `rawBody`
+   * holds what arrived, and no answer can be sent.
+   */
+  aborted: boolean;
 }
 
 export type StandInAnswer =
@@ -57,7 +62,15 @@ export async function startStandInServer(
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
   async function onRequest(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    const rawBody = Buffer.concat(await request.toArray());
+    const chunks: Buffer[] = [];
+    let aborted = false;
+    try {
+      for await (const chunk of request) chunks.push(chunk as Buffer);
+    } catch {
+      aborted = true;
+    }
+    aborted ||= !request.complete;
+    const rawBody = Buffer.concat(chunks);
     const target = request.url ?? "/";
     const { pathname, searchParams } = new URL(target, url);
     const recorded: RecordedRequest = {
@@ -68,8 +81,14 @@ export async function startStandInServer(
       rawBody,
       url: target,
       receivedAt: Date.now(),
+      aborted,
     };
     requests.push(recorded);
+    if (aborted) {
+      // Nobody is listening for an answer; the handler still sees what arrived.
+      await handler(recorded);
+      return;
+    }
     const fault = faults.take(recorded.method, recorded.path);
     if (fault?.type === "fail") {
       return write(response, {

@@ -80,6 +80,8 @@ export async function startTransistorStandIn(options: TransistorStandInOptions) 
   const url = server.url;
 
   function handle(request: RecordedRequest): StandInAnswer {
+    // A PUT cut short stores nothing (S3 keeps no partial objects), nor does anything else.
+    if (request.aborted) return { drop: true };
     if (request.path.startsWith("/_upload/")) return upload(request);
     if (request.path !== "/v1" && !request.path.startsWith("/v1/")) return fail(404, "Not Found");
     const key = header(request, "x-api-key");

@@ -29,6 +29,12 @@ export interface YouTubeStandInOptions {
    */
   uploadCostUnits?: number;
   captionCostUnits?: number;
+  /**
+   * What a session keeps of a chunk whose upload was cut off (the client died or the connection
+   * broke): every byte that arrived (`all`, the default), only whole 256 KiB units (`aligned`),
+   * or nothing (`none`). Google does not document which; the status query tells the client.
+   */
+  keepFromAbortedChunk?: "all" | "aligned" | "none";
 }
 
 export interface StandInSession {
@@ -368,6 +374,10 @@ export async function startYouTubeStandIn(options: YouTubeStandInOptions) {
   }
 
   function uploadPut(request: RecordedRequest): StandInAnswer {
+    if (request.aborted) {
+      abortedChunk(request);
+      return { drop: true };
+    }
     const session = sessions.get(request.query.get("upload_id") ?? "");
     if (!session || session.expired) return { status: 404, text: "Not Found" };
     const auth = authenticate(request, ["upload", "force-ssl"]);
@@ -421,6 +431,28 @@ export async function startYouTubeStandIn(options: YouTubeStandInOptions) {
       kept: fresh.length,
     });
     return answer;
+  }
+
+  /** Keeps what arrived of a cut-off chunk, as `keepFromAbortedChunk` says. */
+  function abortedChunk(request: RecordedRequest): void {
+    const session = sessions.get(request.query.get("upload_id") ?? "");
+    const match = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(String(request.headers["content-range"] ?? ""));
+    if (!session || session.expired || session.videoId || !match) return;
+    if ("answer" in authenticate(request, ["upload", "force-ssl"])) return;
+    const start = Number(match[1]);
+    const held = session.received.length;
+    if (start > held) return;
+    const overlap = Math.min(request.rawBody.length, held - start);
+    session.resentBytes += overlap;
+    let fresh = request.rawBody.subarray(overlap);
+    const policy = options.keepFromAbortedChunk ?? "all";
+    if (policy === "none") fresh = fresh.subarray(0, 0);
+    if (policy === "aligned") {
+      const alignedEnd = Math.floor((held + fresh.length) / CHUNK_MULTIPLE) * CHUNK_MULTIPLE;
+      fresh = fresh.subarray(0, Math.max(0, alignedEnd - held));
+    }
+    session.received = Buffer.concat([session.received, fresh]);
+    session.chunks.push({ start, end: Number(match[2]), status: 0, kept: fresh.length });
   }
 
   function uploadAnswer(session: StandInSession): StandInAnswer {

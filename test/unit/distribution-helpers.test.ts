@@ -18,7 +18,12 @@ describe("transistorPublishedAt", () => {
     );
   });
 
-  it("uses UTC when the zone is unknown or not an IANA zone", () => {
+  it("understands Rails zone names too", () => {
+    expect(transistorPublishedAt(at, "Eastern Time (US & Canada)")).toBe("2026-07-01 12:05:09");
+    expect(transistorPublishedAt(at, "Berlin")).toBe("2026-07-01 18:05:09");
+  });
+
+  it("uses UTC when the zone is unknown", () => {
     expect(transistorPublishedAt(at, null)).toBe("2026-07-01 16:05:09");
     expect(transistorPublishedAt(at, "Not/AZone")).toBe("2026-07-01 16:05:09");
   });

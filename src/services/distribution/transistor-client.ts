@@ -1,8 +1,10 @@
 import { createHash } from "node:crypto";
+import type { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import got, { type Method, RequestError, type Response } from "got";
 import pThrottle from "p-throttle";
 import type { Logger } from "pino";
+import railsTimeZones from "rails-timezone";
 import { z } from "zod";
 import packageJson from "../../../package.json" with { type: "json" };
 import { parseRetryAfter, redact } from "../ittybit/errors.ts";
@@ -69,6 +71,8 @@ export interface TransistorClient {
     body: () => NodeJS.ReadableStream,
     bytes: number,
     onProgress?: (sent: number) => void,
+    /** Stops the upload (a stopping worker hands its job back); rejects with its reason. */
+    signal?: AbortSignal,
   ): Promise<void>;
   /**
    * `POST /v1/episodes`: a new draft. Not retried on an ambiguous failure (5xx, a lost answer):
@@ -256,6 +260,8 @@ export function createTransistorClient(options: TransistorClientOptions = {}): T
       const wait = limiter.blockedUntil - Date.now();
       if (wait > 0) await sleep(wait);
       await limiter.slot();
+      // Another call may have met a 429 while this one queued for its slot.
+      if (limiter.blockedUntil > Date.now()) continue;
       let response: Response<string>;
       try {
         response = await got(`${apiUrl}${path}`, {
@@ -370,24 +376,29 @@ export function createTransistorClient(options: TransistorClientOptions = {}): T
       };
     },
 
-    async uploadAudio(target, body, bytes, onProgress) {
+    async uploadAudio(target, body, bytes, onProgress, signal) {
       let transient = 0;
       for (;;) {
         let response: Response<string>;
+        const stream = body();
         try {
           const request = got.put(target.uploadUrl, {
-            body: body() as NodeJS.ReadableStream & AsyncIterable<Buffer>,
+            body: stream as NodeJS.ReadableStream & AsyncIterable<Buffer>,
             headers: { "content-type": target.contentType, "content-length": String(bytes) },
             responseType: "text",
             throwHttpErrors: false,
             followRedirect: false,
             retry: { limit: 0 },
             timeout: { request: uploadTimeoutMs },
+            ...(signal ? { signal } : {}),
           });
           if (onProgress)
             request.on("uploadProgress", (progress) => onProgress(progress.transferred));
           response = await request;
         } catch (error) {
+          // A failed attempt's stream (often a file) is closed before the next one opens.
+          (stream as Partial<Readable>).destroy?.();
+          if (signal?.aborted) throw signal.reason ?? error;
           if (!(error instanceof RequestError)) throw error;
           if (transient < transientRetries) {
             transient += 1;
@@ -464,17 +475,27 @@ export function createTransistorClient(options: TransistorClientOptions = {}): T
 
 /**
  * `published_at` as Transistor reads it: "YYYY-MM-DD HH:MM:SS" wall-clock time in the show's
- * IANA time zone; in UTC when the zone is unknown or not one Intl knows.
+ * time zone — an IANA name, or a Rails one ("Eastern Time (US & Canada)"), Transistor being a
+ * Rails application; in UTC when the zone is unknown.
  */
 export function transistorPublishedAt(date: Date, timeZone: string | null): string {
-  let format: Intl.DateTimeFormat;
-  try {
-    format = wallClock(timeZone ?? "UTC");
-  } catch {
-    format = wallClock("UTC");
-  }
+  const format = wallClock(ianaTimeZone(timeZone) ?? "UTC");
   const parts = Object.fromEntries(format.formatToParts(date).map((p) => [p.type, p.value]));
   return `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute}:${parts.second}`;
+}
+
+/** The IANA name of an IANA or Rails time zone name, or null when neither. */
+export function ianaTimeZone(timeZone: string | null): string | null {
+  if (!timeZone) return null;
+  for (const candidate of [timeZone, railsTimeZones.from(timeZone)]) {
+    if (!candidate) continue;
+    try {
+      return wallClock(candidate).resolvedOptions().timeZone;
+    } catch {
+      // Not a zone Intl knows.
+    }
+  }
+  return null;
 }
 
 function wallClock(timeZone: string): Intl.DateTimeFormat {

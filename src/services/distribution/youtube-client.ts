@@ -50,7 +50,14 @@ export interface YouTubeClient {
   uploadChunk(
     accessToken: string,
     sessionUri: string,
-    p: { start: number; chunk: Buffer; total: number; contentType: string },
+    p: {
+      start: number;
+      chunk: Buffer;
+      total: number;
+      contentType: string;
+      /** Stops the PUT (a stopping worker hands its job back); rejects with its reason. */
+      signal?: AbortSignal;
+    },
   ): Promise<UploadState>;
   /** captions.insert (multipart/related); throws YouTubeError with reason "captionExists" on 409. */
   insertCaption(
@@ -161,6 +168,7 @@ export function createYouTubeClient(options: YouTubeClientOptions = {}): YouTube
       body?: Buffer | string;
       retries: number;
       timeoutMs?: number;
+      signal?: AbortSignal;
     },
   ): Promise<Response<string>> {
     let attempt = 0;
@@ -180,6 +188,7 @@ export function createYouTubeClient(options: YouTubeClientOptions = {}): YouTube
           followRedirect: false,
           retry: { limit: 0 },
           timeout: { request: init.timeoutMs ?? timeoutMs },
+          ...(init.signal ? { signal: init.signal } : {}),
         });
         if (response.statusCode >= 500 && attempt < init.retries) {
           attempt += 1;
@@ -189,6 +198,7 @@ export function createYouTubeClient(options: YouTubeClientOptions = {}): YouTube
         }
         return response;
       } catch (error) {
+        if (init.signal?.aborted) throw init.signal.reason ?? error;
         if (!(error instanceof RequestError)) throw error;
         if (attempt < init.retries) {
           attempt += 1;
@@ -299,7 +309,7 @@ export function createYouTubeClient(options: YouTubeClientOptions = {}): YouTube
       return uploadState("upload status query", response, accessToken);
     },
 
-    async uploadChunk(accessToken, sessionUri, { start, chunk, total, contentType }) {
+    async uploadChunk(accessToken, sessionUri, { start, chunk, total, contentType, signal }) {
       if (chunk.length === 0 || start + chunk.length > total) {
         throw new RangeError(`chunk [${start}, ${start + chunk.length}) outside 0..${total}`);
       }
@@ -314,6 +324,7 @@ export function createYouTubeClient(options: YouTubeClientOptions = {}): YouTube
         body: chunk,
         retries: 0,
         timeoutMs: chunkTimeoutMs,
+        ...(signal ? { signal } : {}),
       });
       return uploadState("upload chunk", response, accessToken);
     },

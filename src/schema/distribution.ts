@@ -1,4 +1,5 @@
 import DataLoader from "dataloader";
+import { GraphQLError } from "graphql";
 import type {
   ConnectionService,
   ConnectionStatus,
@@ -17,7 +18,7 @@ import {
 } from "../services/distribution/connections.ts";
 import { retryPublication } from "../services/distribution/publications.ts";
 import type { TransistorShow } from "../services/distribution/transistor-client.ts";
-import { ConflictError, NotFoundError, ValidationError } from "../services/errors.ts";
+import { ConflictError, DomainError, NotFoundError, ValidationError } from "../services/errors.ts";
 import { builder } from "./builder.ts";
 import { type GraphQLContext, requireViewer } from "./context.ts";
 import { EpisodeRef } from "./episode.ts";
@@ -243,10 +244,13 @@ builder.queryField("publishingConnections", (t) =>
 builder.queryField("transistorShows", (t) =>
   t.field({
     type: [TransistorShowRef],
-    description: "The shows of the viewer's Transistor account, asked of Transistor now.",
-    errors: { types: [ConflictError, ValidationError] },
+    description:
+      "The shows of the viewer's Transistor account, asked of Transistor now. Without a working connection: an error saying so (code FAILED_PRECONDITION).",
     resolve: (_root, _args, context) =>
-      transistorShows(connectionDeps(context), requireViewer(context)),
+      transistorShows(connectionDeps(context), requireViewer(context)).catch((error: unknown) => {
+        if (!(error instanceof DomainError)) throw error;
+        throw new GraphQLError(error.message, { extensions: { code: "FAILED_PRECONDITION" } });
+      }),
   }),
 );
 

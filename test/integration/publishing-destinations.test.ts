@@ -126,7 +126,11 @@ interface PublicationView {
 
 async function publish(producer: TestProducer, input: Record<string, unknown>) {
   const answer = await producer.gql<{
-    publishEpisode: { __typename: string; message?: string; episode?: { publications: PublicationView[] } };
+    publishEpisode: {
+      __typename: string;
+      message?: string;
+      episode?: { publications: PublicationView[] };
+    };
   }>(
     `mutation($input: PublishEpisodeInput!) { publishEpisode(input: $input) { __typename
        ... on EpisodePayload { episode { ${PUBLICATIONS} } } ... on Error { message } } }`,
@@ -151,7 +155,8 @@ function waitForPublication(
   timeoutMs = 60_000,
 ) {
   return waitUntil(
-    async () => (await publications(producer, episodeId)).find((p) => p.destination === destination),
+    async () =>
+      (await publications(producer, episodeId)).find((p) => p.destination === destination),
     (p) => Boolean(p && done(p)),
     `the ${destination} publication of ${episodeId}`,
     timeoutMs,
@@ -161,7 +166,9 @@ function waitForPublication(
 async function connectYouTube(producer: TestProducer) {
   const started = await producer.gql<{
     connectYouTube: { __typename: string; consentUrl: string; message?: string };
-  }>(`mutation { connectYouTube { __typename ... on YouTubeConsent { consentUrl } ... on Error { message } } }`);
+  }>(
+    `mutation { connectYouTube { __typename ... on YouTubeConsent { consentUrl } ... on Error { message } } }`,
+  );
   const consentUrl = started.body.data?.connectYouTube.consentUrl as string;
   expect(consentUrl, JSON.stringify(started.body)).toMatch(/^http/);
   // The producer's browser: Google's consent page redirects back to Podflow's callback.
@@ -247,8 +254,18 @@ describe("connecting Transistor and YouTube", () => {
     );
     expect(listed.body.data).toEqual({
       publishingConnections: [
-        { service: "TRANSISTOR", status: "CONNECTED", accountName: expect.any(String), brokenReason: null },
-        { service: "YOUTUBE", status: "CONNECTED", accountName: "Stand-in Channel", brokenReason: null },
+        {
+          service: "TRANSISTOR",
+          status: "CONNECTED",
+          accountName: expect.any(String),
+          brokenReason: null,
+        },
+        {
+          service: "YOUTUBE",
+          status: "CONNECTED",
+          accountName: "Stand-in Channel",
+          brokenReason: null,
+        },
       ],
     });
   });
@@ -271,7 +288,9 @@ describe("publishing to Transistor and YouTube", () => {
     const [episode] = episodes;
     if (!episode) throw new Error("no episode");
     const updates = await follow<{
-      episodeUpdated: { publications: Array<{ destination: string; status: string; bytesSent: number }> };
+      episodeUpdated: {
+        publications: Array<{ destination: string; status: string; bytesSent: number }>;
+      };
     }>(
       subscribeWs,
       scenario.podflow,
@@ -289,8 +308,18 @@ describe("publishing to Transistor and YouTube", () => {
       ["YOUTUBE", "QUEUED"],
     ]);
 
-    const onYouTube = await waitForPublication(pat, episode.id, "YOUTUBE", (p) => p.status === "PUBLISHED");
-    const onTransistor = await waitForPublication(pat, episode.id, "TRANSISTOR", (p) => p.status === "PUBLISHED");
+    const onYouTube = await waitForPublication(
+      pat,
+      episode.id,
+      "YOUTUBE",
+      (p) => p.status === "PUBLISHED",
+    );
+    const onTransistor = await waitForPublication(
+      pat,
+      episode.id,
+      "TRANSISTOR",
+      (p) => p.status === "PUBLISHED",
+    );
 
     // Transistor: one episode, its MP3 uploaded with the exact content type, then published.
     expect(transistor.episodes.size).toBe(1);
@@ -336,7 +365,10 @@ describe("publishing to Transistor and YouTube", () => {
     expect(statuses).toContain("UPLOADING");
     expect(statuses.at(-1)).toBe("PUBLISHED");
     expect(
-      youtubeStates.some((p) => p.status === "UPLOADING" && p.bytesSent > 0 && p.bytesSent < (onYouTube.bytesTotal ?? 0)),
+      youtubeStates.some(
+        (p) =>
+          p.status === "UPLOADING" && p.bytesSent > 0 && p.bytesSent < (onYouTube.bytesTotal ?? 0),
+      ),
     ).toBe(true);
     updates.close();
   });
@@ -380,7 +412,13 @@ describe("publishing to Transistor and YouTube", () => {
     youtube.interruptNextChunk(100_000);
     const answer = await publish(pat, { episodeId: episode.id, destinations: ["YOUTUBE"] });
     expect(answer?.__typename).toBe("EpisodePayload");
-    const done = await waitForPublication(pat, episode.id, "YOUTUBE", (p) => p.status === "PUBLISHED", 120_000);
+    const done = await waitForPublication(
+      pat,
+      episode.id,
+      "YOUTUBE",
+      (p) => p.status === "PUBLISHED",
+      120_000,
+    );
     const session = [...youtube.sessions.values()].find((s) => s.videoId === done.remoteId);
     expect(session).toBeDefined();
     if (!session) return;
@@ -400,7 +438,9 @@ describe("publishing to Transistor and YouTube", () => {
     youtube.exhaustQuota("uploads");
     try {
       await publish(pat, { episodeId: episode.id, destinations: ["YOUTUBE"] });
-      const waiting = await waitForPublication(pat, episode.id, "YOUTUBE", (p) => Boolean(p.waitingUntil));
+      const waiting = await waitForPublication(pat, episode.id, "YOUTUBE", (p) =>
+        Boolean(p.waitingUntil),
+      );
       expect(waiting.status).not.toBe("FAILED");
       expect(waiting.waitingReason).toMatch(/daily quota.*midnight Pacific/);
       const until = new Date(waiting.waitingUntil as string);
@@ -481,18 +521,28 @@ describe("publishing to Transistor and YouTube", () => {
         row?.id,
       ]);
     await publish(pat, { episodeId: episode.id, destinations: ["YOUTUBE"] });
-    const failed = await waitForPublication(pat, episode.id, "YOUTUBE", (p) => p.status === "FAILED");
-    expect(failed.failureReason).toMatch(/connect YouTube again/);
-    const listed = await pat.gql<{ publishingConnections: Array<{ service: string; status: string; brokenReason: string }> }>(
-      `{ publishingConnections { service status brokenReason } }`,
+    const failed = await waitForPublication(
+      pat,
+      episode.id,
+      "YOUTUBE",
+      (p) => p.status === "FAILED",
     );
-    expect(listed.body.data?.publishingConnections.find((c) => c.service === "YOUTUBE")).toMatchObject({
+    expect(failed.failureReason).toMatch(/connect YouTube again/);
+    const listed = await pat.gql<{
+      publishingConnections: Array<{ service: string; status: string; brokenReason: string }>;
+    }>(`{ publishingConnections { service status brokenReason } }`);
+    expect(
+      listed.body.data?.publishingConnections.find((c) => c.service === "YOUTUBE"),
+    ).toMatchObject({
       status: "BROKEN",
       brokenReason: expect.stringMatching(/connect YouTube again/),
     });
     // Publishing again is refused up front, and says why.
     const refused = await publish(pat, { episodeId: episode.id, destinations: ["YOUTUBE"] });
-    expect(refused).toMatchObject({ __typename: "ConflictError", message: expect.stringMatching(/broken/) });
+    expect(refused).toMatchObject({
+      __typename: "ConflictError",
+      message: expect.stringMatching(/broken/),
+    });
   });
 
   it("never lets another producer use a connection or touch a publication", async () => {
@@ -513,11 +563,11 @@ describe("publishing to Transistor and YouTube", () => {
       { id: patsPublication?.id },
     );
     expect(retry.body.data?.retryPublication.__typename).toBe("NotFoundError");
-    const shows = await sam.gql<{ transistorShows: unknown }>(
-      `{ transistorShows { __typename ... on TransistorShow { title } ... on Error { message } } }`,
-    );
+    const shows = await sam.gql<{ transistorShows: unknown }>(`{ transistorShows { title } }`);
     expect(everything(shows.body)).toMatch(/not connected/);
-    expect(await scenario.em().execute("select count(*)::int as n from publications")).toEqual(before);
+    expect(await scenario.em().execute("select count(*)::int as n from publications")).toEqual(
+      before,
+    );
   });
 
   it("keeps every secret out of the logs and the API's answers", async () => {
@@ -539,7 +589,9 @@ describe("publishing to Transistor and YouTube", () => {
     const logs = logLines.join("");
     expect(logs).toContain("episode published to YouTube");
     for (const secret of plain) expect(logs).not.toContain(secret);
-    const answer = await pat.gql(`{ publishingConnections { service status accountName updatedAt } }`);
+    const answer = await pat.gql(
+      `{ publishingConnections { service status accountName updatedAt } }`,
+    );
     for (const secret of plain) expect(everything(answer.body)).not.toContain(secret);
   });
 });

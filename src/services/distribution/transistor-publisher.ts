@@ -62,7 +62,12 @@ export function publishToTransistor(
       const published = await client.publishEpisode(apiKey, remoteId, {
         status: status === "SCHEDULED" ? "scheduled" : "published",
         ...(status === "SCHEDULED" && publishAt
-          ? { publishedAt: transistorPublishedAt(publishAt, connection.transistorShowTimeZone) }
+          ? {
+              publishedAt: transistorPublishedAt(
+                publishAt,
+                connection.transistorShowTimeZone ?? null,
+              ),
+            }
           : {}),
       });
       await record(run, {

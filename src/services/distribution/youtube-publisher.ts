@@ -127,48 +127,17 @@ async function upload(
     throw error;
   }
   const total = file.bytes;
-  let state: UploadState | null = null;
-  for (let session = 0; state === null; session++) {
-    let sessionUri = run.publication.progress.sessionUri;
-    if (!sessionUri) {
-      const metadata = videoMetadata(episode, run);
-      sessionUri = await withToken(token, refresh, (t) =>
-        client.startUpload(t, { metadata, bytes: total, contentType: MP4 }),
-      );
-      // Recorded before any byte goes: a rerun continues this session, never starts a second.
-      await record(run, {
-        status: "UPLOADING",
-        bytesSent: 0,
-        bytesTotal: total,
-        progress: { ...run.publication.progress, sessionUri },
-      });
-      state = { done: false, offset: 0 };
-      break;
-    }
-    try {
-      const uri = sessionUri;
-      state = await withToken(token, refresh, (t) => client.queryUpload(t, uri, total));
-    } catch (error) {
-      if (!(error instanceof YouTubeSessionExpiredError) || session > 0) throw error;
-      // The session expired (YouTube keeps them about a week): a new one starts from byte 0.
-      await record(run, {
-        bytesSent: 0,
-        progress: { ...run.publication.progress, sessionUri: undefined },
-      });
-    }
-  }
+  let state = await resumeOrStart(run, client, token, refresh, total);
   const sessionUri = run.publication.progress.sessionUri as string;
-  if (run.publication.status !== "UPLOADING")
+  if (run.publication.status !== "UPLOADING") {
     await record(run, { status: "UPLOADING", bytesTotal: total });
+  }
   while (!state.done) {
     signal?.throwIfAborted();
-    const start = state.offset;
+    const start: number = state.offset;
     await record(run, { bytesSent: start });
-    const chunk = await file.read(
-      start,
-      Math.min(deps.distribution.chunkBytes, total - start),
-      signal,
-    );
+    const length = Math.min(deps.distribution.chunkBytes, total - start);
+    const chunk = await file.read(start, length, signal);
     state = await withToken(token, refresh, (t) =>
       client.uploadChunk(t, sessionUri, { start, chunk, total, contentType: MP4 }),
     );
@@ -181,14 +150,49 @@ async function upload(
   });
 }
 
+/**
+ * Where the upload stands: the recorded session's state as YouTube reports it (done, or the next
+ * byte it wants), or a new session — recorded before any byte is sent, so a rerun continues it
+ * and never starts a second video. An expired session starts over from byte 0.
+ */
+async function resumeOrStart(
+  run: PublicationRun,
+  client: YouTubeClient,
+  token: () => string,
+  refresh: () => Promise<string>,
+  total: number,
+): Promise<UploadState> {
+  const recorded = run.publication.progress.sessionUri;
+  if (recorded) {
+    try {
+      return await withToken(token, refresh, (t) => client.queryUpload(t, recorded, total));
+    } catch (error) {
+      if (!(error instanceof YouTubeSessionExpiredError)) throw error;
+    }
+  }
+  const metadata = videoMetadata(run.episode, run);
+  const sessionUri = await withToken(token, refresh, (t) =>
+    client.startUpload(t, { metadata, bytes: total, contentType: MP4 }),
+  );
+  await record(run, {
+    status: "UPLOADING",
+    bytesSent: 0,
+    bytesTotal: total,
+    progress: { ...run.publication.progress, sessionUri },
+  });
+  return { done: false, offset: 0 };
+}
+
 /** What YouTube is told about the video, within its limits (youtube-metadata.ts). */
 function videoMetadata(episode: Episode, run: PublicationRun): YouTubeVideoMetadata {
   const publishAt = run.publication.publishAt;
   const scheduled = publishAt && publishAt.getTime() > Date.now();
   const duration =
-    episode.audioDurationSeconds ??
-    episode.chapters?.reduce((end, chapter) => Math.max(end, chapter.end ?? chapter.start), 0) ??
-    0;
+    Number(episode.audioDurationSeconds ?? 0) ||
+    (episode.chapters ?? []).reduce(
+      (end, chapter) => Math.max(end, chapter.end ?? chapter.start),
+      0,
+    );
   return {
     title: youtubeTitle(episode.title),
     description: youtubeDescription({

@@ -331,13 +331,16 @@ describe("publishing to Transistor and YouTube", () => {
     expect(remote?.attributes.status).toBe("published");
     expect(onTransistor.remoteId).toBe(remote?.id);
     const upload = [...transistor.uploads.values()][0];
-    const mp3 = await readFile(
-      scenario.podflow.deps.local?.storage.localPath(
-        `outputs/${(await scenario.em().execute("select audio_file_id from episodes where id = ?", [episode.uuid]))[0]?.audio_file_id}`,
-      ) as string,
-    ).catch(() => null);
-    expect(upload?.body?.length).toBeGreaterThan(0);
-    if (mp3) expect(upload?.body?.equals(mp3)).toBe(true);
+    const [stored] = await scenario
+      .em()
+      .execute("select audio_file_id, audio_url from episodes where id = ?", [episode.uuid]);
+    const mp3 = await scenario.podflow.deps.engines.local?.openOutput(
+      { fileId: stored?.audio_file_id, url: stored?.audio_url },
+      "podcast MP3",
+    );
+    expect(upload?.contentType).toBe("audio/mpeg");
+    expect(upload?.body?.length).toBe(mp3?.bytes);
+    expect(upload?.body?.equals((await mp3?.read(0, mp3.bytes)) ?? Buffer.alloc(0))).toBe(true);
 
     // YouTube: one video with the chapters in its description, and the transcript as captions.
     expect(youtube.videos.size).toBe(1);

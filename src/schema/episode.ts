@@ -6,6 +6,8 @@ import type { EpisodeStatus } from "../domain/episode-lifecycle.ts";
 import { Episode } from "../entities/episode.entity.ts";
 import {
   type EpisodeCursor,
+  EpisodeRow,
+  type EpisodeView,
   episodeProgress,
   findEpisode,
   findEpisodes,
@@ -75,18 +77,19 @@ const ChapterRef = builder
  * through the operation's loader (one query for all the episodes of a list that ask).
  */
 async function lazyOutput<F extends "transcript" | "transcriptSegments" | "chapters">(
-  episode: Episode,
+  episode: EpisodeView,
   field: F,
   context: GraphQLContext,
 ): Promise<Episode[F] | null> {
-  if (episode[field] !== undefined) return episode[field] ?? null;
+  const loaded = episode[field];
+  if (loaded !== undefined) return (loaded ?? null) as Episode[F] | null;
   const outputs = await context.loaders.episodeOutputs.load({ episodeId: episode.id, field });
   return (outputs?.[field] ?? null) as Episode[F] | null;
 }
 
 /** What the episode's outputs hold (transcriptAvailable, exports), without loading them. */
 export async function episodeExportFlags(
-  episode: Episode,
+  episode: EpisodeView,
   context: GraphQLContext,
 ): Promise<ExportFlags> {
   const { transcript, transcriptSegments, chapters } = episode;
@@ -100,7 +103,7 @@ export async function episodeExportFlags(
   return outputs?.flags ?? { transcript: false, timed: false, chapters: false, text: false };
 }
 
-const EpisodeOutputsRef = builder.objectRef<Episode>("EpisodeOutputs").implement({
+const EpisodeOutputsRef = builder.objectRef<EpisodeView>("EpisodeOutputs").implement({
   description: "What processing made of the episode, as far as it got.",
   fields: (t) => ({
     audioUrl: t.string({
@@ -146,9 +149,10 @@ async function loadEpisodes(ids: readonly string[], context: GraphQLContext) {
   return ids.map((id) => byId.get(id) ?? null);
 }
 
-export const EpisodeRef = builder.node(Episode, {
-  name: "Episode",
+// Entities (one episode, mutations, subscriptions) and rows (lists: listEpisodes) alike.
+export const EpisodeRef = builder.node(builder.objectRef<EpisodeView>("Episode"), {
   description: "An episode a producer uploaded, and everything Podflow made of it.",
+  isTypeOf: (value) => value instanceof Episode || value instanceof EpisodeRow,
   id: { resolve: (episode) => episode.id },
   loadManyWithoutCache: loadEpisodes,
   fields: (t) => ({
@@ -305,7 +309,7 @@ builder.queryField("episodes", (t) =>
       }
       const after = args.after ? decodeEpisodeCursor(args.after) : null;
       if (args.after && !after) throw badInput("`after` is not a cursor from this connection");
-      const page = await resolveCursorConnection<Promise<Episode[]>>(
+      const page = await resolveCursorConnection<Promise<EpisodeView[]>>(
         {
           args,
           defaultSize: DEFAULT_PAGE_SIZE,

@@ -1,5 +1,6 @@
 import type { EpisodeType } from "../domain/apple-categories.ts";
 import type { Episode } from "../entities/episode.entity.ts";
+import type { EpisodeView } from "../services/episodes.ts";
 import { ConflictError, NotFoundError, ValidationError } from "../services/errors.ts";
 import { availableExports, type ExportFile, exportUrl } from "../services/exports/exports.ts";
 import { publishEpisode, setEpisodeShow, unpublishEpisode } from "../services/publishing.ts";
@@ -34,7 +35,7 @@ const EXPORT_FIELDS: Record<string, { file: ExportFile; description: string }> =
   textUrl: { file: "transcript.txt", description: "The transcript as plain text." },
 };
 
-const EpisodeExportsRef = builder.objectRef<Episode>("EpisodeExports").implement({
+const EpisodeExportsRef = builder.objectRef<EpisodeView>("EpisodeExports").implement({
   description:
     "Public URLs of the episode's transcript and chapters in the formats players, podcast apps and YouTube read; null where there is nothing to export.",
   fields: (t) =>

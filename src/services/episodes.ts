@@ -225,32 +225,88 @@ export interface EpisodeCursor {
   id: string;
 }
 
+type LazyEpisodeColumn = "transcript" | "transcriptSegments" | "chapters";
+
+/**
+ * What GraphQL shows of an episode: an Episode entity, or an EpisodeRow (a list's). Relations
+ * are only their ids; the lazy columns may be missing (undefined), as on an entity.
+ */
+export type EpisodeView = Omit<Episode, "user" | "show" | LazyEpisodeColumn> & {
+  user: { id: string };
+  show?: { id: string } | null;
+} & Partial<Pick<Episode, LazyEpisodeColumn>>;
+
+/**
+ * An episode of a list: the row's columns, converted as the ORM converts them, without an
+ * entity. A list changes nothing, and building 100 entities (identity map, change tracking,
+ * property accessors) was most of what a page cost once its tasks were plain rows too.
+ */
+export class EpisodeRow {}
+
+/** The columns and conversions of EpisodeRow, from the entity's metadata (so none is missed). */
+function episodeRowShape(em: EntityManager) {
+  const meta = em.getMetadata().get(Episode);
+  const props = meta.props.filter(
+    (prop) => !prop.lazy && (prop.kind === "scalar" || prop.kind === "m:1"),
+  );
+  const converted = props.filter(
+    (prop) => prop.kind === "scalar" && prop.customType && prop.runtimeType === "number",
+  );
+  const platform = em.getPlatform();
+  return {
+    meta,
+    columns: props.flatMap((prop) => prop.fieldNames.map((name) => `e."${name}"`)).join(", "),
+    relations: props.filter((prop) => prop.kind === "m:1").map((prop) => prop.name),
+    convert: (data: Record<string, unknown>) => {
+      for (const prop of converted) {
+        const value = data[prop.name];
+        if (value != null) data[prop.name] = prop.customType?.convertToJSValue(value, platform);
+      }
+    },
+  };
+}
+
+let rowShape: ReturnType<typeof episodeRowShape> | null = null;
+
 /**
  * Up to `limit` of the user's episodes, newest first, after a position, by keyset on
  * (createdAt, id): stable while episodes are added, and one indexed query whatever the page.
+ * Read-only rows (EpisodeRow), without the lazy columns.
  */
 export async function listEpisodes(
   em: EntityManager,
   user: User,
   options: { limit: number; after?: EpisodeCursor | null; status?: EpisodeStatus | null },
-): Promise<Episode[]> {
+): Promise<EpisodeView[]> {
   const { limit, after, status } = options;
-  return em.find(
-    Episode,
-    {
-      user: user.id,
-      ...(status ? { status } : {}),
-      ...(after
-        ? {
-            $or: [
-              { createdAt: { $lt: after.createdAt } },
-              { createdAt: after.createdAt, id: { $lt: after.id } },
-            ],
-          }
-        : {}),
-    },
-    { orderBy: [{ createdAt: "desc" }, { id: "desc" }], limit },
+  rowShape ??= episodeRowShape(em);
+  const shape = rowShape;
+  const where = ["e.user_id = ?"];
+  const params: unknown[] = [user.id];
+  if (status) {
+    where.push("e.status = ?");
+    params.push(status);
+  }
+  if (after) {
+    where.push("(e.created_at, e.id) < (cast(? as timestamptz), cast(? as uuid))");
+    params.push(after.createdAt.toISOString(), after.id);
+  }
+  params.push(limit);
+  const rows = await em.execute<Array<Record<string, unknown>>>(
+    `select ${shape.columns} from episodes e where ${where.join(" and ")}
+     order by e.created_at desc, e.id desc limit ?`,
+    params,
   );
+  const comparator = em.getComparator();
+  return rows.map((row) => {
+    const data = comparator.mapResult(shape.meta, row as never) as Record<string, unknown>;
+    shape.convert(data);
+    for (const relation of shape.relations) {
+      const id = data[relation];
+      data[relation] = id == null ? null : { id };
+    }
+    return Object.assign(new EpisodeRow(), data) as EpisodeView;
+  });
 }
 
 /**
@@ -415,7 +471,7 @@ export async function loadEpisodeOutputs(
 }
 
 /** 0–100: the share of the episode's tasks that ended (completed, failed or skipped). */
-export function episodeProgress(episode: Episode, tasks: readonly TaskView[]): number {
+export function episodeProgress(episode: EpisodeView, tasks: readonly TaskView[]): number {
   if (episode.status === "PROCESSED") return 100;
   const ended = tasks.filter((task) => isTaskEnded(task.status));
   return Math.floor((100 * ended.length) / TASK_TYPES.length);

@@ -561,6 +561,39 @@ describe("a page of episodes and their outputs", () => {
     for (const statement of sqlLog) expect(statement).not.toMatch(/transcript|chapters/);
   });
 
+  it("shows a listed episode exactly as the episode itself (rows, not entities)", async () => {
+    const hana = await scenario.producer();
+    await seedOutputs(hana);
+    await scenario.em().execute(
+      `update episodes set file_size = 4000000000, audio_bytes = 12345678901,
+         audio_duration_seconds = 61.5, publish_at = now(), episode_number = 7,
+         failure_reason = case title when 'Blank' then 'Broken' end
+       where user_id = ?`,
+      [hana.userId],
+    );
+    const FIELDS = `id title description status progress originalFilename fileSize failureReason
+      fileId engine createdAt processingStartedAt processingCompletedAt published publishAt
+      feedGuid episodeNumber seasonNumber episodeType show { id }
+      tasks { id type status progress error outputUrl attempt updatedAt engineTaskId }
+      outputs { audioUrl videoUrl transcriptAvailable chapters { title } }
+      exports { textUrl vttUrl chaptersUrl }`;
+    const { body } = await hana.gql<{ episodes: { edges: Array<{ node: { id: string } }> } }>(
+      `query { episodes(first: 10) { edges { node { ${FIELDS} } } } }`,
+    );
+    expect(body.errors).toBeUndefined();
+    const listed = body.data?.episodes.edges.map((edge) => edge.node) ?? [];
+    expect(listed).toHaveLength(3);
+    for (const node of listed) {
+      const one = await hana.gql<{ episode: unknown }>(
+        `query($id: ID!) { episode(id: $id) { ${FIELDS} } }`,
+        { id: node.id },
+      );
+      expect(one.body.errors).toBeUndefined();
+      expect(node).toEqual(one.body.data?.episode);
+    }
+    expect(listed[0]).toMatchObject({ fileSize: 4000000000, episodeNumber: 7 });
+  });
+
   it("loads the outputs a list asks for, all of them with one more statement", async () => {
     const gina = await scenario.producer();
     await seedOutputs(gina);

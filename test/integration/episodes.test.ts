@@ -1,5 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { User } from "../../src/entities/user.entity.ts";
+import { listEpisodes } from "../../src/services/episodes.ts";
 import {
   ITTYBIT_TEST_ATTEMPTS,
   type Scenario,
@@ -564,6 +566,20 @@ describe("a page of episodes and their outputs", () => {
   it("shows a listed episode exactly as the episode itself (rows, not entities)", async () => {
     const hana = await scenario.producer();
     await seedOutputs(hana);
+    const showId = randomUUID();
+    await scenario.em().execute(
+      `insert into shows (id, user_id, title, description, author, owner_name, owner_email, language,
+         category, feed_key, podcast_guid, feed_updated_at, created_at, updated_at)
+       values (?, ?, 'Hana''s show', 'About things.', 'Hana', 'Hana', 'hana@example.com', 'en',
+         'Technology', ?, gen_random_uuid(), now(), now(), now())`,
+      [showId, hana.userId, randomUUID().replaceAll("-", "")],
+    );
+    await scenario
+      .em()
+      .execute("update episodes set show_id = ? where user_id = ? and title = 'Full'", [
+        showId,
+        hana.userId,
+      ]);
     await scenario.em().execute(
       `update episodes set file_size = 4000000000, audio_bytes = 12345678901,
          audio_duration_seconds = 61.5, publish_at = now(), episode_number = 7,
@@ -573,7 +589,7 @@ describe("a page of episodes and their outputs", () => {
     );
     const FIELDS = `id title description status progress originalFilename fileSize failureReason
       fileId engine createdAt processingStartedAt processingCompletedAt published publishAt
-      feedGuid episodeNumber seasonNumber episodeType show { id }
+      feedGuid episodeNumber seasonNumber episodeType show { id title }
       tasks { id type status progress error outputUrl attempt updatedAt engineTaskId }
       outputs { audioUrl videoUrl transcriptAvailable chapters { title } }
       exports { textUrl vttUrl chaptersUrl }`;
@@ -592,6 +608,26 @@ describe("a page of episodes and their outputs", () => {
       expect(node).toEqual(one.body.data?.episode);
     }
     expect(listed[0]).toMatchObject({ fileSize: 4000000000, episodeNumber: 7 });
+    const shows = listed.map((node) => (node as unknown as { show: unknown }).show);
+    expect(shows).toContainEqual({ id: expect.any(String), title: "Hana's show" });
+    // The rows themselves hold what an entity would: numbers for bigints, relations by id.
+    const rows = await listEpisodes(
+      scenario.podflow.deps.orm.em.fork(),
+      { id: hana.userId } as User,
+      {
+        limit: 10,
+      },
+    );
+    const full = rows.find((row) => row.title === "Full");
+    expect(full).toMatchObject({
+      fileSize: 4000000000,
+      audioBytes: 12345678901,
+      audioDurationSeconds: 61.5,
+      user: { id: hana.userId },
+      show: { id: showId },
+      createdAt: expect.any(Date),
+    });
+    expect(full?.transcript).toBeUndefined();
   });
 
   it("loads the outputs a list asks for, all of them with one more statement", async () => {

@@ -1,5 +1,5 @@
 import { decodeGlobalID, resolveCursorConnection } from "@pothos/plugin-relay";
-import { GraphQLError } from "graphql";
+import { GraphQLError, type GraphQLResolveInfo, Kind, type SelectionSetNode } from "graphql";
 import { z } from "zod";
 import type { EngineKind } from "../domain/engines.ts";
 import type { EpisodeStatus } from "../domain/episode-lifecycle.ts";
@@ -301,7 +301,7 @@ builder.queryField("episodes", (t) =>
         description: "Only episodes in this status.",
       }),
     },
-    resolve: async (_root, args, context) => {
+    resolve: async (_root, args, context, info) => {
       const viewer = requireViewer(context);
       // The relay helper would quietly shrink an oversized page; say so instead.
       if (args.first != null && (args.first < 0 || args.first > MAX_PAGE_SIZE)) {
@@ -316,8 +316,19 @@ builder.queryField("episodes", (t) =>
           maxSize: MAX_PAGE_SIZE,
           toCursor: encodeEpisodeCursor,
         },
-        ({ limit }) =>
-          listEpisodes(context.em, viewer, { limit, after, status: args.status ?? null }),
+        async ({ limit }) => {
+          // Their tasks in the same statement when the page shows them (tasks, progress).
+          const { episodes, tasks } = await listEpisodes(context.em, viewer, {
+            limit,
+            after,
+            status: args.status ?? null,
+            withTasks: selectsAny(info, TASK_FIELDS),
+          });
+          for (const [episodeId, latest] of tasks ?? []) {
+            context.loaders.tasksByEpisode.prime(episodeId, latest);
+          }
+          return episodes;
+        },
       );
       // An empty page has no cursors; the helper would echo `after`, or "" on the first page.
       if (page.edges.length > 0) return page;
@@ -325,6 +336,28 @@ builder.queryField("episodes", (t) =>
     },
   }),
 );
+
+/** The Episode fields that read its tasks. */
+const TASK_FIELDS: ReadonlySet<string> = new Set(["tasks", "progress"]);
+
+/**
+ * Whether the field's selection asks for one of `names` anywhere below it (fragments included;
+ * @skip/@include ignored: at worst something is loaded that is not shown).
+ */
+function selectsAny(info: GraphQLResolveInfo, names: ReadonlySet<string>): boolean {
+  const visited = new Set<string>();
+  const visit = (selectionSet: SelectionSetNode | undefined): boolean =>
+    (selectionSet?.selections ?? []).some((selection) => {
+      if (selection.kind === Kind.FIELD) {
+        return names.has(selection.name.value) || visit(selection.selectionSet);
+      }
+      if (selection.kind === Kind.INLINE_FRAGMENT) return visit(selection.selectionSet);
+      if (visited.has(selection.name.value)) return false;
+      visited.add(selection.name.value);
+      return visit(info.fragments[selection.name.value]?.selectionSet);
+    });
+  return info.fieldNodes.some((node) => visit(node.selectionSet));
+}
 
 function badInput(message: string): GraphQLError {
   return new GraphQLError(message, { extensions: { code: "BAD_USER_INPUT" } });

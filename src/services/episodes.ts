@@ -276,9 +276,15 @@ let rowShape: ReturnType<typeof episodeRowShape> | null = null;
 export async function listEpisodes(
   em: EntityManager,
   user: User,
-  options: { limit: number; after?: EpisodeCursor | null; status?: EpisodeStatus | null },
-): Promise<EpisodeView[]> {
-  const { limit, after, status } = options;
+  options: {
+    limit: number;
+    after?: EpisodeCursor | null;
+    status?: EpisodeStatus | null;
+    /** Also the latest attempt of each task of each (as latestTaskViews), in the same statement. */
+    withTasks?: boolean;
+  },
+): Promise<{ episodes: EpisodeView[]; tasks: Map<string, TaskView[]> | null }> {
+  const { limit, after, status, withTasks = false } = options;
   rowShape ??= episodeRowShape(em);
   const shape = rowShape;
   const where = ["e.user_id = ?"];
@@ -293,20 +299,54 @@ export async function listEpisodes(
   }
   params.push(limit);
   const rows = await em.execute<Array<Record<string, unknown>>>(
-    `select ${shape.columns} from episodes e where ${where.join(" and ")}
+    `select ${shape.columns}${withTasks ? `, ${LATEST_TASKS_JSON}` : ""}
+     from episodes e where ${where.join(" and ")}
      order by e.created_at desc, e.id desc limit ?`,
     params,
   );
   const comparator = em.getComparator();
-  return rows.map((row) => {
-    const data = comparator.mapResult(shape.meta, row as never) as Record<string, unknown>;
+  const tasks = withTasks ? new Map<string, TaskView[]>() : null;
+  const episodes = rows.map((row) => {
+    const { latest_tasks: latest, ...columns } = row;
+    const data = comparator.mapResult(shape.meta, columns as never) as Record<string, unknown>;
     shape.convert(data);
     for (const relation of shape.relations) {
       const id = data[relation];
       data[relation] = id == null ? null : { id };
     }
-    return Object.assign(new EpisodeRow(), data) as EpisodeView;
+    const episode = Object.assign(new EpisodeRow(), data) as EpisodeView;
+    tasks?.set(episode.id, sortTasks((latest as TaskViewRow[] | null) ?? [], taskView));
+    return episode;
   });
+  return { episodes, tasks };
+}
+
+/** latestTaskViews's rows of one episode (alias `e`), as a JSON array: a column of the page. */
+const LATEST_TASKS_JSON = `(select coalesce(json_agg(json_build_object(
+    'id', t.id, 'episode_id', t.episode_id, 'type', t.type, 'status', t.status,
+    'progress', t.progress, 'error_message', t.error_message, 'output_url', t.output_url,
+    'engine_task_id', t.engine_task_id, 'attempt', t.attempt, 'updated_at', t.updated_at)), '[]')
+  from (select distinct on (p.type) p.* from processing_tasks p where p.episode_id = e.id
+        order by p.type, p.attempt desc) t) as latest_tasks`;
+
+function taskView(row: TaskViewRow): TaskView {
+  return {
+    id: row.id,
+    type: row.type,
+    status: row.status,
+    progress: row.progress,
+    errorMessage: row.error_message,
+    outputUrl: row.output_url,
+    engineTaskId: row.engine_task_id,
+    attempt: row.attempt,
+    updatedAt: new Date(row.updated_at),
+  };
+}
+
+/** In TASK_TYPES order, as every list of an episode's tasks is. */
+function sortTasks<T>(rows: readonly T[], view: (row: T) => TaskView): TaskView[] {
+  const order = (task: TaskView) => TASK_TYPES.indexOf(task.type);
+  return rows.map(view).sort((a, b) => order(a) - order(b));
 }
 
 /**
@@ -364,7 +404,7 @@ interface TaskViewRow {
   output_url: string | null;
   engine_task_id: string;
   attempt: number;
-  /** As the ORM's connection returns timestamps: text. */
+  /** As the ORM's connection returns timestamps (and JSON holds them): text. */
   updated_at: string;
 }
 
@@ -389,21 +429,15 @@ export async function latestTaskViews(
      order by episode_id, type, attempt desc`,
     [`{${[...new Set(valid)].join(",")}}`],
   );
+  const rowsOf = new Map<string, TaskViewRow[]>();
   for (const row of rows) {
-    byEpisode.get(row.episode_id)?.push({
-      id: row.id,
-      type: row.type,
-      status: row.status,
-      progress: row.progress,
-      errorMessage: row.error_message,
-      outputUrl: row.output_url,
-      engineTaskId: row.engine_task_id,
-      attempt: row.attempt,
-      updatedAt: new Date(row.updated_at),
-    });
+    const episodeRows = rowsOf.get(row.episode_id);
+    if (episodeRows) episodeRows.push(row);
+    else rowsOf.set(row.episode_id, [row]);
   }
-  const order = (task: TaskView) => TASK_TYPES.indexOf(task.type);
-  for (const tasks of byEpisode.values()) tasks.sort((a, b) => order(a) - order(b));
+  for (const [episodeId, episodeRows] of rowsOf) {
+    if (byEpisode.has(episodeId)) byEpisode.set(episodeId, sortTasks(episodeRows, taskView));
+  }
   return byEpisode;
 }
 

@@ -472,7 +472,7 @@ describe.skipIf(!hasChromium)("the dashboard", { timeout: 120_000 }, () => {
 
     // A wrong key: Transistor's refusal, in the API's words, under the field.
     await connections.getByLabel("Transistor API key").fill("tr_wrong_key_000000");
-    await connections.getByRole("button", { name: "Connect Transistor" }).click();
+    await connections.getByRole("button", { name: "Connect Transistor", exact: true }).click();
     await connections
       .locator("#transistor-key-error")
       .getByText("Transistor refused this API key (Account → API Access).")
@@ -483,7 +483,7 @@ describe.skipIf(!hasChromium)("the dashboard", { timeout: 120_000 }, () => {
 
     // The right one: two shows at Transistor, so the page asks which.
     await connections.getByLabel("Transistor API key").fill(TRANSISTOR_KEY);
-    await connections.getByRole("button", { name: "Connect Transistor" }).click();
+    await connections.getByRole("button", { name: "Connect Transistor", exact: true }).click();
     await connections.getByLabel("Transistor show to publish to").selectOption({
       label: "Side Project",
     });
@@ -564,12 +564,39 @@ describe.skipIf(!hasChromium)("the dashboard", { timeout: 120_000 }, () => {
     expect(await failed.getByRole("button", { name: /Retry/ }).isVisible()).toBe(false);
     expect(await failed.locator(".failure-reason").count()).toBe(0);
     expect(transistor.episodes.size).toBe(before + 1);
+
+    // Transistor refuses the stored key: the publication fails saying so, and the Connections
+    // panel shows the connection broken without being asked; pasting the key again keeps the
+    // show, and Retry publishes the same remote episode.
+    transistor.failNext({
+      method: "PATCH",
+      path: /^\/v1\/episodes\/[^/]+\/publish$/,
+      status: 401,
+      body: { errors: [{ title: "Unauthorized", detail: "Invalid API key" }] },
+    });
+    await other.getByRole("button", { name: "Publish again" }).click();
+    await failed
+      .getByText(/Transistor refused the stored API key .*connect Transistor again/)
+      .waitFor();
+    await connections
+      .getByText(/^The connection is broken: Transistor refused the stored API key/)
+      .waitFor();
+    expect(await other.getByRole("checkbox", { name: /^Transistor/ }).isDisabled()).toBe(true);
+    await connections.getByLabel("Transistor API key").fill(TRANSISTOR_KEY);
+    await connections.getByRole("button", { name: "Connect Transistor", exact: true }).click();
+    await connections
+      .getByText("Connected as Pat Producer; episodes go to “Side Project”.")
+      .waitFor();
+    expect(await connections.getByLabel("Transistor show to publish to").isVisible()).toBe(false);
+    await failed.getByRole("button", { name: "Retry publishing to Transistor" }).click();
+    await failed.and(page.locator('[data-status="PUBLISHED"]')).waitFor({ timeout: 90_000 });
+    expect(transistor.episodes.size).toBe(before + 1);
   });
 
   it("connects YouTube through Google's consent in a new tab, and disconnects", async () => {
     const connections = page.locator("#connections-panel");
     const consentTab = page.context().waitForEvent("page");
-    await connections.getByRole("button", { name: "Connect YouTube" }).click();
+    await connections.getByRole("button", { name: "Connect YouTube", exact: true }).click();
     const tab = await consentTab;
     try {
       // Google (the stand-in) approves and sends the tab back to Podflow's callback.
@@ -589,6 +616,26 @@ describe.skipIf(!hasChromium)("the dashboard", { timeout: 120_000 }, () => {
     await toYouTube.check();
     expect(await card(episodeId).getByLabel("YouTube privacy").isVisible()).toBe(true);
     await toYouTube.uncheck();
+
+    // Google revoked the grant (as a publishing job finds out): the page shows why once it is
+    // looked at again, and YouTube is no longer offered.
+    await scenario
+      .em()
+      .execute(
+        "update publishing_connections set status = 'BROKEN', broken_reason = ? where user_id = ? and service = 'youtube'",
+        ["Google refused the stored grant (invalid_grant): connect YouTube again", producer.userId],
+      );
+    await page.evaluate(() => window.dispatchEvent(new Event("focus")));
+    await connections
+      .getByText(
+        "The connection is broken: Google refused the stored grant (invalid_grant): connect YouTube again. Connect again.",
+      )
+      .waitFor();
+    expect(await toYouTube.isDisabled()).toBe(true);
+    await card(episodeId)
+      .getByText(/\(the connection is broken: connect YouTube again\)/)
+      .waitFor();
+    await connections.getByRole("button", { name: "Connect YouTube again" }).waitFor();
 
     await connections.getByRole("button", { name: "Disconnect YouTube" }).click();
     await connections.locator("#youtube-state").getByText("Not connected.").waitFor();

@@ -166,19 +166,28 @@ export class ConnectionsPanel {
     this.transistorKey.removeAttribute("aria-invalid");
     if (!apiKey) return this.keyProblem("Paste your Transistor API key.");
     this.transistorConnect.disabled = true;
+    const connect = async (showId: string | null) =>
+      (
+        await api.request<{ connectTransistor: ConnectionResult }>(
+          `mutation ConnectTransistor($input: ConnectTransistorInput!) {
+             connectTransistor(input: $input) {
+               __typename
+               ... on ConnectionPayload {
+                 connection { ...DashboardConnection } transistorShows { id title } }
+               ... on ValidationError { problems { field message } }
+               ... on Error { message } } }
+           ${CONNECTION_FIELDS}`,
+          { input: { apiKey, showId } },
+        )
+      ).connectTransistor;
     try {
-      const data = await api.request<{ connectTransistor: ConnectionResult }>(
-        `mutation ConnectTransistor($input: ConnectTransistorInput!) {
-           connectTransistor(input: $input) {
-             __typename
-             ... on ConnectionPayload {
-               connection { ...DashboardConnection } transistorShows { id title } }
-             ... on ValidationError { problems { field message } }
-             ... on Error { message } } }
-         ${CONNECTION_FIELDS}`,
-        { input: { apiKey } },
-      );
-      const result = data.connectTransistor;
+      // Reconnecting (a broken connection, a new key) keeps the show chosen before, if the
+      // account still has it.
+      const previous = this.of("TRANSISTOR")?.transistorShow?.id ?? null;
+      let result = await connect(previous);
+      if (previous && result.problems?.some((problem) => problem.field === "showId")) {
+        result = await connect(null);
+      }
       if (!result.connection) {
         const keyProblem = result.problems?.find((problem) => problem.field === "apiKey");
         if (keyProblem) return this.keyProblem(sentence("Transistor API key", keyProblem.message));

@@ -61,6 +61,8 @@ interface Session {
   liveSeen: Map<string, number>;
   /** Live states of episodes not shown yet (older than the loaded pages). */
   unshown: Map<string, Episode>;
+  /** Ids of the Transistor and YouTube publications last seen FAILED. */
+  failedPublications: Set<string>;
 }
 
 let session: Session | null = null;
@@ -222,6 +224,7 @@ function startSession(api: PodflowApi): void {
     liveCount: 0,
     liveSeen: new Map(),
     unshown: new Map(),
+    failedPublications: new Set(),
     stopFeed: () => undefined,
     live: api.live({
       connected: (reconnected) => {
@@ -253,8 +256,8 @@ function startSession(api: PodflowApi): void {
           current.liveCount++;
           current.liveSeen.set(episode.id, current.liveCount);
           upsert(current, episode, "live");
-          // A publication that failed may have found its connection broken.
-          if (episode.publications.some(failedElsewhere)) void connectionsPanel.load();
+          // A publication that just failed may have found its connection broken.
+          if (newlyFailed(current, episode)) void connectionsPanel.load();
         }
         if (session === current) renderListState(current);
       },
@@ -426,8 +429,17 @@ async function retryPublication(
   }
 }
 
-function failedElsewhere(publication: Publication): boolean {
-  return publication.status === "FAILED" && publication.destination !== "FEED";
+function newlyFailed(current: Session, episode: Episode): boolean {
+  let newly = false;
+  for (const publication of episode.publications) {
+    if (publication.destination === "FEED") continue;
+    if (publication.status !== "FAILED") current.failedPublications.delete(publication.id);
+    else if (!current.failedPublications.has(publication.id)) {
+      current.failedPublications.add(publication.id);
+      newly = true;
+    }
+  }
+  return newly;
 }
 
 /** One of the mutations answering `EpisodePayload` or an error; null when it was done. */

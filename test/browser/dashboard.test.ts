@@ -536,6 +536,36 @@ describe.skipIf(!hasChromium)("the dashboard", { timeout: 120_000 }, () => {
       .map((state) => Number(state.split(":")[1]));
     expect(percents).toEqual([...percents].sort((a, b) => a - b));
 
+    // What a job records while it works reaches the card live: the bar and the bytes while the
+    // media uploads, and a wait with its reason and end. (Set here as the job records them: the
+    // stand-in takes a small MP3 too fast to watch.)
+    const uuid = Buffer.from(episodeId, "base64").toString().split(":")[1] as string;
+    const setPublication = (set: string, values: unknown[] = []) =>
+      scenario
+        .em()
+        .execute(
+          `update publications set ${set}, updated_at = clock_timestamp() where episode_id = ? and destination = 'TRANSISTOR'`,
+          [...values, uuid],
+        );
+    await setPublication("status = 'UPLOADING', bytes_sent = 4000, bytes_total = 10000");
+    const bar = onTransistor.getByRole("progressbar", { name: "Upload to Transistor" });
+    await bar.and(page.locator('[aria-valuenow="40"]')).waitFor();
+    await onTransistor.getByText("4.0 KB of 10.0 KB (40%)").waitFor();
+    expect(await link.isVisible()).toBe(false);
+    const until = new Date(Date.now() + 3_600_000);
+    await setPublication("status = 'QUEUED', waiting_reason = ?, waiting_until = ?", [
+      "Transistor answered 503: trying again",
+      until,
+    ]);
+    await onTransistor.getByText("Transistor answered 503: trying again Until").waitFor();
+    await onTransistor.locator(".publication-status").getByText("Waiting").waitFor();
+    expect(await bar.isVisible()).toBe(false);
+    await setPublication(
+      "status = 'PUBLISHED', bytes_sent = 10000, waiting_reason = null, waiting_until = null",
+    );
+    await link.waitFor();
+    expect(await onTransistor.locator(".publication-reason").isVisible()).toBe(false);
+
     const screenshot = process.env.PODFLOW_DASHBOARD_SCREENSHOT;
     if (screenshot) await page.screenshot({ path: path.resolve(ROOT, screenshot), fullPage: true });
 

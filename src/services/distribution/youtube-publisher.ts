@@ -207,6 +207,12 @@ function videoMetadata(episode: Episode, run: PublicationRun): YouTubeVideoMetad
   };
 }
 
+/** The show's language as BCP-47 (`en-us` → `en-US`); English for an episode in no show. */
+function captionLanguage(episode: Episode): string {
+  const [language = "en", region] = (episode.show?.language ?? "en").split("-");
+  return region ? `${language.toLowerCase()}-${region.toUpperCase()}` : language.toLowerCase();
+}
+
 /** The transcript as an SRT caption track; a track already there (a rerun) counts as done. */
 async function addCaptions(
   run: PublicationRun,
@@ -227,7 +233,7 @@ async function addCaptions(
     const caption = await withToken(token, refresh, (t) =>
       client.insertCaption(t, {
         videoId: remoteId,
-        language: "en",
+        language: captionLanguage(run.episode),
         name: "Transcript",
         body: toSrt(segments),
         contentType: "application/octet-stream",

@@ -38,7 +38,7 @@ export function publishToYouTube(
 ): Promise<void> {
   return runPublication(deps, payload, "publish-to-youtube", async (run) => {
     const { connection } = run;
-    if (!connection || connection.status !== "CONNECTED") {
+    if (connection?.status !== "CONNECTED") {
       throw new PublicationRefused(connection?.brokenReason ?? "YouTube is not connected");
     }
     let token: string;
@@ -139,7 +139,7 @@ async function upload(
     const length = Math.min(deps.distribution.chunkBytes, total - start);
     const chunk = await file.read(start, length, signal);
     state = await withToken(token, refresh, (t) =>
-      client.uploadChunk(t, sessionUri, { start, chunk, total, contentType: MP4 }),
+      client.uploadChunk(t, sessionUri, { start, chunk, total, contentType: MP4, signal }),
     );
   }
   await record(run, {

@@ -36,6 +36,9 @@ describe("queuePolicies", () => {
       "run-local-task": 20,
       "refetch-ittybit-task": null,
       "publish-episode": null,
+      "publication-dead-letter": null,
+      "publish-to-transistor": 20,
+      "publish-to-youtube": 20,
       "reconcile-tasks": null,
     });
   });
@@ -49,6 +52,9 @@ describe("queuePolicies", () => {
       "run-local-task": 30,
       "refetch-ittybit-task": null,
       "publish-episode": null,
+      "publication-dead-letter": null,
+      "publish-to-transistor": 30,
+      "publish-to-youtube": 30,
       "reconcile-tasks": null,
     });
   });

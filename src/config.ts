@@ -73,6 +73,15 @@ export interface Config {
     /** How often the supervisor looks for jobs whose heartbeat stopped (and expired ones). */
     superviseSeconds: number;
   };
+  /** Housekeeping jobs of the worker role (src/services/maintenance.ts). */
+  maintenance: {
+    /** Webhook deliveries older than this, whose task can no longer change, are deleted. */
+    webhookRetentionDays: number;
+    /** An episode UPLOADED or PROCESSING with no change of it or its tasks for this long is failed. */
+    stuckEpisodeHours: number;
+    /** When the pruning and the sweeper run (cron). */
+    cron: string;
+  };
 }
 
 export const WEBHOOK_VERIFICATION_MODES = ["signature", "refetch", "both"] as const;
@@ -182,6 +191,9 @@ const envSchema = z.object({
       .optional(),
   ),
   PODFLOW_JOB_SUPERVISE_SECONDS: positiveInt("must be a positive whole number of seconds"),
+  PODFLOW_WEBHOOK_RETENTION_DAYS: positiveNumber("must be a positive number of days"),
+  PODFLOW_STUCK_EPISODE_HOURS: positiveNumber("must be a positive number of hours"),
+  PODFLOW_MAINTENANCE_CRON: z.preprocess(blankToUndefined, z.string().default("*/10 * * * *")),
   PODFLOW_MEDIA_ENGINE: z.preprocess(
     (value) => (typeof value === "string" ? blankToUndefined(value.toLowerCase()) : value),
     z.enum(ENGINE_KINDS, { message: `must be ${ENGINE_KINDS.join(" or ")}` }).optional(),
@@ -289,6 +301,11 @@ export function loadConfig(env: Env = process.env): Config {
     jobs: {
       heartbeatSeconds: e.PODFLOW_JOB_HEARTBEAT_SECONDS,
       superviseSeconds: e.PODFLOW_JOB_SUPERVISE_SECONDS ?? 10,
+    },
+    maintenance: {
+      webhookRetentionDays: e.PODFLOW_WEBHOOK_RETENTION_DAYS ?? 30,
+      stuckEpisodeHours: e.PODFLOW_STUCK_EPISODE_HOURS ?? 24,
+      cron: e.PODFLOW_MAINTENANCE_CRON,
     },
   };
 }

@@ -1,11 +1,20 @@
 import pino, { type Logger } from "pino";
 import type { Config } from "./config.ts";
+import { requestContext } from "./request-context.ts";
 
-/** Structured JSON logs. Secrets never reach a log line: these paths are censored wherever they appear. */
+/**
+ * Structured JSON logs; a line written for an HTTP request has its `requestId`. Secrets never
+ * reach a log line: these paths are censored wherever they appear.
+ */
 export function createLogger(config: Pick<Config, "logLevel">): Logger {
   return pino({
     level: config.logLevel,
     base: { service: "podflow" },
+    // Every line written while an HTTP request is handled carries its id (src/request-context.ts).
+    mixin: () => {
+      const context = requestContext.getStore();
+      return context ? { requestId: context.requestId } : {};
+    },
     redact: {
       paths: [
         "authorization",

@@ -19,6 +19,10 @@ export const QUEUES = {
   refetchIttybitTask: "refetch-ittybit-task",
   /** Puts a scheduled episode in its show's feed, sent with `startAfter` = its publish time. */
   publishEpisode: "publish-episode",
+  /** Housekeeping (src/services/maintenance.ts), on PODFLOW_MAINTENANCE_CRON: old webhook deliveries go. */
+  pruneWebhookDeliveries: "prune-webhook-deliveries",
+  /** Housekeeping: episodes stuck UPLOADED or PROCESSING past PODFLOW_STUCK_EPISODE_HOURS fail. */
+  sweepStuckEpisodes: "sweep-stuck-episodes",
 } as const;
 
 export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
@@ -154,6 +158,21 @@ const DEFAULT_POLICIES: ReadonlyArray<Queue> = [
     policy: "singleton",
     retryLimit: 0,
     expireInSeconds: 120,
+    notify: true,
+  },
+  // Housekeeping: one run at a time; a run that fails is simply done again at the next tick.
+  {
+    name: QUEUES.pruneWebhookDeliveries,
+    policy: "singleton",
+    retryLimit: 0,
+    expireInSeconds: 600,
+    notify: true,
+  },
+  {
+    name: QUEUES.sweepStuckEpisodes,
+    policy: "singleton",
+    retryLimit: 0,
+    expireInSeconds: 600,
     notify: true,
   },
 ];

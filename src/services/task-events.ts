@@ -3,6 +3,7 @@ import type { AppDeps } from "../deps.ts";
 import { clampProgress, TASK_TYPES } from "../domain/tasks.ts";
 import type { Episode } from "../entities/episode.entity.ts";
 import type { ProcessingTask } from "../entities/processing-task.entity.ts";
+import type { Metrics } from "../metrics.ts";
 import { latestTasksByEpisode } from "./episodes.ts";
 import type { TaskEvent } from "./ittybit/index.ts";
 import { enqueue } from "./job-queue.ts";
@@ -22,7 +23,10 @@ export interface Delivery {
   payload: unknown;
 }
 
-type TaskEventDeps = Pick<AppDeps, "orm" | "boss" | "logger">;
+type TaskEventDeps = Pick<AppDeps, "orm" | "boss" | "logger"> & {
+  /** Counts the status changes applied (podflow_task_transitions_total), when given. */
+  metrics?: Pick<Metrics, "taskTransitions">;
+};
 
 /** One event to apply, and the webhook delivery it came in (null for the reconciler, the local engine). */
 export interface TaskEventItem {
@@ -35,6 +39,9 @@ interface AppliedRow {
   outcome: TaskEventOutcome;
   episode_id: string | null;
   queue_completion: boolean;
+  /** The task's type, and the status it moved to (null: the status did not change). */
+  task_type: string | null;
+  moved_to: string | null;
 }
 
 /**
@@ -86,7 +93,12 @@ export async function applyTaskEvents(
     return applied;
   });
   const outcomes = new Array<TaskEventOutcome>(items.length);
-  for (const row of rows) outcomes[row.ord - 1] = row.outcome;
+  for (const row of rows) {
+    outcomes[row.ord - 1] = row.outcome;
+    if (row.moved_to) {
+      deps.metrics?.taskTransitions.inc({ type: row.task_type ?? "unknown", to: row.moved_to });
+    }
+  }
   if (deps.logger.isLevelEnabled("debug")) {
     for (const row of rows) {
       const event = items[row.ord - 1]?.event;

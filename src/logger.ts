@@ -6,8 +6,12 @@ import { requestContext } from "./request-context.ts";
  * Structured JSON logs; a line written for an HTTP request has its `requestId`. Secrets never
  * reach a log line: these paths are censored wherever they appear.
  */
-export function createLogger(config: Pick<Config, "logLevel">): Logger {
-  return pino({
+export function createLogger(
+  config: Pick<Config, "logLevel">,
+  /** Where the lines go; standard output when omitted (tests collect them). */
+  destination?: pino.DestinationStream,
+): Logger {
+  const options: pino.LoggerOptions = {
     level: config.logLevel,
     base: { service: "podflow" },
     // Every line written while an HTTP request is handled carries its id (src/request-context.ts).
@@ -30,7 +34,8 @@ export function createLogger(config: Pick<Config, "logLevel">): Logger {
       ],
       censor: "[redacted]",
     },
-  });
+  };
+  return destination ? pino(options, destination) : pino(options);
 }
 
 export type { Logger };

@@ -37,6 +37,8 @@ describe("queuePolicies", () => {
       "refetch-ittybit-task": null,
       "publish-episode": null,
       "reconcile-tasks": null,
+      "prune-webhook-deliveries": null,
+      "sweep-stuck-episodes": null,
     });
   });
 
@@ -50,6 +52,8 @@ describe("queuePolicies", () => {
       "refetch-ittybit-task": null,
       "publish-episode": null,
       "reconcile-tasks": null,
+      "prune-webhook-deliveries": null,
+      "sweep-stuck-episodes": null,
     });
   });
 });

@@ -137,6 +137,27 @@ describe("loadConfig", () => {
     );
   });
 
+  it("reads the housekeeping settings, with a 30-day retention and a 24-hour stuck bound", () => {
+    expect(loadConfig({}).maintenance).toEqual({
+      webhookRetentionDays: 30,
+      stuckEpisodeHours: 24,
+      cron: "*/10 * * * *",
+    });
+    expect(
+      loadConfig({
+        PODFLOW_WEBHOOK_RETENTION_DAYS: "7",
+        PODFLOW_STUCK_EPISODE_HOURS: "1.5",
+        PODFLOW_MAINTENANCE_CRON: "0 * * * *",
+      }).maintenance,
+    ).toEqual({ webhookRetentionDays: 7, stuckEpisodeHours: 1.5, cron: "0 * * * *" });
+    expect(() => loadConfig({ PODFLOW_WEBHOOK_RETENTION_DAYS: "0" })).toThrow(
+      "Invalid PODFLOW_WEBHOOK_RETENTION_DAYS: must be a positive number of days",
+    );
+    expect(() => loadConfig({ PODFLOW_STUCK_EPISODE_HOURS: "soon" })).toThrow(
+      "Invalid PODFLOW_STUCK_EPISODE_HOURS: must be a positive number of hours",
+    );
+  });
+
   it("treats blank values as unset", () => {
     const config = loadConfig({ PORT: "", ITTYBIT_API_KEY: " ", DATABASE_URL: "" });
     expect(config.port).toBe(4000);

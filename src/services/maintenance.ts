@@ -1,6 +1,5 @@
 import type { AppDeps } from "../deps.ts";
 import type { EpisodeStatus } from "../domain/episode-lifecycle.ts";
-import { BOSS_SCHEMA } from "../jobs/boss.ts";
 import { QUEUES } from "../jobs/queues.ts";
 import type { Metrics } from "../metrics.ts";
 import { changeEpisode, moveEpisode } from "./lifecycle.ts";
@@ -62,6 +61,9 @@ export async function pruneWebhookDeliveries(
   return deleted;
 }
 
+/** pg-boss's job table (its schema is BOSS_SCHEMA in src/jobs/boss.ts; services do not import jobs/). */
+const JOB_TABLE = "pgboss.job";
+
 /** The queues whose live jobs (waiting, retrying, running) are work still under way for an episode. */
 const EPISODE_QUEUES = [
   QUEUES.processEpisode,
@@ -83,7 +85,7 @@ interface StuckRow {
 /** The last change of the episode or of any of its tasks, and whether a job still works for it. */
 const EPISODE_ACTIVITY = `
   select greatest(e.updated_at, (select max(t.updated_at) from processing_tasks t where t.episode_id = e.id)) as last_change,
-         exists (select 1 from ${BOSS_SCHEMA}.job j
+         exists (select 1 from ${JOB_TABLE} j
                   where j.name in (${EPISODE_QUEUES})
                     and j.state in ('created', 'retry', 'active')
                     and (j.data ->> 'episodeId' = e.id::text

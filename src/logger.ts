@@ -1,6 +1,6 @@
 import pino, { type Logger } from "pino";
 import type { Config } from "./config.ts";
-import { requestContext } from "./request-context.ts";
+import { currentRequestId } from "./request-context.ts";
 
 /**
  * Structured JSON logs; a line written for an HTTP request has its `requestId`. Secrets never
@@ -16,8 +16,8 @@ export function createLogger(
     base: { service: "podflow" },
     // Every line written while an HTTP request is handled carries its id (src/request-context.ts).
     mixin: () => {
-      const context = requestContext.getStore();
-      return context ? { requestId: context.requestId } : {};
+      const requestId = currentRequestId();
+      return requestId ? { requestId } : {};
     },
     redact: {
       paths: [

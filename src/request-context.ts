@@ -9,9 +9,29 @@ import { randomUUID } from "node:crypto";
  */
 export interface RequestContext {
   requestId: string;
+  /**
+   * Set when the response has ended. Work a request set going that outlives it (a timer, a
+   * shared batch, a cache filled for everyone) is no longer the request's: its lines carry no id.
+   */
+  ended?: boolean;
 }
 
 export const requestContext = new AsyncLocalStorage<RequestContext>();
+
+/** The id to put on a log line written now: the current request's, while its response is open. */
+export function currentRequestId(): string | undefined {
+  const context = requestContext.getStore();
+  return context && !context.ended ? context.requestId : undefined;
+}
+
+/**
+ * Runs `work` as part of `context`'s request, or outside any request when there is none: for
+ * work shared by several requests (a batch), which must not carry the id of the one that
+ * happened to start it.
+ */
+export function runInRequest<T>(context: RequestContext | undefined, work: () => T): T {
+  return context ? requestContext.run(context, work) : requestContext.exit(work);
+}
 
 /** The header a request id comes in (from a proxy or a client) and goes back out in. */
 export const REQUEST_ID_HEADER = "x-request-id";

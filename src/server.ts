@@ -9,7 +9,12 @@ import { ownsDashboardPath, serveDashboard } from "./dashboard.ts";
 import type { AppDeps } from "./deps.ts";
 import { useOperationMetrics } from "./graphql-metrics.ts";
 import { serveOps } from "./ops-http.ts";
-import { REQUEST_ID_HEADER, requestContext, requestIdFrom } from "./request-context.ts";
+import {
+  REQUEST_ID_HEADER,
+  type RequestContext,
+  requestContext,
+  requestIdFrom,
+} from "./request-context.ts";
 import { createContext, type GraphQLContext } from "./schema/context.ts";
 import { schema } from "./schema/index.ts";
 import { applyHttpTimeouts, httpServerOptions, SocketLimits } from "./security/socket-limits.ts";
@@ -107,7 +112,9 @@ export function buildServer(deps: AppDeps): PodflowServer {
     const requestId = requestIdFrom(req.headers[REQUEST_ID_HEADER]);
     res.setHeader(REQUEST_ID_HEADER, requestId);
     const started = performance.now();
+    const context: RequestContext = { requestId };
     res.once("close", () => {
+      context.ended = true;
       deps.metrics.httpRequestDuration.observe(
         {
           route: routeClass(req.url),
@@ -117,7 +124,7 @@ export function buildServer(deps: AppDeps): PodflowServer {
         (performance.now() - started) / 1_000,
       );
     });
-    requestContext.run({ requestId }, () => {
+    requestContext.run(context, () => {
       route(req, res).catch((error: unknown) => {
         logger.error({ err: error, url: req.url }, "request failed");
         if (!res.headersSent) sendJson(res, 500, { error: "internal error" });

@@ -4,6 +4,7 @@ import { clampProgress, TASK_TYPES } from "../domain/tasks.ts";
 import type { Episode } from "../entities/episode.entity.ts";
 import type { ProcessingTask } from "../entities/processing-task.entity.ts";
 import type { Metrics } from "../metrics.ts";
+import { type RequestContext, requestContext, runInRequest } from "../request-context.ts";
 import { latestTasksByEpisode } from "./episodes.ts";
 import type { TaskEvent } from "./ittybit/index.ts";
 import { enqueue } from "./job-queue.ts";
@@ -177,6 +178,8 @@ export function createTaskEventCommitter(
   type Waiting = TaskEventItem & {
     resolve: (outcome: TaskEventOutcome) => void;
     reject: (error: unknown) => void;
+    /** The request that brought the event (its log lines carry the request id). */
+    context: RequestContext | undefined;
   };
   const waiting: Waiting[] = [];
   let running = 0;
@@ -211,17 +214,21 @@ export function createTaskEventCommitter(
     while (running < concurrency && waiting.length > 0) {
       const batch = waiting.splice(0, maxBatch);
       running += 1;
-      void commit(batch).finally(() => {
-        running -= 1;
-        pump();
-      });
+      // A batch of one is its request's work; a shared batch belongs to no single request.
+      const context = batch.length === 1 ? batch[0]?.context : undefined;
+      void runInRequest(context, () =>
+        commit(batch).finally(() => {
+          running -= 1;
+          pump();
+        }),
+      );
     }
   }
 
   return {
     apply: (event, delivery) =>
       new Promise<TaskEventOutcome>((resolve, reject) => {
-        waiting.push({ event, delivery, resolve, reject });
+        waiting.push({ event, delivery, resolve, reject, context: requestContext.getStore() });
         pump();
       }),
   };

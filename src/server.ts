@@ -119,7 +119,8 @@ export function buildServer(deps: AppDeps): PodflowServer {
         {
           route: routeClass(req.url),
           method: methodLabel(req.method),
-          status: String(res.statusCode),
+          // Closed before the response ended: the client left (an SSE stream, an upload).
+          status: res.writableFinished ? String(res.statusCode) : "aborted",
         },
         (performance.now() - started) / 1_000,
       );

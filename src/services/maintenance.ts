@@ -13,7 +13,7 @@ import { changeEpisode, moveEpisode } from "./lifecycle.ts";
  */
 
 type MaintenanceDeps = Pick<AppDeps, "orm" | "logger"> & {
-  metrics?: Pick<Metrics, "webhookDeliveriesPruned" | "episodesSwept">;
+  metrics?: Pick<Metrics, "webhookDeliveriesPruned" | "episodesSwept" | "taskTransitions">;
 };
 
 /** A task that has ended with its output (or failed, or was skipped): nothing can change it. */
@@ -156,9 +156,14 @@ export async function sweepStuckEpisodes(
               deliveryId: null,
               payload: null,
             }));
-            await tx.execute("select * from podflow_apply_task_events(cast(? as jsonb))", [
-              JSON.stringify(events),
-            ]);
+            const applied = await tx.execute<Array<{ task_type: string; moved_to: string | null }>>(
+              "select * from podflow_apply_task_events(cast(? as jsonb))",
+              [JSON.stringify(events)],
+            );
+            for (const row of applied) {
+              if (row.moved_to)
+                deps.metrics?.taskTransitions.inc({ type: row.task_type, to: row.moved_to });
+            }
           }
           return { reason, from };
         },

@@ -225,6 +225,12 @@ describe("sweep-stuck-episodes", () => {
       'podflow_episodes_swept_total{status="UPLOADED"} 1',
     ]);
 
+    // Their tasks' moves are counted like any other: three of the first, four of the second.
+    const failedMoves = (await metric("podflow_task_transitions_total{"))
+      .filter((line) => line.includes('to="FAILED"'))
+      .reduce((sum, line) => sum + Number(line.split(" ").at(-1)), 0);
+    expect(failedMoves).toBe(7);
+
     // A producer can retry it: the failed tasks start over, the finished one is kept.
     const retried = await producer.gql<{ retryEpisode: { __typename: string } }>(
       `mutation($id: ID!) { retryEpisode(id: $id) { __typename } }`,

@@ -25,6 +25,7 @@ import {
 import { createOutputFetcher } from "./services/outputs.ts";
 import { createPostgresPubSub, type PostgresPubSubOptions } from "./services/pubsub.ts";
 import { createDiskStorage } from "./services/storage.ts";
+import { startTracing } from "./tracing.ts";
 
 export interface RunningPodflow {
   deps: AppDeps;
@@ -86,6 +87,9 @@ export async function startPodflow(
   };
 
   try {
+    // First started, last stopped: the spans of the whole stop are sent.
+    const tracing = startTracing(config.tracing, logger);
+    if (tracing) cleanups.push(() => tracing.shutdown());
     let embedded: EmbeddedDatabase | null = null;
     let databaseUrl = config.databaseUrl;
     if (!databaseUrl) {
@@ -108,6 +112,7 @@ export async function startPodflow(
       schedule: worker,
       heartbeatSeconds: config.jobs.heartbeatSeconds,
       superviseSeconds: config.jobs.superviseSeconds,
+      propagateTraceContext: tracing !== null,
     });
     cleanups.push(() => boss.stop({ graceful: true, timeout: graceMs, close: true }));
 

@@ -2,6 +2,7 @@ import path from "node:path";
 import { z } from "zod";
 import { ENGINE_KINDS, type EngineKind } from "./domain/engines.ts";
 import { parseSecuritySettings, type SecuritySettings } from "./security/settings.ts";
+import type { TracingSettings } from "./tracing.ts";
 
 /** The roles a Podflow process can play: serve the API, run the job workers, or both. */
 export type Role = "api" | "worker";
@@ -82,6 +83,8 @@ export interface Config {
     /** When the pruning and the sweeper run (cron). */
     cron: string;
   };
+  /** OpenTelemetry tracing (src/tracing.ts): off unless OTEL_EXPORTER_OTLP_ENDPOINT is set. */
+  tracing: TracingSettings;
 }
 
 export const WEBHOOK_VERIFICATION_MODES = ["signature", "refetch", "both"] as const;
@@ -194,6 +197,10 @@ const envSchema = z.object({
   PODFLOW_WEBHOOK_RETENTION_DAYS: positiveNumber("must be a positive number of days"),
   PODFLOW_STUCK_EPISODE_HOURS: positiveNumber("must be a positive number of hours"),
   PODFLOW_MAINTENANCE_CRON: z.preprocess(blankToUndefined, z.string().default("*/10 * * * *")),
+  OTEL_EXPORTER_OTLP_ENDPOINT: httpUrl(
+    "must be an http:// or https:// URL (the collector's OTLP/HTTP base URL)",
+  ),
+  OTEL_SERVICE_NAME: z.preprocess(blankToUndefined, z.string().default("podflow")),
   PODFLOW_MEDIA_ENGINE: z.preprocess(
     (value) => (typeof value === "string" ? blankToUndefined(value.toLowerCase()) : value),
     z.enum(ENGINE_KINDS, { message: `must be ${ENGINE_KINDS.join(" or ")}` }).optional(),
@@ -307,5 +314,6 @@ export function loadConfig(env: Env = process.env): Config {
       stuckEpisodeHours: e.PODFLOW_STUCK_EPISODE_HOURS ?? 24,
       cron: e.PODFLOW_MAINTENANCE_CRON,
     },
+    tracing: { otlpEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: e.OTEL_SERVICE_NAME },
   };
 }

@@ -1,6 +1,8 @@
+import { context, SpanStatusCode, trace } from "@opentelemetry/api";
 import { getOperationAST } from "graphql";
 import type { Plugin } from "graphql-yoga";
 import type { Metrics } from "./metrics.ts";
+import { TRACER_NAME } from "./tracing.ts";
 
 type OperationMetrics = Pick<Metrics, "graphqlOperationDuration" | "subscriptionsOpen">;
 
@@ -10,7 +12,8 @@ const OPERATION_TYPES = new Set(["query", "mutation", "subscription"]);
  * Times every GraphQL operation yoga executes (HTTP, SSE and graphql-ws alike, since the socket
  * server runs yoga's envelop too) by type and result, and counts the subscriptions running: one
  * more when a subscription's stream starts, one less when it ends, however it ends (completed,
- * cancelled by the client, socket closed).
+ * cancelled by the client, socket closed). With tracing on (src/tracing.ts), each execution is a
+ * span, `{type} {name}`, active while its resolvers run (their SQL and jobs nest under it).
  */
 export function useOperationMetrics(metrics: OperationMetrics): Plugin {
   const since = (started: number) => (performance.now() - started) / 1_000;
@@ -21,10 +24,20 @@ export function useOperationMetrics(metrics: OperationMetrics): Plugin {
     const operation = getOperationAST(args.document, args.operationName)?.operation;
     return operation && OPERATION_TYPES.has(operation) ? operation : "unknown";
   };
+  const tracer = trace.getTracer(TRACER_NAME);
   return {
-    onExecute({ args }) {
+    onExecute({ args, executeFn, setExecuteFn }) {
       const started = performance.now();
       const operation = typeOf(args);
+      const name = getOperationAST(args.document, args.operationName)?.name?.value;
+      const span = tracer.startSpan(name ? `${operation} ${name}` : operation, {
+        attributes: {
+          "graphql.operation.type": operation,
+          ...(name ? { "graphql.operation.name": name } : {}),
+        },
+      });
+      const active = trace.setSpan(context.active(), span);
+      setExecuteFn((executeArgs) => context.with(active, () => executeFn(executeArgs)));
       return {
         onExecuteDone({ result }) {
           const failed =
@@ -34,6 +47,8 @@ export function useOperationMetrics(metrics: OperationMetrics): Plugin {
             { operation, result: failed ? "error" : "ok" },
             since(started),
           );
+          if (failed) span.setStatus({ code: SpanStatusCode.ERROR });
+          span.end();
         },
       };
     },

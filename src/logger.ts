@@ -1,3 +1,4 @@
+import { context, trace } from "@opentelemetry/api";
 import pino, { type Logger } from "pino";
 import type { Config } from "./config.ts";
 import { currentRequestId } from "./request-context.ts";
@@ -15,9 +16,14 @@ export function createLogger(
     level: config.logLevel,
     base: { service: "podflow" },
     // Every line written while an HTTP request is handled carries its id (src/request-context.ts).
+    // With tracing on, the line also names its trace and span, to find one from the other.
     mixin: () => {
       const requestId = currentRequestId();
-      return requestId ? { requestId } : {};
+      const span = trace.getSpanContext(context.active());
+      const ids = requestId ? { requestId } : {};
+      return span && trace.isSpanContextValid(span)
+        ? { ...ids, traceId: span.traceId, spanId: span.spanId }
+        : ids;
     },
     redact: {
       paths: [

@@ -1,6 +1,14 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import nodePath from "node:path";
+import {
+  context as otelContext,
+  propagation,
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+} from "@opentelemetry/api";
 import { type ExecutionArgs, GraphQLError } from "graphql";
 import { useServer } from "graphql-ws/use/ws";
 import { createYoga, type YogaInitialContext } from "graphql-yoga";
@@ -28,6 +36,7 @@ import { EXPORTS_PATH_PREFIX } from "./services/exports/exports.ts";
 import { serveExport } from "./services/exports/exports-http.ts";
 import { createFeedServer, FEED_PATH_PREFIX } from "./services/feed/feed-http.ts";
 import { bearerTokenHash } from "./services/subscriber-tokens.ts";
+import { TRACER_NAME } from "./tracing.ts";
 import { createIttybitWebhookReceiver } from "./webhooks.ts";
 
 export const GRAPHQL_PATH = "/graphql";
@@ -107,31 +116,52 @@ export function buildServer(deps: AppDeps): PodflowServer {
   });
 
   const limits = deps.config.security.connections;
+  // A no-op unless tracing is on (OTEL_EXPORTER_OTLP_ENDPOINT, src/tracing.ts).
+  const tracer = trace.getTracer(TRACER_NAME);
   const http = createServer(httpServerOptions(limits), (req, res) => {
     // Every response says its request id, and every log line written for it carries the id.
     const requestId = requestIdFrom(req.headers[REQUEST_ID_HEADER]);
     res.setHeader(REQUEST_ID_HEADER, requestId);
     const started = performance.now();
     const context: RequestContext = { requestId };
+    const routeName = routeClass(req.url);
+    const method = methodLabel(req.method);
+    // A caller's `traceparent` is continued; the span never names the raw path (tokens, ids).
+    const parent = propagation.extract(ROOT_CONTEXT, req.headers);
+    const span = tracer.startSpan(
+      `${method} ${routeName}`,
+      {
+        kind: SpanKind.SERVER,
+        attributes: {
+          "http.request.method": method,
+          "http.route": routeName,
+          "podflow.request_id": requestId,
+        },
+      },
+      parent,
+    );
     res.once("close", () => {
       context.ended = true;
+      // Closed before the response ended: the client left (an SSE stream, an upload).
+      const status = res.writableFinished ? String(res.statusCode) : "aborted";
       deps.metrics.httpRequestDuration.observe(
-        {
-          route: routeClass(req.url),
-          method: methodLabel(req.method),
-          // Closed before the response ended: the client left (an SSE stream, an upload).
-          status: res.writableFinished ? String(res.statusCode) : "aborted",
-        },
+        { route: routeName, method, status },
         (performance.now() - started) / 1_000,
       );
+      span.setAttribute("http.response.status_code", res.statusCode);
+      if (status === "aborted") span.setAttribute("podflow.aborted", true);
+      if (res.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+      span.end();
     });
-    requestContext.run(context, () => {
-      route(req, res).catch((error: unknown) => {
-        logger.error({ err: error, url: req.url }, "request failed");
-        if (!res.headersSent) sendJson(res, 500, { error: "internal error" });
-        else res.destroy();
-      });
-    });
+    otelContext.with(trace.setSpan(parent, span), () =>
+      requestContext.run(context, () => {
+        route(req, res).catch((error: unknown) => {
+          logger.error({ err: error, url: req.url }, "request failed");
+          if (!res.headersSent) sendJson(res, 500, { error: "internal error" });
+          else res.destroy();
+        });
+      }),
+    );
   });
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -158,6 +158,17 @@ describe("loadConfig", () => {
     );
   });
 
+  it("traces only when OTEL_EXPORTER_OTLP_ENDPOINT is set", () => {
+    expect(loadConfig({}).tracing).toEqual({ otlpEndpoint: undefined, serviceName: "podflow" });
+    expect(
+      loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318/", OTEL_SERVICE_NAME: "pf" })
+        .tracing,
+    ).toEqual({ otlpEndpoint: "http://collector:4318", serviceName: "pf" });
+    expect(() => loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: "collector:4318" })).toThrow(
+      /^Invalid OTEL_EXPORTER_OTLP_ENDPOINT: /,
+    );
+  });
+
   it("treats blank values as unset", () => {
     const config = loadConfig({ PORT: "", ITTYBIT_API_KEY: " ", DATABASE_URL: "" });
     expect(config.port).toBe(4000);

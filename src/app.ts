@@ -11,6 +11,7 @@ import { createMetrics } from "./metrics.ts";
 import { type OpsServer, startOpsServer } from "./ops-http.ts";
 import { createOutputHostPolicy } from "./security/output-hosts.ts";
 import { buildServer, GRAPHQL_PATH, type PodflowServer } from "./server.ts";
+import { createDistribution } from "./services/distribution/index.ts";
 import type { MediaEngines } from "./services/engines/engine.ts";
 import { createIttybitEngine } from "./services/engines/ittybit-engine.ts";
 import { createLocalEngine } from "./services/engines/local-engine.ts";
@@ -24,6 +25,7 @@ import {
 } from "./services/ittybit/index.ts";
 import { createOutputFetcher } from "./services/outputs.ts";
 import { createPostgresPubSub, type PostgresPubSubOptions } from "./services/pubsub.ts";
+import { loadSecretBox } from "./services/secret-box.ts";
 import { createDiskStorage } from "./services/storage.ts";
 import { startTracing } from "./tracing.ts";
 
@@ -62,6 +64,8 @@ export interface StartOptions {
   /** Pacing of subscriptions: token re-checks, the listener's reconnects (tests make them short). */
   subscriptions?: EpisodeFeedOptions &
     Pick<PostgresPubSubOptions, "reconnectDelayMs" | "healthCheckIntervalMs">;
+  /** Pacing of publishing (tests look at Transistor's processing more often). */
+  distribution?: { transistorPollMs?: number };
   /** The local engine's ffmpeg stall detection (tests make it short). */
   localEngine?: { stallTimeoutMs?: number };
 }
@@ -204,6 +208,12 @@ export async function startPodflow(
       outputs,
       images,
       episodeFeed,
+      distribution: createDistribution(
+        config,
+        logger,
+        await loadSecretBox(config),
+        options.distribution,
+      ),
     };
     logger.info(
       { mediaEngine: config.mediaEngine, ffmpeg: tools.ffmpeg, mediaDir: config.local.mediaDir },

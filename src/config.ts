@@ -64,6 +64,14 @@ export interface Config {
   reconcileCron: string;
   /** Abuse limits and production posture (src/security/settings.ts). */
   security: SecuritySettings;
+  /** Publishing to Transistor.fm and YouTube (src/services/distribution). */
+  distribution: DistributionConfig;
+  /**
+   * Keys that encrypt producers' secrets at rest (PODFLOW_SECRET_KEY): the first encrypts, every
+   * one decrypts, so a key can be rotated. Unset: none, and a development server makes one in its
+   * data directory (src/services/secret-box.ts).
+   */
+  secretKeys: Buffer[] | undefined;
   /** How fast a dead worker's jobs are noticed (see src/jobs/queues.ts). */
   jobs: {
     /**
@@ -85,6 +93,19 @@ export interface Config {
   };
   /** OpenTelemetry tracing (src/tracing.ts): off unless OTEL_EXPORTER_OTLP_ENDPOINT is set. */
   tracing: TracingSettings;
+}
+
+export interface DistributionConfig {
+  transistorApiUrl: string;
+  youtubeApiUrl: string;
+  youtubeUploadUrl: string;
+  googleAuthorizeUrl: string;
+  googleTokenUrl: string;
+  /** The Google OAuth client (a "Web application"); unset: YouTube cannot be connected. */
+  googleClientId: string | undefined;
+  googleClientSecret: string | undefined;
+  /** Bytes per YouTube upload request: a multiple of 256 KiB. */
+  youtubeChunkBytes: number;
 }
 
 export const WEBHOOK_VERIFICATION_MODES = ["signature", "refetch", "both"] as const;
@@ -129,6 +150,8 @@ const httpUrl = (message: string) =>
       .transform((url) => url.replace(/\/+$/, ""))
       .optional(),
   );
+
+const YOUTUBE_CHUNK_MESSAGE = "must be a positive multiple of 262144 bytes (256 KiB)";
 
 const envSchema = z.object({
   NODE_ENV: z.preprocess(
@@ -238,7 +261,50 @@ const envSchema = z.object({
       )
       .optional(),
   ),
+  TRANSISTOR_API_URL: httpUrl("must be an http:// or https:// URL"),
+  YOUTUBE_API_URL: httpUrl("must be an http:// or https:// URL"),
+  YOUTUBE_UPLOAD_URL: httpUrl("must be an http:// or https:// URL"),
+  GOOGLE_OAUTH_AUTHORIZE_URL: httpUrl("must be an http:// or https:// URL"),
+  GOOGLE_OAUTH_TOKEN_URL: httpUrl("must be an http:// or https:// URL"),
+  GOOGLE_OAUTH_CLIENT_ID: optionalString,
+  GOOGLE_OAUTH_CLIENT_SECRET: optionalString,
+  PODFLOW_YOUTUBE_CHUNK_BYTES: z.preprocess(
+    blankToUndefined,
+    z.coerce
+      .number({ message: YOUTUBE_CHUNK_MESSAGE })
+      .int(YOUTUBE_CHUNK_MESSAGE)
+      .positive(YOUTUBE_CHUNK_MESSAGE)
+      .refine((bytes) => bytes % YOUTUBE_CHUNK_UNIT === 0, YOUTUBE_CHUNK_MESSAGE)
+      .optional(),
+  ),
+  PODFLOW_SECRET_KEY: z.preprocess(
+    blankToUndefined,
+    z
+      .string()
+      .transform((value, ctx) => {
+        const keys = value.split(/[\s,]+/).filter(Boolean);
+        const decoded = keys.map((key) => Buffer.from(key, "base64"));
+        if (
+          decoded.length === 0 ||
+          decoded.some(
+            (key, i) => key.length !== 32 || !/^[A-Za-z0-9+/_-]+={0,2}$/.test(keys[i] ?? ""),
+          )
+        ) {
+          ctx.addIssue({
+            code: "custom",
+            message:
+              "must be one or more base64 keys of 32 bytes, comma-separated, the current one first (openssl rand -base64 32)",
+          });
+          return z.NEVER;
+        }
+        return decoded;
+      })
+      .optional(),
+  ),
 });
+
+/** YouTube's resumable uploads take chunks in multiples of 256 KiB. */
+const YOUTUBE_CHUNK_UNIT = 256 * 1024;
 
 /** Ittybit's direct-upload limit: 4 GiB. */
 export const DEFAULT_MAX_UPLOAD_BYTES = 4 * 1024 ** 3;
@@ -273,6 +339,11 @@ export function loadConfig(env: Env = process.env): Config {
       "Invalid PODFLOW_MEDIA_ENGINE: ittybit needs ITTYBIT_API_KEY (or choose local)",
     );
   }
+  if (Boolean(e.GOOGLE_OAUTH_CLIENT_ID) !== Boolean(e.GOOGLE_OAUTH_CLIENT_SECRET)) {
+    throw new ConfigError(
+      `Invalid ${e.GOOGLE_OAUTH_CLIENT_ID ? "GOOGLE_OAUTH_CLIENT_SECRET" : "GOOGLE_OAUTH_CLIENT_ID"}: YouTube needs both the OAuth client's id and its secret`,
+    );
+  }
   const dataDir = path.resolve(e.PODFLOW_DATA_DIR);
   const publicHost = e.HOST === "0.0.0.0" || e.HOST === "::" ? "127.0.0.1" : e.HOST;
   const hostForUrl = publicHost.includes(":") ? `[${publicHost}]` : publicHost;
@@ -305,6 +376,18 @@ export function loadConfig(env: Env = process.env): Config {
     reconcileAfterSeconds: e.PODFLOW_RECONCILE_AFTER_SECONDS ?? 600,
     reconcileCron: e.PODFLOW_RECONCILE_CRON,
     security: security.settings,
+    distribution: {
+      transistorApiUrl: e.TRANSISTOR_API_URL ?? "https://api.transistor.fm",
+      youtubeApiUrl: e.YOUTUBE_API_URL ?? "https://www.googleapis.com/youtube/v3",
+      youtubeUploadUrl: e.YOUTUBE_UPLOAD_URL ?? "https://www.googleapis.com/upload/youtube/v3",
+      googleAuthorizeUrl:
+        e.GOOGLE_OAUTH_AUTHORIZE_URL ?? "https://accounts.google.com/o/oauth2/v2/auth",
+      googleTokenUrl: e.GOOGLE_OAUTH_TOKEN_URL ?? "https://oauth2.googleapis.com/token",
+      googleClientId: e.GOOGLE_OAUTH_CLIENT_ID,
+      googleClientSecret: e.GOOGLE_OAUTH_CLIENT_SECRET,
+      youtubeChunkBytes: e.PODFLOW_YOUTUBE_CHUNK_BYTES ?? 32 * YOUTUBE_CHUNK_UNIT,
+    },
+    secretKeys: e.PODFLOW_SECRET_KEY,
     jobs: {
       heartbeatSeconds: e.PODFLOW_JOB_HEARTBEAT_SECONDS,
       superviseSeconds: e.PODFLOW_JOB_SUPERVISE_SECONDS ?? 10,

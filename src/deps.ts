@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import type { Config } from "./config.ts";
 import type { Orm } from "./database/orm.ts";
 import type { Metrics } from "./metrics.ts";
+import type { Distribution } from "./services/distribution/index.ts";
 import type { MediaEngines } from "./services/engines/engine.ts";
 import type { EpisodeFeed } from "./services/episode-feed/index.ts";
 import type { IttybitClient } from "./services/ittybit/index.ts";
@@ -48,6 +49,8 @@ export interface AppDeps {
   images: OutputFetcher;
   /** Announces committed episode and task changes to subscribers on every instance. */
   pubsub: PubSub;
+  /** Publishing to Transistor and YouTube: clients, OAuth and the key to producers' secrets. */
+  distribution: Distribution;
   /** This instance's GraphQL subscriptions, fed by `pubsub` (listening only in the api role). */
   episodeFeed: EpisodeFeed;
 }

@@ -29,6 +29,8 @@ import { applyHttpTimeouts, httpServerOptions, SocketLimits } from "./security/s
 import { yogaSecurityOptions } from "./security/yoga-options.ts";
 import { authenticate } from "./services/accounts.ts";
 import { COVERS_PATH_PREFIX, handleCovers } from "./services/cover-uploads.ts";
+import { YOUTUBE_CALLBACK_PATH } from "./services/distribution/index.ts";
+import { handleYouTubeCallback } from "./services/distribution/oauth-callback.ts";
 import { MEDIA_PATH_PREFIX, serveLocalMedia } from "./services/engines/local-media-files.ts";
 import { createTusUploads, TUS_PATH } from "./services/engines/local-tus.ts";
 import { handleLocalUpload, UPLOAD_PATH_PREFIX } from "./services/engines/local-uploads.ts";
@@ -178,6 +180,15 @@ export function buildServer(deps: AppDeps): PodflowServer {
       return;
     }
     const notFound = () => sendJson(res, 404, { error: "not found" });
+    if (path === YOUTUBE_CALLBACK_PATH) {
+      await handleYouTubeCallback(
+        { em: () => deps.orm.em.fork(), distribution: deps.distribution, logger },
+        req,
+        res,
+        url,
+      );
+      return;
+    }
     if (path.startsWith(FEED_PATH_PREFIX)) {
       await feeds.handle(req, res, path, notFound);
       return;
@@ -371,6 +382,7 @@ export function routeClass(rawUrl: string | undefined): string {
   const path = (rawUrl ?? "/").split("?", 1)[0] ?? "/";
   if (path === GRAPHQL_PATH) return "graphql";
   if (path === "/healthz" || path === "/readyz" || path === "/metrics") return path.slice(1);
+  if (path === YOUTUBE_CALLBACK_PATH) return "oauth";
   const prefixes: Array<[string, string]> = [
     ["/webhooks/", "webhook"],
     [FEED_PATH_PREFIX, "feed"],

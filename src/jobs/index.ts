@@ -6,6 +6,11 @@ import { type JobsInHand, trackJobsInHand } from "./in-hand.ts";
 import { pruneWebhookDeliveriesHandler, sweepStuckEpisodesHandler } from "./maintenance.ts";
 import { processEpisodeHandler } from "./process-episode.ts";
 import { publishEpisodeHandler } from "./publish-episode.ts";
+import {
+  publicationDeadLetterHandler,
+  publishToTransistorHandler,
+  publishToYouTubeHandler,
+} from "./publish-to-destinations.ts";
 import { QUEUES } from "./queues.ts";
 import { reconcileTasksHandler, refetchIttybitTaskHandler } from "./reconcile-tasks.ts";
 import { localTaskDeadLetterHandler, runLocalTaskHandler } from "./run-local-task.ts";
@@ -72,6 +77,25 @@ export async function startWorkers(
     QUEUES.publishEpisode,
     EPISODE_WORK,
     jobs.track(QUEUES.publishEpisode, publishEpisodeHandler(deps)),
+  );
+  // Uploads to Transistor and YouTube wait on the network for minutes: a stop hands them back,
+  // and the next run continues from what the publication recorded (YouTube from its byte).
+  await boss.work(
+    QUEUES.publishToTransistor,
+    EPISODE_WORK,
+    jobs.track(QUEUES.publishToTransistor, publishToTransistorHandler(deps), {
+      handBackOnStop: true,
+    }),
+  );
+  await boss.work(
+    QUEUES.publishToYouTube,
+    EPISODE_WORK,
+    jobs.track(QUEUES.publishToYouTube, publishToYouTubeHandler(deps), { handBackOnStop: true }),
+  );
+  await boss.work(
+    QUEUES.publicationDeadLetter,
+    EPISODE_WORK,
+    jobs.track(QUEUES.publicationDeadLetter, publicationDeadLetterHandler(deps)),
   );
   await startMaintenance(deps, jobs);
   if (!deps.ittybit) {

@@ -19,6 +19,12 @@ export const QUEUES = {
   refetchIttybitTask: "refetch-ittybit-task",
   /** Puts a scheduled episode in its show's feed, sent with `startAfter` = its publish time. */
   publishEpisode: "publish-episode",
+  /** Publishes one episode to Transistor.fm: upload, create, publish or schedule. */
+  publishToTransistor: "publish-to-transistor",
+  /** Publishes one episode to YouTube: resumable upload, then captions. */
+  publishToYouTube: "publish-to-youtube",
+  /** Where publication jobs go when their retries are spent: the publication is FAILED. */
+  publicationDeadLetter: "publication-dead-letter",
   /** Housekeeping (src/services/maintenance.ts), on PODFLOW_MAINTENANCE_CRON: old webhook deliveries go. */
   pruneWebhookDeliveries: "prune-webhook-deliveries",
   /** Housekeeping: episodes stuck UPLOADED or PROCESSING past PODFLOW_STUCK_EPISODE_HOURS fail. */
@@ -39,6 +45,10 @@ export type RefetchTaskJobPayload = z.infer<typeof refetchTaskJobPayload>;
 export const publishJobPayload = z.object({ episodeId: z.uuid(), publishAt: z.iso.datetime() });
 export type PublishJobPayload = z.infer<typeof publishJobPayload>;
 
+/** One run of one publication; a later run (a retry, a new publishEpisode) makes it a no-op. */
+export const publicationJobPayload = z.object({ publicationId: z.uuid(), run: z.int().positive() });
+export type PublicationJobPayload = z.infer<typeof publicationJobPayload>;
+
 /** What each queue's jobs carry. */
 export interface JobPayloads {
   "process-episode": EpisodeJobPayload;
@@ -46,6 +56,8 @@ export interface JobPayloads {
   "run-local-task": LocalTaskJobPayload;
   "refetch-ittybit-task": RefetchTaskJobPayload;
   "publish-episode": PublishJobPayload;
+  "publish-to-transistor": PublicationJobPayload;
+  "publish-to-youtube": PublicationJobPayload;
 }
 
 /**
@@ -152,6 +164,30 @@ const DEFAULT_POLICIES: ReadonlyArray<Queue> = [
     expireInSeconds: 60,
     notify: true,
   },
+  {
+    name: QUEUES.publicationDeadLetter,
+    ...DEAD_LETTER_POLICY,
+  },
+  ...[QUEUES.publishToTransistor, QUEUES.publishToYouTube].map((name) => ({
+    name,
+    // One active job per publication (its id is the singleton key): two runs never upload or
+    // create the same remote episode side by side, whatever retries and new runs queue up.
+    policy: "singleton" as const,
+    // About two hours of a service's trouble (5xx, timeouts, rate limits) with backoff; then
+    // the dead letter queue records the last reason on the publication. Each run continues
+    // from what the publication recorded (the uploaded bytes, the remote id), so a retry never
+    // repeats a finished step.
+    retryLimit: 12,
+    retryDelay: 10,
+    retryBackoff: true,
+    retryDelayMax: 1_800,
+    // An upload runs for minutes; a worker that dies mid-upload stops its heartbeat, and a
+    // living worker resumes the upload within seconds from the byte YouTube holds.
+    heartbeatSeconds: 20,
+    expireInSeconds: 6 * 60 * 60,
+    deadLetter: QUEUES.publicationDeadLetter,
+    notify: true,
+  })),
   {
     name: QUEUES.reconcileTasks,
     // A run that overlaps the next minute's would only repeat its work.

@@ -6,6 +6,7 @@ import "./viewer.ts";
 import "./task.ts";
 import "./episode.ts";
 import "./show.ts";
+import "./distribution.ts";
 import "./publishing.ts";
 import "./upload.ts";
 import "./processing.ts";

@@ -5,6 +5,7 @@ import { availableExports, type ExportFile, exportUrl } from "../services/export
 import { publishEpisode, setEpisodeShow, unpublishEpisode } from "../services/publishing.ts";
 import { builder } from "./builder.ts";
 import { requireViewer } from "./context.ts";
+import { DestinationEnum, YouTubePrivacyEnum } from "./distribution.ts";
 import { EpisodeRef, episodeIdFromGlobalId } from "./episode.ts";
 import { ShowRef, showIdFromGlobalId } from "./show.ts";
 
@@ -179,6 +180,18 @@ const PublishEpisodeInput = builder.inputType("PublishEpisodeInput", {
       description:
         "The item's GUID at its first publication — an episode moved from another host keeps the GUID apps know it by; the episode's id when omitted. Fixed from then on: another value later is a ConflictError.",
     }),
+    destinations: t.field({
+      type: [DestinationEnum],
+      required: false,
+      description:
+        "Where to publish: the show's feed (the default), Transistor, YouTube — each a Publication on the episode. Transistor and YouTube need a working connection; their uploads start at once, and a later `publishAt` is handed to them as their schedule.",
+    }),
+    youtubePrivacy: t.field({
+      type: YouTubePrivacyEnum,
+      required: false,
+      description:
+        "The YouTube video's privacy once it is out (public by default). A scheduled video is private until `publishAt`.",
+    }),
   }),
 });
 
@@ -186,7 +199,7 @@ builder.mutationField("publishEpisode", (t) =>
   t.field({
     type: EpisodePayload,
     description:
-      "Puts a PROCESSED episode of a show in the show's feed, now or at `publishAt`. Publishing again changes the time and numbers; the item's GUID never changes.",
+      "Publishes a PROCESSED episode, now or at `publishAt`: to its show's feed (the default) and/or Transistor and YouTube (`destinations`). Publishing again changes the time and numbers and republishes the same remote episode and video; the feed item's GUID never changes.",
     args: { input: t.arg({ type: PublishEpisodeInput, required: true }) },
     errors: {
       types: [ValidationError, NotFoundError, ConflictError],
@@ -209,6 +222,8 @@ builder.mutationField("publishEpisode", (t) =>
           seasonNumber: input.seasonNumber,
           episodeType: input.episodeType,
           guid: input.guid,
+          destinations: input.destinations,
+          youtubePrivacy: input.youtubePrivacy,
         },
       ),
     }),

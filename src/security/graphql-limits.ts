@@ -74,6 +74,8 @@ function podflowCostEstimator(maxNodeIds: number): ComplexityEstimator {
       }
       case "Episode.tasks":
         return 1 + 4 * childComplexity;
+      case "Episode.publications":
+        return 1 + 3 * childComplexity;
       case "EpisodeOutputs.chapters":
         return 1 + CHAPTERS * childComplexity;
       case "EpisodeOutputs.transcript":

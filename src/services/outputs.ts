@@ -29,6 +29,17 @@ export interface OutputFetcher {
     what: string,
     signal?: AbortSignal,
   ): Promise<{ body: Buffer; contentType: string | null }>;
+  /**
+   * `length` bytes of a media output from `start`, by a Range request (for uploading a large
+   * file elsewhere piece by piece, never whole in memory). Errors as for `fetch`.
+   */
+  range(
+    url: string,
+    what: string,
+    start: number,
+    length: number,
+    signal?: AbortSignal,
+  ): Promise<Buffer>;
   /** The file's size from a HEAD request's Content-Length; OutputError when it tells none. */
   contentLength(url: string, what: string): Promise<number>;
 }
@@ -112,26 +123,52 @@ export function createOutputFetcher(options: {
       }
       return bytes;
     },
-    async fetch(url, what, signal) {
+    async range(url, what, start, length, signal) {
+      if (length <= 0) return Buffer.alloc(0);
+      const { body, status } = await download(url, what, {
+        signal,
+        limit: length,
+        headers: { range: `bytes=${start}-${start + length - 1}` },
+      });
+      // A server that ignores Range sends the whole file: not what was asked for.
+      if (status !== 206 && !(start === 0 && body.length <= length)) {
+        throw new OutputError(`the ${what}'s server does not answer range requests`);
+      }
+      return body;
+    },
+    fetch: (url, what, signal) => download(url, what, { signal, limit: maxBytes }),
+  };
+
+  async function download(
+    url: string,
+    what: string,
+    wanted: { signal?: AbortSignal; limit: number; headers?: Record<string, string> },
+  ): Promise<{ body: Buffer; contentType: string | null; status: number }> {
+    {
+      const { signal } = wanted;
       refuseUnlisted(url, what);
       const tooLarge = new AbortController();
       const request = http.get(url, {
         responseType: "buffer",
+        headers: wanted.headers,
         signal: signal ? AbortSignal.any([tooLarge.signal, signal]) : tooLarge.signal,
       });
       request.on("downloadProgress", (progress) => {
-        if (progress.transferred > maxBytes || (progress.total ?? 0) > maxBytes) tooLarge.abort();
+        if (progress.transferred > wanted.limit || (progress.total ?? 0) > wanted.limit) {
+          tooLarge.abort();
+        }
       });
       try {
         const response = await request;
         return {
           body: Buffer.from(response.body),
           contentType: response.headers["content-type"] ?? null,
+          status: response.statusCode,
         };
       } catch (error) {
         if (signal?.aborted) throw signal.reason ?? error;
         if (tooLarge.signal.aborted) {
-          throw new OutputError(`the ${what} is larger than ${maxBytes} bytes`);
+          throw new OutputError(`the ${what} is larger than ${wanted.limit} bytes`);
         }
         const code = (error as { code?: string }).code;
         const status = error instanceof RequestError ? error.response?.statusCode : undefined;
@@ -150,8 +187,8 @@ export function createOutputFetcher(options: {
           `the ${what} could not be downloaded (${status ? `HTTP ${status}` : "no answer"})`,
         );
       }
-    },
-  };
+    }
+  }
 }
 
 // Speech JSON: 2025-08-20 has `language`, the later shape `languages[]`; both

@@ -3,8 +3,15 @@ import type { PgBoss } from "pg-boss";
 import type { Logger } from "pino";
 import { z } from "zod";
 import { EPISODE_TYPES, type EpisodeType } from "../domain/apple-categories.ts";
+import { DESTINATIONS, type Destination } from "../domain/publications.ts";
 import { Episode } from "../entities/episode.entity.ts";
 import type { User } from "../entities/user.entity.ts";
+import {
+  assertDestinationsReady,
+  startPublications,
+  syncFeedPublication,
+  type YouTubePrivacy,
+} from "./distribution/publications.ts";
 import { engineFor, type MediaEngines } from "./engines/engine.ts";
 import { findEpisode } from "./episodes.ts";
 import { ConflictError, NotFoundError, validateInput } from "./errors.ts";
@@ -48,6 +55,10 @@ export interface PublishInput {
    * subscribers' apps know it by its old GUID; the episode's id otherwise. Fixed from then on.
    */
   guid?: string | null;
+  /** Where to publish: the show's feed (the default), Transistor, YouTube. */
+  destinations?: readonly Destination[] | null;
+  /** The YouTube video's privacy once it is out; public by default. */
+  youtubePrivacy?: YouTubePrivacy | null;
 }
 
 const positive = (what: string) =>
@@ -70,6 +81,12 @@ const publishSchema = z.object({
     .min(1, "must not be empty")
     .max(128, "must be at most 128 characters")
     .nullish(),
+  destinations: z
+    .array(z.enum(DESTINATIONS))
+    .min(1, "must name at least one destination")
+    .transform((list) => [...new Set(list)])
+    .nullish(),
+  youtubePrivacy: z.enum(["public", "unlisted", "private"]).nullish(),
 });
 
 export interface PublishDeps {
@@ -80,10 +97,12 @@ export interface PublishDeps {
 }
 
 /**
- * Puts a PROCESSED episode of a show in the show's feed at `publishAt`: now, or — for a later
- * time — by a publish-episode job queued with `startAfter` in the same transaction. The item's
- * GUID is fixed at the first publication. Publishing again changes the time and the numbers;
- * a job for an earlier schedule then finds nothing to do.
+ * Publishes a PROCESSED episode at `publishAt` to each destination asked for (the show's feed
+ * by default). The feed: now, or — for a later time — by a publish-episode job queued with
+ * `startAfter` in the same transaction; the item's GUID is fixed at the first publication.
+ * Transistor and YouTube: a publication each, whose job is queued in the same transaction and
+ * uploads at once (the services schedule the going-public themselves). Publishing again changes
+ * the time and the numbers; a job for an earlier schedule or run then finds nothing to do.
  */
 export async function publishEpisode(
   deps: PublishDeps,
@@ -91,24 +110,40 @@ export async function publishEpisode(
   input: PublishInput,
 ): Promise<Episode> {
   const valid = validateInput(publishSchema, input);
+  const destinations = valid.destinations ?? ["FEED"];
+  const toFeed = destinations.includes("FEED");
   const found = await findEpisode(deps.em, user, valid.episodeId);
   if (!found) throw new NotFoundError("No such episode");
-  assertPublishable(found);
+  assertPublishable(found, destinations);
+  await assertDestinationsReady(deps.em, user, destinations);
   // Episodes processed before sizes were recorded are measured now (outside the row lock).
-  const audio = found.audioBytes == null ? await measure(deps, found) : { bytes: found.audioBytes };
+  const audio =
+    !toFeed || found.audioBytes != null
+      ? { bytes: found.audioBytes ?? null }
+      : await measure(deps, found);
 
   const published = await changeEpisode(
     deps.em,
     { id: found.id, user: user.id },
     async (episode, tx) => {
-      assertPublishable(episode);
-      if (episode.audioBytes == null) {
-        episode.audioBytes = audio.bytes;
-        if ("durationSeconds" in audio) episode.audioDurationSeconds = audio.durationSeconds;
-      }
+      assertPublishable(episode, destinations);
       // A past time publishes at once under that date: a back catalogue keeps its dates.
       const now = new Date();
       const publishAt = valid.publishAt ?? now;
+      if (valid.episodeNumber !== undefined) episode.episodeNumber = valid.episodeNumber;
+      if (valid.seasonNumber !== undefined) episode.seasonNumber = valid.seasonNumber;
+      if (valid.episodeType != null) episode.episodeType = valid.episodeType;
+      await startPublications(tx, deps.boss, episode, {
+        destinations,
+        publishAt,
+        feedPublished: publishAt <= now,
+        youtubePrivacy: valid.youtubePrivacy ?? "public",
+      });
+      if (!toFeed) return episode;
+      if (episode.audioBytes == null && audio.bytes != null) {
+        episode.audioBytes = audio.bytes;
+        if ("durationSeconds" in audio) episode.audioDurationSeconds = audio.durationSeconds;
+      }
       if (valid.guid && episode.feedGuid && valid.guid !== episode.feedGuid) {
         throw new ConflictError(
           `The episode's GUID was fixed at its first publication (${episode.feedGuid}); it never changes`,
@@ -118,9 +153,6 @@ export async function publishEpisode(
       episode.feedGuid ??= valid.guid ?? episode.id;
       episode.publishAt = publishAt;
       episode.published = publishAt <= now;
-      if (valid.episodeNumber !== undefined) episode.episodeNumber = valid.episodeNumber;
-      if (valid.seasonNumber !== undefined) episode.seasonNumber = valid.seasonNumber;
-      if (valid.episodeType != null) episode.episodeType = valid.episodeType;
       if (!episode.published) {
         await enqueue(
           deps.boss,
@@ -147,16 +179,22 @@ async function assertGuidFree(tx: EntityManager, episode: Episode, guid: string)
   if (taken > 0) throw new ConflictError(`Another episode of this show has the GUID ${guid}`);
 }
 
-function assertPublishable(episode: Episode): void {
+function assertPublishable(episode: Episode, destinations: readonly Destination[]): void {
   if (episode.status !== "PROCESSED") {
     throw new ConflictError(
       `Only a processed episode can be published; this one is ${episode.status.toLowerCase().replace("_", " ")}`,
     );
   }
-  if (!episode.show) {
+  if (destinations.includes("FEED") && !episode.show) {
     throw new ConflictError("The episode belongs to no show: put it in one with setEpisodeShow");
   }
-  if (!episode.audioUrl) throw new ConflictError("The episode has no podcast MP3 to publish");
+  const audio = destinations.includes("FEED") || destinations.includes("TRANSISTOR");
+  if (audio && !episode.audioUrl) {
+    throw new ConflictError("The episode has no podcast MP3 to publish");
+  }
+  if (destinations.includes("YOUTUBE") && !episode.videoUrl) {
+    throw new ConflictError("The episode has no YouTube MP4 to publish");
+  }
 }
 
 async function measure(deps: PublishDeps, episode: Episode) {
@@ -182,9 +220,10 @@ export async function unpublishEpisode(
 ): Promise<Episode> {
   const episode = await findEpisode(em, user, episodeId);
   if (!episode) throw new NotFoundError("No such episode");
-  const changed = await changeEpisode(em, { id: episode.id, user: user.id }, (locked) => {
+  const changed = await changeEpisode(em, { id: episode.id, user: user.id }, async (locked, tx) => {
     locked.published = false;
     locked.publishAt = null;
+    await syncFeedPublication(tx, locked);
     return locked;
   });
   if (!changed) throw new NotFoundError("No such episode");
@@ -200,13 +239,23 @@ export async function publishWhenDue(
   payload: { episodeId: string; publishAt: string },
 ): Promise<void> {
   const due = new Date(payload.publishAt).getTime();
-  const published = await changeEpisode(deps.orm.em.fork(), { id: payload.episodeId }, (ep) => {
-    if (ep.published || ep.publishAt?.getTime() !== due || ep.status !== "PROCESSED" || !ep.show) {
-      return false;
-    }
-    ep.published = true;
-    return true;
-  });
+  const published = await changeEpisode(
+    deps.orm.em.fork(),
+    { id: payload.episodeId },
+    async (ep, tx) => {
+      if (
+        ep.published ||
+        ep.publishAt?.getTime() !== due ||
+        ep.status !== "PROCESSED" ||
+        !ep.show
+      ) {
+        return false;
+      }
+      ep.published = true;
+      await syncFeedPublication(tx, ep);
+      return true;
+    },
+  );
   deps.logger.info(
     { episodeId: payload.episodeId, published: published === true },
     published ? "scheduled episode published" : "publish-episode: nothing to do",

@@ -137,6 +137,38 @@ describe("loadConfig", () => {
     );
   });
 
+  it("reads the publishing settings: service URLs, the OAuth client, chunk size and secret keys", () => {
+    const defaults = loadConfig({});
+    expect(defaults.distribution).toMatchObject({
+      transistorApiUrl: "https://api.transistor.fm",
+      youtubeUploadUrl: "https://www.googleapis.com/upload/youtube/v3",
+      googleClientId: undefined,
+      youtubeChunkBytes: 32 * 262_144,
+    });
+    expect(defaults.secretKeys).toBeUndefined();
+    const current = Buffer.alloc(32, 1).toString("base64");
+    const old = Buffer.alloc(32, 2).toString("base64");
+    const config = loadConfig({
+      TRANSISTOR_API_URL: "http://127.0.0.1:9/",
+      GOOGLE_OAUTH_CLIENT_ID: "client",
+      GOOGLE_OAUTH_CLIENT_SECRET: "secret",
+      PODFLOW_YOUTUBE_CHUNK_BYTES: String(4 * 262_144),
+      PODFLOW_SECRET_KEY: `${current}, ${old}`,
+    });
+    expect(config.distribution.transistorApiUrl).toBe("http://127.0.0.1:9");
+    expect(config.distribution.youtubeChunkBytes).toBe(4 * 262_144);
+    expect(config.secretKeys?.map((key) => key.toString("base64"))).toEqual([current, old]);
+    expect(() => loadConfig({ PODFLOW_SECRET_KEY: "c2hvcnQ=" })).toThrow(
+      /PODFLOW_SECRET_KEY: must be one or more base64 keys of 32 bytes/,
+    );
+    expect(() => loadConfig({ PODFLOW_YOUTUBE_CHUNK_BYTES: "1000000" })).toThrow(
+      /PODFLOW_YOUTUBE_CHUNK_BYTES: must be a positive multiple of 262144/,
+    );
+    expect(() => loadConfig({ GOOGLE_OAUTH_CLIENT_ID: "client" })).toThrow(
+      /GOOGLE_OAUTH_CLIENT_SECRET: YouTube needs both/,
+    );
+  });
+
   it("reads the housekeeping settings, with a 30-day retention and a 24-hour stuck bound", () => {
     expect(loadConfig({}).maintenance).toEqual({
       webhookRetentionDays: 30,

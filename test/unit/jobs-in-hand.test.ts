@@ -37,6 +37,9 @@ describe("queuePolicies", () => {
       "refetch-ittybit-task": null,
       "publish-episode": null,
       "reconcile-tasks": null,
+      "publication-dead-letter": null,
+      "publish-to-transistor": 20,
+      "publish-to-youtube": 20,
       "prune-webhook-deliveries": null,
       "sweep-stuck-episodes": null,
     });
@@ -52,6 +55,9 @@ describe("queuePolicies", () => {
       "refetch-ittybit-task": null,
       "publish-episode": null,
       "reconcile-tasks": null,
+      "publication-dead-letter": null,
+      "publish-to-transistor": 30,
+      "publish-to-youtube": 30,
       "prune-webhook-deliveries": null,
       "sweep-stuck-episodes": null,
     });

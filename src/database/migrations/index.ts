@@ -6,6 +6,7 @@ import { Migration20261201150000_lifecycle } from "./Migration20261201150000_lif
 import { Migration20261201203138_local_engine } from "./Migration20261201203138_local_engine.ts";
 import { Migration20261202020615_shows } from "./Migration20261202020615_shows.ts";
 import { Migration20261202030000_apply_task_events } from "./Migration20261202030000_apply_task_events.ts";
+import { Migration20261202124212_publishing } from "./Migration20261202124212_publishing.ts";
 import { Migration20261202130000_operations } from "./Migration20261202130000_operations.ts";
 
 export const migrations: MigrationObject[] = [
@@ -21,5 +22,6 @@ export const migrations: MigrationObject[] = [
     name: "Migration20261202030000_apply_task_events",
     class: Migration20261202030000_apply_task_events,
   },
+  { name: "Migration20261202124212_publishing", class: Migration20261202124212_publishing },
   { name: "Migration20261202130000_operations", class: Migration20261202130000_operations },
 ];

@@ -80,6 +80,22 @@ export interface MediaEngine {
    * enclosure: the file in storage for the local engine, a HEAD request for Ittybit's URL.
    */
   measureAudio(audio: { fileId: string | null; url: string | null }): Promise<AudioFacts>;
+  /**
+   * Random access to a finished output for publishing it elsewhere (YouTube, Transistor): the
+   * file in storage for the local engine, range requests to Ittybit's URL. OutputError when it
+   * is not there.
+   */
+  openOutput(
+    output: { fileId: string | null; url: string | null },
+    what: string,
+  ): Promise<OutputFile>;
+}
+
+/** A finished output (the MP3, the MP4), read in pieces for uploading it elsewhere. */
+export interface OutputFile {
+  bytes: number;
+  /** `length` bytes from `start` (fewer only at the end of the file). */
+  read(start: number, length: number, signal?: AbortSignal): Promise<Buffer>;
 }
 
 /** The engines this installation has; a kind that is not configured is absent. */

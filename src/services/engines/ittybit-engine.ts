@@ -112,6 +112,14 @@ export function createIttybitEngine(options: {
       if (!url) throw new OutputError("Ittybit reported no URL for the episode's MP3");
       return { bytes: await outputs.contentLength(url, "podcast MP3"), durationSeconds: null };
     },
+    async openOutput({ url }, what) {
+      if (!url) throw new OutputError(`Ittybit reported no URL for the episode's ${what}`);
+      const bytes = await outputs.contentLength(url, what);
+      return {
+        bytes,
+        read: (start, length, signal) => outputs.range(url, what, start, length, signal),
+      };
+    },
   };
 }
 

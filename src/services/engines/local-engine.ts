@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { open } from "node:fs/promises";
 import type { PgBoss } from "pg-boss";
 import type { MediaTools } from "../../engine/local/media-tools.ts";
 import { NotMediaError, probeMedia } from "../../engine/local/probe.ts";
@@ -97,6 +98,26 @@ export function createLocalEngine(options: {
       if (!stored || !fileId) throw new OutputError("the episode's MP3 is not in storage");
       const probe = await probeMedia(tools, storage.localPath(outputKey(fileId)));
       return { bytes: stored.bytes, durationSeconds: probe.durationSeconds };
+    },
+
+    async openOutput({ fileId }, what) {
+      const stored =
+        fileId && OUTPUT_NAME.test(fileId) ? await storage.stat(outputKey(fileId)) : null;
+      if (!stored || !fileId) throw new OutputError(`the episode's ${what} is not in storage`);
+      const file = storage.localPath(outputKey(fileId));
+      return {
+        bytes: stored.bytes,
+        async read(start, length) {
+          const handle = await open(file, "r");
+          try {
+            const buffer = Buffer.alloc(Math.max(0, Math.min(length, stored.bytes - start)));
+            const { bytesRead } = await handle.read(buffer, 0, buffer.length, start);
+            return buffer.subarray(0, bytesRead);
+          } finally {
+            await handle.close();
+          }
+        },
+      };
     },
   };
 }

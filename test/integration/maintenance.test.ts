@@ -173,6 +173,14 @@ describe("sweep-stuck-episodes", () => {
     const done = stuck.tasks[0] as (typeof stuck.tasks)[0];
     await report(scenario, done.engine_task_id, "completed");
     await age(stuck.episode.uuid, 30);
+    // Its dead letter gave up too (the handler that should have failed it failed itself): a
+    // failed job is no work under way.
+    const deadLetter = await scenario.podflow.deps.boss.send(
+      QUEUES.episodeDeadLetter,
+      { episodeId: stuck.episode.uuid },
+      { startAfter: 3_600 },
+    );
+    await sql("update pgboss.job set state = 'failed' where id = ?", [deadLetter]);
 
     // Old, but one of its tasks reported progress a minute ago: still moving.
     const moving = await processing("Still moving");

@@ -121,9 +121,11 @@ export interface TransistorClientOptions {
   uploadTimeoutMs?: number;
 }
 
+// Transistor counts requests when they arrive, we when they leave: a second of margin keeps a
+// request delayed on its way from landing in the same window as the tenth after it.
 export const DEFAULT_TRANSISTOR_RATE_LIMIT: TransistorRateLimit = {
   limit: 10,
-  intervalMs: 10_000,
+  intervalMs: 11_000,
   blockedWaitMs: 10_000,
   maxRateLimitRetries: 3,
 };

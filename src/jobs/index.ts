@@ -3,6 +3,7 @@ import type { LocalRunnerDeps } from "../services/engines/local-task-runner.ts";
 import { completeEpisodeHandler } from "./complete-episode.ts";
 import { episodeDeadLetterHandler } from "./episode-dead-letter.ts";
 import { type JobsInHand, trackJobsInHand } from "./in-hand.ts";
+import { pruneWebhookDeliveriesHandler, sweepStuckEpisodesHandler } from "./maintenance.ts";
 import { processEpisodeHandler } from "./process-episode.ts";
 import { publishEpisodeHandler } from "./publish-episode.ts";
 import {
@@ -96,6 +97,7 @@ export async function startWorkers(
     EPISODE_WORK,
     jobs.track(QUEUES.publicationDeadLetter, publicationDeadLetterHandler(deps)),
   );
+  await startMaintenance(deps, jobs);
   if (!deps.ittybit) {
     logger.info("reconcile-tasks is off: ITTYBIT_API_KEY is not set");
     logger.info("job workers started");
@@ -103,10 +105,14 @@ export async function startWorkers(
   }
   await boss.work(
     QUEUES.refetchIttybitTask,
-    EPISODE_POLLING,
-    refetchIttybitTaskHandler(deps, deps.ittybit),
+    { ...EPISODE_POLLING, includeMetadata: true },
+    jobs.track(QUEUES.refetchIttybitTask, refetchIttybitTaskHandler(deps, deps.ittybit)),
   );
-  await boss.work(QUEUES.reconcileTasks, reconcileTasksHandler(deps, deps.ittybit));
+  await boss.work(
+    QUEUES.reconcileTasks,
+    { includeMetadata: true },
+    jobs.track(QUEUES.reconcileTasks, reconcileTasksHandler(deps, deps.ittybit)),
+  );
   await boss.schedule(
     QUEUES.reconcileTasks,
     deps.config.reconcileCron,
@@ -115,4 +121,26 @@ export async function startWorkers(
   );
   logger.info("job workers started");
   return jobs;
+}
+
+/**
+ * Housekeeping on PODFLOW_MAINTENANCE_CRON (src/services/maintenance.ts): old webhook deliveries
+ * are pruned and stuck episodes failed. Each schedule makes one job per tick for the whole
+ * installation, whichever worker's clock fires it.
+ */
+async function startMaintenance(deps: AppDeps, jobs: JobsInHand): Promise<void> {
+  const { boss } = deps;
+  await boss.work(
+    QUEUES.pruneWebhookDeliveries,
+    { includeMetadata: true },
+    jobs.track(QUEUES.pruneWebhookDeliveries, pruneWebhookDeliveriesHandler(deps)),
+  );
+  await boss.work(
+    QUEUES.sweepStuckEpisodes,
+    { includeMetadata: true },
+    jobs.track(QUEUES.sweepStuckEpisodes, sweepStuckEpisodesHandler(deps)),
+  );
+  const cron = deps.config.maintenance.cron;
+  await boss.schedule(QUEUES.pruneWebhookDeliveries, cron, {}, { singletonKey: "prune" });
+  await boss.schedule(QUEUES.sweepStuckEpisodes, cron, {}, { singletonKey: "sweep" });
 }

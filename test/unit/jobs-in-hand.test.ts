@@ -40,9 +40,6 @@ describe("queuePolicies", () => {
       "publish-to-transistor": 20,
       "publish-to-youtube": 20,
       "reconcile-tasks": null,
-      "publication-dead-letter": null,
-      "publish-to-transistor": 20,
-      "publish-to-youtube": 20,
       "prune-webhook-deliveries": null,
       "sweep-stuck-episodes": null,
     });
@@ -61,9 +58,6 @@ describe("queuePolicies", () => {
       "publish-to-transistor": 30,
       "publish-to-youtube": 30,
       "reconcile-tasks": null,
-      "publication-dead-letter": null,
-      "publish-to-transistor": 30,
-      "publish-to-youtube": 30,
       "prune-webhook-deliveries": null,
       "sweep-stuck-episodes": null,
     });

@@ -8,6 +8,7 @@ import railsTimeZones from "rails-timezone";
 import { z } from "zod";
 import packageJson from "../../../package.json" with { type: "json" };
 import { parseRetryAfter, redact } from "../ittybit/errors.ts";
+import { wallClock } from "./wall-clock.ts";
 
 // Transistor.fm's API (api.transistor.fm/v1), transport only: JSON:API documents in, plain
 // objects out. Authentication is the producer's own API key in `x-api-key`, passed per call
@@ -498,19 +499,6 @@ export function ianaTimeZone(timeZone: string | null): string | null {
     }
   }
   return null;
-}
-
-function wallClock(timeZone: string): Intl.DateTimeFormat {
-  return new Intl.DateTimeFormat("en-US", {
-    timeZone,
-    year: "numeric",
-    month: "2-digit",
-    day: "2-digit",
-    hour: "2-digit",
-    minute: "2-digit",
-    second: "2-digit",
-    hourCycle: "h23",
-  });
 }
 
 function toShow(resource: z.infer<typeof ResourceSchema>): TransistorShow {

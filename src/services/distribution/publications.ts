@@ -18,7 +18,7 @@ import type { QueueName } from "../../jobs/queues.ts";
 import type { MediaEngines } from "../engines/engine.ts";
 import { ConflictError, NotFoundError } from "../errors.ts";
 import { enqueue } from "../job-queue.ts";
-import { findConnection } from "./connections.ts";
+import { findConnection, resealIfStale } from "./connections.ts";
 import type { Distribution } from "./index.ts";
 
 /**
@@ -198,13 +198,14 @@ export async function loadRun(
   const publication = await em.findOne(
     PublicationEntity,
     { id: payload.publicationId },
-    { populate: ["episode"] },
+    { populate: ["episode", "episode.show"] },
   );
   // A later run (a retry, publishing again) owns the publication now; an ended one is done.
   if (!publication || publication.run !== payload.run) return null;
   if (["PUBLISHED", "SCHEDULED", "FAILED"].includes(publication.status)) return null;
   const service = publication.destination === "TRANSISTOR" ? "transistor" : "youtube";
   const connection = await findConnection(em, publication.user, service);
+  if (connection?.secret) await resealIfStale(em, deps.distribution, connection);
   return {
     em,
     publication,

@@ -3,8 +3,9 @@ import { useCSRFPrevention } from "@graphql-yoga/plugin-csrf-prevention";
 import { useDisableIntrospection } from "@graphql-yoga/plugin-disable-introspection";
 import type { Plugin, YogaServerOptions } from "graphql-yoga";
 import { boundedParserCache, graphqlLimitPlugins } from "./graphql-limits.ts";
+import { usePersistedOperationList } from "./persisted-operations.ts";
 import type { SecuritySettings } from "./settings.ts";
-import { useStreamLimit } from "./stream-limits.ts";
+import { useStreamLimits } from "./stream-limits.ts";
 
 /** The header a browser client sends with GET requests (CSRF prevention). */
 export const CSRF_HEADER = "x-graphql-yoga-csrf";
@@ -29,8 +30,12 @@ type SecurityOptions = Pick<
 export function yogaSecurityOptions(security: SecuritySettings): SecurityOptions {
   const settings = security.graphql;
   const plugins: Plugin[] = [
+    // First: an operation not on the list is refused before it is even parsed.
+    ...(settings.persistedOperations
+      ? usePersistedOperationList(settings.persistedOperations)
+      : []),
     ...graphqlLimitPlugins(settings),
-    useStreamLimit(security.connections.sseMaxStreamsPerToken),
+    useStreamLimits(security.connections),
     useCSRFPrevention(),
   ];
   if (!settings.explorable) {

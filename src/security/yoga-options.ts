@@ -3,6 +3,7 @@ import { useCSRFPrevention } from "@graphql-yoga/plugin-csrf-prevention";
 import { useDisableIntrospection } from "@graphql-yoga/plugin-disable-introspection";
 import type { Plugin, YogaServerOptions } from "graphql-yoga";
 import { boundedParserCache, graphqlLimitPlugins } from "./graphql-limits.ts";
+import { useNoNulText } from "./nul-text.ts";
 import { usePersistedOperationList } from "./persisted-operations.ts";
 import type { SecuritySettings } from "./settings.ts";
 import { useStreamLimits } from "./stream-limits.ts";
@@ -37,6 +38,7 @@ export function yogaSecurityOptions(security: SecuritySettings): SecurityOptions
     ...graphqlLimitPlugins(settings),
     useStreamLimits(security.connections),
     useCSRFPrevention(),
+    useNoNulText(),
   ];
   if (!settings.explorable) {
     plugins.push(useDisableIntrospection() as Plugin, blockFieldSuggestionsPlugin() as Plugin);

@@ -75,7 +75,15 @@ afterAll(async () => {
 /** Every row of the tables a webhook or a mutation could change, as JSON. */
 async function snapshot(): Promise<string> {
   const em = podflow.deps.orm.em.fork();
-  const tables = ["episodes", "processing_tasks", "webhook_deliveries", "shows"];
+  const tables = [
+    "episodes",
+    "processing_tasks",
+    "webhook_deliveries",
+    "shows",
+    "episode_retries",
+    "publishing_connections",
+    "publications",
+  ];
   const rows = await Promise.all(
     tables.map((table) => em.execute(`select * from ${table} order by 1`)),
   );

@@ -51,8 +51,8 @@ export class SocketLimits {
   readonly #refused = new WeakSet<WebSocket>();
   /** Acknowledged sockets, with their token's hash. */
   readonly #tokens = new WeakMap<WebSocket, string>();
-  /** Admitted sockets, with their client address. */
-  readonly #addresses = new WeakMap<WebSocket, string>();
+  /** Open sockets per client address (refused ones not counted). */
+  readonly #perAddress = new Map<string, number>();
   readonly #tracked = new Map<WebSocket, Tracked>();
   readonly #sweeper: NodeJS.Timeout;
 
@@ -62,11 +62,7 @@ export class SocketLimits {
     this.#logger = logger;
     wss.on("connection", (socket, request: IncomingMessage) => {
       const address = clientAddress(request, limits.trustProxyHops);
-      let held = 0;
-      for (const other of wss.clients) {
-        if (other !== socket && this.#addresses.get(other) === address) held += 1;
-      }
-      if (held >= limits.wsMaxSocketsPerAddress) {
+      if ((this.#perAddress.get(address) ?? 0) >= limits.wsMaxSocketsPerAddress) {
         this.#refused.add(socket);
         socket.close(
           CLOSE_TOO_MANY_SOCKETS,
@@ -74,10 +70,15 @@ export class SocketLimits {
         );
         return;
       }
-      this.#addresses.set(socket, address);
+      this.#perAddress.set(address, (this.#perAddress.get(address) ?? 0) + 1);
       const now = Date.now();
       this.#tracked.set(socket, { connectedAt: now, lastBusyAt: now });
-      socket.once("close", () => this.#tracked.delete(socket));
+      socket.once("close", () => {
+        this.#tracked.delete(socket);
+        const left = (this.#perAddress.get(address) ?? 1) - 1;
+        if (left > 0) this.#perAddress.set(address, left);
+        else this.#perAddress.delete(address);
+      });
       const check = (data: Buffer | ArrayBuffer | Buffer[]) => {
         if (this.#tokens.has(socket)) {
           socket.off("message", check);

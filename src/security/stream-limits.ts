@@ -111,7 +111,8 @@ function expiring<T>(source: AsyncIterable<T>, ms: number, last: T): AsyncIterab
   const EXPIRED = Symbol("expired");
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<typeof EXPIRED>((resolve) => {
-    timer = setTimeout(() => resolve(EXPIRED), ms);
+    // setTimeout takes at most 2^31 - 1 ms (24.8 days); a longer lifetime is that long.
+    timer = setTimeout(() => resolve(EXPIRED), Math.min(ms, 2 ** 31 - 1));
   });
   let done = false;
   const finish = async (value?: unknown): Promise<IteratorResult<T>> => {

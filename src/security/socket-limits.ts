@@ -21,6 +21,8 @@ type RunningOperations = Readonly<Record<string, unknown>>;
 
 interface Tracked {
   connectedAt: number;
+  /** This socket's lifetime: the limit, less up to 10 % (see lifetime()). */
+  lifetimeMs: number;
   /** Set once acknowledged. */
   operations?: RunningOperations;
   /** When an operation was last seen running (or the socket acknowledged). */
@@ -36,7 +38,8 @@ interface Tracked {
  * - a token holds at most `wsMaxSocketsPerToken` sockets on this instance (4429 past it), and a
  *   client address (client-address.ts) at most `wsMaxSocketsPerAddress`, authenticated or not
  *   (4429 at once, before anything is read);
- * - a socket lives at most `streamMaxMs` (closed with 4410, which clients reconnect on), and an
+ * - a socket lives at most `streamMaxMs`, less up to 10 % (closed with 4410, which clients
+ *   reconnect on), and an
  *   acknowledged socket with no operation running for `streamIdleMs` is closed with 1000;
  * - a socket runs at most `wsMaxSubscriptions` operations; one more errors that operation only;
  * - a socket whose unsent data passes `wsMaxBufferedBytes` (its client stopped reading) is
@@ -72,7 +75,11 @@ export class SocketLimits {
       }
       this.#perAddress.set(address, (this.#perAddress.get(address) ?? 0) + 1);
       const now = Date.now();
-      this.#tracked.set(socket, { connectedAt: now, lastBusyAt: now });
+      this.#tracked.set(socket, {
+        connectedAt: now,
+        lifetimeMs: lifetime(limits.streamMaxMs),
+        lastBusyAt: now,
+      });
       socket.once("close", () => {
         this.#tracked.delete(socket);
         const left = (this.#perAddress.get(address) ?? 1) - 1;
@@ -104,7 +111,7 @@ export class SocketLimits {
     const now = Date.now();
     for (const [socket, tracked] of this.#tracked) {
       if (socket.readyState !== socket.OPEN) continue;
-      if (now - tracked.connectedAt >= this.#limits.streamMaxMs) {
+      if (now - tracked.connectedAt >= tracked.lifetimeMs) {
         this.#tracked.delete(socket);
         socket.close(
           CLOSE_LIFETIME_REACHED,
@@ -177,6 +184,14 @@ export class SocketLimits {
     // close() would queue its frame behind the data the client does not read.
     socket.terminate();
   }
+}
+
+/**
+ * The limit less a random part of up to 10 %: streams opened together (after a deploy, a network
+ * blip) do not all reconnect together when their lifetime ends.
+ */
+export function lifetime(maxMs: number): number {
+  return Math.round(maxMs * (0.9 + Math.random() * 0.1));
 }
 
 function messageBytes(data: Buffer | ArrayBuffer | Buffer[]): number {

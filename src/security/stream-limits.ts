@@ -3,6 +3,7 @@ import { type ExecutionResult, GraphQLError } from "graphql";
 import type { Plugin } from "graphql-yoga";
 import { clientAddress } from "./client-address.ts";
 import type { SecuritySettings } from "./settings.ts";
+import { lifetime } from "./socket-limits.ts";
 
 type Limits = SecuritySettings["connections"];
 
@@ -16,7 +17,7 @@ export const STREAM_EXPIRED = "STREAM_EXPIRED";
  * - at most `sseMaxStreamsPerToken` per token and `sseMaxStreamsPerAddress` per client address
  *   (client-address.ts); the next one is answered with an error naming the setting. A stream
  *   counts from its start until it ends, however it ends (completed, client gone, token revoked);
- * - a stream lasts at most `streamMaxMs`: it then sends one last result whose error has the
+ * - a stream lasts at most `streamMaxMs`, less up to 10 % (socket-limits.ts): it then sends one last result whose error has the
  *   code STREAM_EXPIRED, and completes, so that the client subscribes again (and is counted,
  *   authenticated and load-balanced again).
  */
@@ -70,7 +71,7 @@ export function useStreamLimits(limits: Limits): Plugin {
             return;
           }
           setResult(
-            expiring(result as AsyncIterable<ExecutionResult>, limits.streamMaxMs, {
+            expiring(result as AsyncIterable<ExecutionResult>, lifetime(limits.streamMaxMs), {
               errors: [
                 new GraphQLError(
                   `This stream reached its lifetime of ${limits.streamMaxMs / 1000} s (PODFLOW_STREAM_MAX_SECONDS): subscribe again`,

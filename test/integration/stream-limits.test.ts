@@ -19,7 +19,7 @@ import { type SubscriptionStream, subscribeSse } from "../support/subscriptions.
 let database: Awaited<ReturnType<typeof createTestDatabase>>;
 /** Behind one trusted proxy; 2 sockets and 2 streams per address. */
 let proxied: RunningPodflow;
-/** Reached directly; 3 sockets per address; sockets live 4 s, idle ones 1 s. */
+/** Reached directly; 3 sockets per address; sockets live 3.6–4 s, idle ones 1 s. */
 let direct: RunningPodflow;
 const sql: string[] = [];
 
@@ -262,7 +262,8 @@ describe("stream lifetime and idle limits", () => {
     await stream.waitForCount(1);
     const end = await stream.waitForEnd(10_000);
     expect(end.completed).toBe(true);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(3_900);
+    // 4 s less up to 10 %.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(3_500);
     const last = stream.messages.at(-1);
     expect(last?.errors?.[0]?.message).toMatch(/PODFLOW_STREAM_MAX_SECONDS.*subscribe again/);
     expect(last?.errors?.[0]?.extensions?.code).toBe("STREAM_EXPIRED");

@@ -25,6 +25,7 @@ import {
 } from "./request-context.ts";
 import { createContext, type GraphQLContext } from "./schema/context.ts";
 import { schema } from "./schema/index.ts";
+import { resolvePersistedOperation } from "./security/persisted-operations.ts";
 import { applyHttpTimeouts, httpServerOptions, SocketLimits } from "./security/socket-limits.ts";
 import { yogaSecurityOptions } from "./security/yoga-options.ts";
 import { authenticate } from "./services/accounts.ts";
@@ -288,7 +289,9 @@ export function buildServer(deps: AppDeps): PodflowServer {
           return false;
         }
         const tokenHash = bearerTokenHash(authorization);
-        if (!tokenHash || !socketLimits.admit(ctx.extra.socket, tokenHash)) return false;
+        if (!tokenHash || !socketLimits.admit(ctx.extra.socket, tokenHash, ctx.subscriptions)) {
+          return false;
+        }
         ctx.extra.authorization = authorization;
         socketTokens.set(ctx.extra.socket, tokenHash);
         return true;
@@ -296,9 +299,17 @@ export function buildServer(deps: AppDeps): PodflowServer {
       execute: (args) => (args.rootValue as EnvelopedRoot).execute(args) as never,
       subscribe: (args) => (args.rootValue as EnvelopedRoot).subscribe(args) as never,
       onNext: (ctx) => socketLimits.checkSendBuffer(ctx.extra.socket),
-      onSubscribe: async (ctx, _id, params) => {
+      onSubscribe: async (ctx, _id, sent) => {
+        let params = sent;
         const tooMany = socketLimits.subscriptionRefusal(Object.keys(ctx.subscriptions).length);
         if (tooMany) return tooMany;
+        // PODFLOW_PERSISTED_OPERATIONS: what yoga's plugin does for HTTP requests.
+        const persisted = deps.config.security.graphql.persistedOperations;
+        if (persisted) {
+          const resolved = resolvePersistedOperation(persisted, params);
+          if ("error" in resolved) return [resolved.error];
+          params = { ...params, query: resolved.query };
+        }
         const {
           schema: enveloped,
           execute,

@@ -28,6 +28,8 @@ COPY --from=web /app/web/dist ./web/dist
 RUN mkdir -p /app/data && chown node:node /app/data
 USER node
 EXPOSE 4000
+# `podflow health` asks this container's Podflow, on PORT, for /readyz: the API's, or the health
+# listener a worker-only process (PODFLOW_ROLES=worker) serves in its place.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:4000/readyz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+  CMD ["node", "bin/podflow.js", "health"]
 CMD ["node", "src/main.ts"]

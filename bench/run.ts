@@ -18,6 +18,7 @@ import { episodeListing } from "./scenarios/episode-listing.ts";
 import { feed } from "./scenarios/feed.ts";
 import { jobPickup } from "./scenarios/job-pickup.ts";
 import { recovery } from "./scenarios/recovery.ts";
+import { soak } from "./scenarios/soak.ts";
 import { webhookIngestion } from "./scenarios/webhook-ingestion.ts";
 import { webhookToSubscriber } from "./scenarios/webhook-to-subscriber.ts";
 import {
@@ -37,6 +38,7 @@ const SCENARIOS: BenchScenario[] = [
   engineOverhead,
   recovery,
   feed,
+  soak,
 ];
 
 const RESULTS_DIR = fileURLToPath(new URL("./results/", import.meta.url));

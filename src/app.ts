@@ -8,6 +8,7 @@ import { startBoss } from "./jobs/boss.ts";
 import { startWorkers } from "./jobs/index.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { createMetrics } from "./metrics.ts";
+import { type OpsServer, startOpsServer } from "./ops-http.ts";
 import { createOutputHostPolicy } from "./security/output-hosts.ts";
 import { buildServer, GRAPHQL_PATH, type PodflowServer } from "./server.ts";
 import { createDistribution } from "./services/distribution/index.ts";
@@ -26,6 +27,7 @@ import { createOutputFetcher } from "./services/outputs.ts";
 import { createPostgresPubSub, type PostgresPubSubOptions } from "./services/pubsub.ts";
 import { loadSecretBox } from "./services/secret-box.ts";
 import { createDiskStorage } from "./services/storage.ts";
+import { startTracing } from "./tracing.ts";
 
 export interface RunningPodflow {
   deps: AppDeps;
@@ -33,9 +35,21 @@ export interface RunningPodflow {
   server: PodflowServer | null;
   /** Base URL of the API, when it runs. */
   url: string | null;
+  /**
+   * A process without the `api` role: the listener serving /healthz, /readyz and /metrics on
+   * PORT (src/ops-http.ts). Null when the API runs (it serves them itself).
+   */
+  opsUrl: string | null;
   /** Orderly stop: HTTP, then jobs, then database connections, then the embedded database. */
   stop(): Promise<void>;
 }
+
+/**
+ * How long each step of a stop may wait: the jobs handed back, then in-flight requests, then the
+ * other jobs — so a stop can take up to three times this (docker-compose.yml's stop grace is
+ * longer).
+ */
+export const DEFAULT_SHUTDOWN_GRACE_MS = 10_000;
 
 export interface StartOptions {
   logger?: Logger;
@@ -65,7 +79,7 @@ export async function startPodflow(
   options: StartOptions = {},
 ): Promise<RunningPodflow> {
   const logger = options.logger ?? createLogger(config);
-  const graceMs = options.shutdownGraceMs ?? 10_000;
+  const graceMs = options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;
   const cleanups: Array<() => Promise<void>> = [];
   const stopAll = async () => {
     for (const cleanup of cleanups.reverse()) {
@@ -77,6 +91,9 @@ export async function startPodflow(
   };
 
   try {
+    // First started, last stopped: the spans of the whole stop are sent.
+    const tracing = startTracing(config.tracing, logger);
+    if (tracing) cleanups.push(() => tracing.shutdown());
     let embedded: EmbeddedDatabase | null = null;
     let databaseUrl = config.databaseUrl;
     if (!databaseUrl) {
@@ -99,6 +116,7 @@ export async function startPodflow(
       schedule: worker,
       heartbeatSeconds: config.jobs.heartbeatSeconds,
       superviseSeconds: config.jobs.superviseSeconds,
+      propagateTraceContext: tracing !== null,
     });
     cleanups.push(() => boss.stop({ graceful: true, timeout: graceMs, close: true }));
 
@@ -119,11 +137,13 @@ export async function startPodflow(
       });
     const token = await webhookToken(orm.em.fork(), config.ittybit.webhookToken);
     const { reconnectDelayMs, healthCheckIntervalMs, ...feedOptions } = options.subscriptions ?? {};
+    const metrics = createMetrics();
     const pubsub = createPostgresPubSub({
       databaseUrl,
       logger,
       reconnectDelayMs,
       healthCheckIntervalMs,
+      onReconnect: () => metrics.listenerReconnects.inc(),
     });
     cleanups.push(() => pubsub.close());
     const episodeFeed = createEpisodeFeed({ orm, pubsub, logger }, feedOptions);
@@ -166,6 +186,7 @@ export async function startPodflow(
       storage,
       tools,
       publicUrl: config.publicUrl,
+      metrics,
       settings: {
         ...config.local,
         workRoot: path.join(config.local.mediaDir, "work"),
@@ -179,7 +200,7 @@ export async function startPodflow(
       boss,
       ittybit,
       webhook: { token, ittybit: quickIttybit },
-      metrics: createMetrics(),
+      metrics,
       engines,
       local: { storage, uploadSecret },
       exportSecret,
@@ -225,6 +246,15 @@ export async function startPodflow(
         `Podflow is serving ${graphiql ? "GraphiQL" : "GraphQL"} at ${url}${GRAPHQL_PATH}`,
       );
     }
+    let ops: OpsServer | null = null;
+    if (!server) {
+      // A worker-only process still answers its health checks and metrics, on PORT.
+      const opsServer = await startOpsServer(deps, config.port, config.host);
+      ops = opsServer;
+      // Runs last on stop: the health check answers while the jobs drain.
+      cleanups.unshift(() => opsServer.stop());
+      logger.info({ url: opsServer.url }, `health checks and metrics at ${opsServer.url}/readyz`);
+    }
     // Runs first on stop: the jobs waiting on ffmpeg or Ittybit are handed back at once, for a
     // living worker to continue, rather than held until the grace ends (src/jobs/in-hand.ts).
     if (jobsInHand) cleanups.push(() => jobsInHand.handBack(graceMs));
@@ -235,6 +265,7 @@ export async function startPodflow(
       deps,
       server,
       url,
+      opsUrl: ops?.url ?? null,
       stop: () => {
         stopping ??= stopAll().then(() => logger.info("Podflow stopped"));
         return stopping;

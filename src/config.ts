@@ -2,6 +2,7 @@ import path from "node:path";
 import { z } from "zod";
 import { ENGINE_KINDS, type EngineKind } from "./domain/engines.ts";
 import { parseSecuritySettings, type SecuritySettings } from "./security/settings.ts";
+import type { TracingSettings } from "./tracing.ts";
 
 /** The roles a Podflow process can play: serve the API, run the job workers, or both. */
 export type Role = "api" | "worker";
@@ -81,6 +82,17 @@ export interface Config {
     /** How often the supervisor looks for jobs whose heartbeat stopped (and expired ones). */
     superviseSeconds: number;
   };
+  /** Housekeeping jobs of the worker role (src/services/maintenance.ts). */
+  maintenance: {
+    /** Webhook deliveries older than this, whose task can no longer change, are deleted. */
+    webhookRetentionDays: number;
+    /** An episode UPLOADED or PROCESSING with no change of it or its tasks for this long is failed. */
+    stuckEpisodeHours: number;
+    /** When the pruning and the sweeper run (cron). */
+    cron: string;
+  };
+  /** OpenTelemetry tracing (src/tracing.ts): off unless OTEL_EXPORTER_OTLP_ENDPOINT is set. */
+  tracing: TracingSettings;
 }
 
 export interface DistributionConfig {
@@ -205,6 +217,13 @@ const envSchema = z.object({
       .optional(),
   ),
   PODFLOW_JOB_SUPERVISE_SECONDS: positiveInt("must be a positive whole number of seconds"),
+  PODFLOW_WEBHOOK_RETENTION_DAYS: positiveNumber("must be a positive number of days"),
+  PODFLOW_STUCK_EPISODE_HOURS: positiveNumber("must be a positive number of hours"),
+  PODFLOW_MAINTENANCE_CRON: z.preprocess(blankToUndefined, z.string().default("*/10 * * * *")),
+  OTEL_EXPORTER_OTLP_ENDPOINT: httpUrl(
+    "must be an http:// or https:// URL (the collector's OTLP/HTTP base URL)",
+  ),
+  OTEL_SERVICE_NAME: z.preprocess(blankToUndefined, z.string().default("podflow")),
   PODFLOW_MEDIA_ENGINE: z.preprocess(
     (value) => (typeof value === "string" ? blankToUndefined(value.toLowerCase()) : value),
     z.enum(ENGINE_KINDS, { message: `must be ${ENGINE_KINDS.join(" or ")}` }).optional(),
@@ -373,5 +392,11 @@ export function loadConfig(env: Env = process.env): Config {
       heartbeatSeconds: e.PODFLOW_JOB_HEARTBEAT_SECONDS,
       superviseSeconds: e.PODFLOW_JOB_SUPERVISE_SECONDS ?? 10,
     },
+    maintenance: {
+      webhookRetentionDays: e.PODFLOW_WEBHOOK_RETENTION_DAYS ?? 30,
+      stuckEpisodeHours: e.PODFLOW_STUCK_EPISODE_HOURS ?? 24,
+      cron: e.PODFLOW_MAINTENANCE_CRON,
+    },
+    tracing: { otlpEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: e.OTEL_SERVICE_NAME },
   };
 }

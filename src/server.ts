@@ -1,15 +1,32 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import nodePath from "node:path";
+import {
+  context as otelContext,
+  propagation,
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+} from "@opentelemetry/api";
 import { type ExecutionArgs, GraphQLError } from "graphql";
 import { useServer } from "graphql-ws/use/ws";
 import { createYoga, type YogaInitialContext } from "graphql-yoga";
 import { WebSocketServer } from "ws";
 import { ownsDashboardPath, serveDashboard } from "./dashboard.ts";
 import type { AppDeps } from "./deps.ts";
+import { useOperationMetrics } from "./graphql-metrics.ts";
+import { serveOps } from "./ops-http.ts";
+import {
+  REQUEST_ID_HEADER,
+  type RequestContext,
+  requestContext,
+  requestIdFrom,
+} from "./request-context.ts";
 import { createContext, type GraphQLContext } from "./schema/context.ts";
 import { schema } from "./schema/index.ts";
 import { SharedNextMessages, useSharedSubscriptionExecution } from "./schema/shared-executions.ts";
+import { resolvePersistedOperation } from "./security/persisted-operations.ts";
 import { applyHttpTimeouts, httpServerOptions, SocketLimits } from "./security/socket-limits.ts";
 import { yogaSecurityOptions } from "./security/yoga-options.ts";
 import { authenticate } from "./services/accounts.ts";
@@ -22,8 +39,8 @@ import { handleLocalUpload, UPLOAD_PATH_PREFIX } from "./services/engines/local-
 import { EXPORTS_PATH_PREFIX } from "./services/exports/exports.ts";
 import { serveExport } from "./services/exports/exports-http.ts";
 import { createFeedServer, FEED_PATH_PREFIX } from "./services/feed/feed-http.ts";
-import { checkReadiness } from "./services/health.ts";
 import { bearerTokenHash } from "./services/subscriber-tokens.ts";
+import { TRACER_NAME } from "./tracing.ts";
 import { createIttybitWebhookReceiver } from "./webhooks.ts";
 
 export const GRAPHQL_PATH = "/graphql";
@@ -72,6 +89,8 @@ export function buildServer(deps: AppDeps): PodflowServer {
     ...security,
     plugins: [
       ...(security.plugins ?? []),
+      // Operation durations and open subscriptions for GET /metrics.
+      useOperationMetrics(deps.metrics),
       // One execution and one serialisation per event for subscribers who ask the same thing.
       useSharedSubscriptionExecution({
         viewerOf: (context) => (context as GraphQLContext).viewer?.id ?? null,
@@ -109,31 +128,59 @@ export function buildServer(deps: AppDeps): PodflowServer {
   });
 
   const limits = deps.config.security.connections;
+  // A no-op unless tracing is on (OTEL_EXPORTER_OTLP_ENDPOINT, src/tracing.ts).
+  const tracer = trace.getTracer(TRACER_NAME);
   const http = createServer(httpServerOptions(limits), (req, res) => {
-    route(req, res).catch((error: unknown) => {
-      logger.error({ err: error, url: req.url }, "request failed");
-      if (!res.headersSent) sendJson(res, 500, { error: "internal error" });
-      else res.destroy();
+    // Every response says its request id, and every log line written for it carries the id.
+    const requestId = requestIdFrom(req.headers[REQUEST_ID_HEADER]);
+    res.setHeader(REQUEST_ID_HEADER, requestId);
+    const started = performance.now();
+    const context: RequestContext = { requestId };
+    const routeName = routeClass(req.url);
+    const method = methodLabel(req.method);
+    // A caller's `traceparent` is continued; the span never names the raw path (tokens, ids).
+    const parent = propagation.extract(ROOT_CONTEXT, req.headers);
+    const span = tracer.startSpan(
+      `${method} ${routeName}`,
+      {
+        kind: SpanKind.SERVER,
+        attributes: {
+          "http.request.method": method,
+          "http.route": routeName,
+          "podflow.request_id": requestId,
+        },
+      },
+      parent,
+    );
+    res.once("close", () => {
+      context.ended = true;
+      // Closed before the response ended: the client left (an SSE stream, an upload).
+      const status = res.writableFinished ? String(res.statusCode) : "aborted";
+      deps.metrics.httpRequestDuration.observe(
+        { route: routeName, method, status },
+        (performance.now() - started) / 1_000,
+      );
+      span.setAttribute("http.response.status_code", res.statusCode);
+      if (status === "aborted") span.setAttribute("podflow.aborted", true);
+      if (res.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+      span.end();
     });
+    otelContext.with(trace.setSpan(parent, span), () =>
+      requestContext.run(context, () => {
+        route(req, res).catch((error: unknown) => {
+          logger.error({ err: error, url: req.url }, "request failed");
+          if (!res.headersSent) sendJson(res, 500, { error: "internal error" });
+          else res.destroy();
+        });
+      }),
+    );
   });
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://podflow.invalid");
     const path = url.pathname;
-    if (path === "/healthz" && req.method === "GET") {
-      sendJson(res, 200, { status: "ok" });
-      return;
-    }
-    if (path === "/readyz" && req.method === "GET") {
-      const readiness = await checkReadiness(deps);
-      sendJson(res, readiness.ready ? 200 : 503, readiness);
-      return;
-    }
-    if (path === "/metrics" && req.method === "GET") {
-      res.writeHead(200, { "content-type": deps.metrics.registry.contentType });
-      res.end(await deps.metrics.registry.metrics());
-      return;
-    }
+    // /healthz, /readyz, /metrics (src/ops-http.ts; a worker-only process serves them alone).
+    if (await serveOps(deps, req, res, path)) return;
     if (webhooks.owns(path)) {
       await webhooks.handle(req, path, (status, body) => sendJson(res, status, body));
       return;
@@ -220,6 +267,14 @@ export function buildServer(deps: AppDeps): PodflowServer {
     path: GRAPHQL_PATH,
     ...SocketLimits.serverOptions(limits),
   });
+  // The upgrade's answer says its request id too; open sockets are counted for GET /metrics.
+  wss.on("headers", (headers, request) => {
+    headers.push(`${REQUEST_ID_HEADER}: ${requestIdFrom(request.headers[REQUEST_ID_HEADER])}`);
+  });
+  wss.on("connection", (socket) => {
+    deps.metrics.websocketsOpen.inc();
+    socket.once("close", () => deps.metrics.websocketsOpen.dec());
+  });
   // Before useServer: its message listener must run before graphql-ws's.
   const socketLimits = new SocketLimits(wss, limits, logger);
   // A revoked token's subscriptions end (the feed sees to that); its sockets are closed with
@@ -244,7 +299,9 @@ export function buildServer(deps: AppDeps): PodflowServer {
           return false;
         }
         const tokenHash = bearerTokenHash(authorization);
-        if (!tokenHash || !socketLimits.admit(ctx.extra.socket, tokenHash)) return false;
+        if (!tokenHash || !socketLimits.admit(ctx.extra.socket, tokenHash, ctx.subscriptions)) {
+          return false;
+        }
         ctx.extra.authorization = authorization;
         socketTokens.set(ctx.extra.socket, tokenHash);
         sharedSends.install(ctx.extra.socket);
@@ -256,9 +313,17 @@ export function buildServer(deps: AppDeps): PodflowServer {
         socketLimits.checkSendBuffer(ctx.extra.socket);
         return sharedSends.send(ctx.extra.socket, id, result);
       },
-      onSubscribe: async (ctx, _id, params) => {
+      onSubscribe: async (ctx, _id, sent) => {
+        let params = sent;
         const tooMany = socketLimits.subscriptionRefusal(Object.keys(ctx.subscriptions).length);
         if (tooMany) return tooMany;
+        // PODFLOW_PERSISTED_OPERATIONS: what yoga's plugin does for HTTP requests.
+        const persisted = deps.config.security.graphql.persistedOperations;
+        if (persisted) {
+          const resolved = resolvePersistedOperation(persisted, params);
+          if ("error" in resolved) return [resolved.error];
+          params = { ...params, query: resolved.query };
+        }
         const {
           schema: enveloped,
           execute,
@@ -332,6 +397,35 @@ export function buildServer(deps: AppDeps): PodflowServer {
       await new Promise<void>((resolve) => wss.close(() => resolve()));
     },
   };
+}
+
+/**
+ * The class of route a request went to, for metrics: a fixed, small set (never the raw path,
+ * whose ids and tokens would make a label per request).
+ */
+export function routeClass(rawUrl: string | undefined): string {
+  const path = (rawUrl ?? "/").split("?", 1)[0] ?? "/";
+  if (path === GRAPHQL_PATH) return "graphql";
+  if (path === "/healthz" || path === "/readyz" || path === "/metrics") return path.slice(1);
+  if (path === YOUTUBE_CALLBACK_PATH) return "oauth";
+  const prefixes: Array<[string, string]> = [
+    ["/webhooks/", "webhook"],
+    [FEED_PATH_PREFIX, "feed"],
+    [EXPORTS_PATH_PREFIX, "export"],
+    [COVERS_PATH_PREFIX, "cover"],
+    [TUS_PATH, "tus"],
+    [UPLOAD_PATH_PREFIX, "upload"],
+    [MEDIA_PATH_PREFIX, "media"],
+  ];
+  if (path === "/webhooks/ittybit") return "webhook";
+  for (const [prefix, name] of prefixes) if (path.startsWith(prefix)) return name;
+  return ownsDashboardPath(path) ? "dashboard" : "other";
+}
+
+const METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
+
+function methodLabel(method: string | undefined): string {
+  return method && METHODS.has(method) ? method : "other";
 }
 
 function sendJson(

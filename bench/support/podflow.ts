@@ -66,6 +66,9 @@ function podflowEnv(
     // Thousands of subscribers share one producer's token here (one per dashboard in real life).
     PODFLOW_WS_MAX_SOCKETS_PER_TOKEN: "100000",
     PODFLOW_SSE_MAX_STREAMS_PER_TOKEN: "100000",
+    // ...and all of them come from 127.0.0.1.
+    PODFLOW_WS_MAX_SOCKETS_PER_ADDRESS: "100000",
+    PODFLOW_SSE_MAX_STREAMS_PER_ADDRESS: "100000",
     ITTYBIT_WEBHOOK_SECRET: BENCH_WEBHOOK_SECRET,
     PODFLOW_WEBHOOK_TOKEN: BENCH_WEBHOOK_TOKEN,
     ...env,

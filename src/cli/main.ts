@@ -11,6 +11,9 @@
  *   podflow upload <file> --title "…" [--description …] [--show <id>] [--watch]
  *   podflow episodes / podflow watch <episode id> / podflow retry <episode id> [--watch]
  *
+ * A running Podflow's readiness, for container health checks (API or worker-only process):
+ *   podflow health [--url http://127.0.0.1:4000]
+ *
  * Exit codes: 0 done (PROCESSED when watching), 1 failed (FAILED, refused, unreachable),
  * 2 bad usage.
  */
@@ -20,6 +23,7 @@ import path from "node:path";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { ApiError, createApi } from "./api.ts";
 import type { CommandOptions } from "./commands.ts";
+import { healthCommand, localBaseUrl } from "./health.ts";
 import {
   episodesCommand,
   type Output,
@@ -214,6 +218,20 @@ apiCommand(
 ).action(async (id: string, flags: ApiFlags & { watch?: boolean }) => {
   process.exitCode = await retryCommand(apiFrom(flags), id, flags, output);
 });
+
+program
+  .command("health")
+  .description(
+    "check that a running Podflow (API or worker) is ready: exit 0 ready, 1 not (for container health checks)",
+  )
+  .addOption(
+    new Option("--url <url>", "the Podflow to check (default: http://127.0.0.1:$PORT)").env(
+      "PODFLOW_HEALTH_URL",
+    ),
+  )
+  .action(async (flags: { url?: string }) => {
+    process.exitCode = await healthCommand(flags.url ?? localBaseUrl(), output);
+  });
 
 try {
   await program.parseAsync();

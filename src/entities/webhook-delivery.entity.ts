@@ -16,6 +16,8 @@ export const WebhookDeliverySchema = defineEntity({
     /** What applying it did, e.g. `applied`, `stale`. */
     outcome: p.string().length(32),
   },
+  // Pruning after PODFLOW_WEBHOOK_RETENTION_DAYS reads the oldest first (src/services/maintenance.ts).
+  indexes: [{ properties: ["receivedAt"] }],
 });
 
 export class WebhookDelivery extends WebhookDeliverySchema.class {}

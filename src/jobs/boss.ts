@@ -19,6 +19,8 @@ export async function startBoss(options: {
   heartbeatSeconds?: number;
   /** How often the supervisor fails jobs whose heartbeat stopped (PODFLOW_JOB_SUPERVISE_SECONDS). */
   superviseSeconds?: number;
+  /** Tracing is on: a job carries the trace of what sent it, and its run continues that trace. */
+  propagateTraceContext?: boolean;
 }): Promise<PgBoss> {
   const { logger } = options;
   const boss = new PgBoss({
@@ -34,6 +36,7 @@ export async function startBoss(options: {
     // 10 s rather than every minute, so a crash costs seconds. Each look is a few indexed updates.
     monitorIntervalSeconds: options.superviseSeconds ?? 10,
     superviseIntervalSeconds: options.superviseSeconds ?? 10,
+    openTelemetry: { propagateContext: options.propagateTraceContext ?? false },
   });
   boss.on("error", (error) => logger.error({ err: error }, "job queue error"));
   boss.on("warning", (warning) => logger.warn({ warning }, "job queue warning"));

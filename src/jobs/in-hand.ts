@@ -36,7 +36,7 @@ export interface JobsInHand {
 export function trackJobsInHand(deps: {
   boss: PgBoss;
   logger: Logger;
-  metrics: Pick<Metrics, "jobsResumed" | "jobsHandedBack">;
+  metrics: Pick<Metrics, "jobsResumed" | "jobsHandedBack"> & Partial<Pick<Metrics, "jobDuration">>;
 }): JobsInHand {
   const { boss, logger, metrics } = deps;
   const queues = new Set<string>();
@@ -118,10 +118,15 @@ export function trackJobsInHand(deps: {
           job.signal = job.signal ? AbortSignal.any([job.signal, stop.signal]) : stop.signal;
           const entry = { queue, job, stop, handBack, settled: Promise.resolve() };
           inHand.set(job.id, entry);
+          const started = performance.now();
+          const timed = (outcome: "completed" | "failed" | "stopped") =>
+            metrics.jobDuration?.observe({ queue, outcome }, (performance.now() - started) / 1_000);
           const done = (async () => {
             try {
               await work([job]);
+              timed("completed");
             } catch (error) {
+              timed(stop.signal.aborted ? "stopped" : "failed");
               // Stopped by handBack(): the handler has cleaned up (its scratch files are gone), so
               // only now is the job given back, and no other worker can start it beside this one.
               if (!stop.signal.aborted) throw error;

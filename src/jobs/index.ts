@@ -1,8 +1,10 @@
+import type { PgBoss, WorkOptions } from "pg-boss";
 import type { AppDeps } from "../deps.ts";
 import type { LocalRunnerDeps } from "../services/engines/local-task-runner.ts";
 import { completeEpisodeHandler } from "./complete-episode.ts";
 import { episodeDeadLetterHandler } from "./episode-dead-letter.ts";
 import { type JobsInHand, trackJobsInHand } from "./in-hand.ts";
+import { pruneWebhookDeliveriesHandler, sweepStuckEpisodesHandler } from "./maintenance.ts";
 import { processEpisodeHandler } from "./process-episode.ts";
 import { publishEpisodeHandler } from "./publish-episode.ts";
 import {
@@ -10,7 +12,7 @@ import {
   publishToTransistorHandler,
   publishToYouTubeHandler,
 } from "./publish-to-destinations.ts";
-import { QUEUES } from "./queues.ts";
+import { QUEUES, type QueueName } from "./queues.ts";
 import { reconcileTasksHandler, refetchIttybitTaskHandler } from "./reconcile-tasks.ts";
 import { localTaskDeadLetterHandler, runLocalTaskHandler } from "./run-local-task.ts";
 
@@ -41,72 +43,39 @@ export async function startWorkers(
 ): Promise<JobsInHand> {
   const { boss, logger } = deps;
   const jobs = trackJobsInHand({ boss, logger, metrics: deps.metrics });
+  const work = workOn(boss, jobs);
   // ffmpeg uses every core: media tasks run PODFLOW_MEDIA_CONCURRENCY at a time per worker. A
-  // stop hands back at once the jobs that wait on ffmpeg or on Ittybit (an encode cannot finish
-  // within its grace; an answer may take a minute of retries): each stops on its signal, and
-  // runs again on a living worker, where invariant 4 makes the repeat harmless. Dead letters
-  // only write to the database, and finish within the grace.
-  await boss.work(
-    QUEUES.runLocalTask,
-    { ...EPISODE_WORK, localConcurrency: deps.config.local.concurrency },
-    jobs.track(QUEUES.runLocalTask, runLocalTaskHandler(localRunner), { handBackOnStop: true }),
-  );
-  await boss.work(
-    QUEUES.localTaskDeadLetter,
-    EPISODE_WORK,
-    jobs.track(QUEUES.localTaskDeadLetter, localTaskDeadLetterHandler(localRunner)),
-  );
-  await boss.work(
-    QUEUES.completeEpisode,
-    EPISODE_WORK,
-    jobs.track(QUEUES.completeEpisode, completeEpisodeHandler(deps), { handBackOnStop: true }),
-  );
-  await boss.work(
-    QUEUES.episodeDeadLetter,
-    EPISODE_WORK,
-    jobs.track(QUEUES.episodeDeadLetter, episodeDeadLetterHandler(deps)),
-  );
-  await boss.work(
-    QUEUES.processEpisode,
-    EPISODE_WORK,
-    jobs.track(QUEUES.processEpisode, processEpisodeHandler(deps), { handBackOnStop: true }),
-  );
+  // stop hands back at once the jobs that wait on ffmpeg, on Ittybit or on an upload (an encode
+  // cannot finish within its grace; an answer may take a minute of retries): each stops on its
+  // signal, and runs again on a living worker, where invariant 4 makes the repeat harmless (a
+  // publication continues from what it recorded: YouTube from its byte). Dead letters only write
+  // to the database, and finish within the grace.
+  const handBack = { handBackOnStop: true };
+  await work(QUEUES.runLocalTask, runLocalTaskHandler(localRunner), {
+    ...handBack,
+    options: { ...EPISODE_WORK, localConcurrency: deps.config.local.concurrency },
+  });
+  await work(QUEUES.localTaskDeadLetter, localTaskDeadLetterHandler(localRunner));
+  await work(QUEUES.completeEpisode, completeEpisodeHandler(deps), handBack);
+  await work(QUEUES.episodeDeadLetter, episodeDeadLetterHandler(deps));
+  await work(QUEUES.processEpisode, processEpisodeHandler(deps), handBack);
   // A scheduled publication is picked up by the poll within seconds of its time.
-  await boss.work(
-    QUEUES.publishEpisode,
-    EPISODE_WORK,
-    jobs.track(QUEUES.publishEpisode, publishEpisodeHandler(deps)),
-  );
-  // Uploads to Transistor and YouTube wait on the network for minutes: a stop hands them back,
-  // and the next run continues from what the publication recorded (YouTube from its byte).
-  await boss.work(
-    QUEUES.publishToTransistor,
-    EPISODE_WORK,
-    jobs.track(QUEUES.publishToTransistor, publishToTransistorHandler(deps), {
-      handBackOnStop: true,
-    }),
-  );
-  await boss.work(
-    QUEUES.publishToYouTube,
-    EPISODE_WORK,
-    jobs.track(QUEUES.publishToYouTube, publishToYouTubeHandler(deps), { handBackOnStop: true }),
-  );
-  await boss.work(
-    QUEUES.publicationDeadLetter,
-    EPISODE_WORK,
-    jobs.track(QUEUES.publicationDeadLetter, publicationDeadLetterHandler(deps)),
-  );
+  await work(QUEUES.publishEpisode, publishEpisodeHandler(deps));
+  await work(QUEUES.publishToTransistor, publishToTransistorHandler(deps), handBack);
+  await work(QUEUES.publishToYouTube, publishToYouTubeHandler(deps), handBack);
+  await work(QUEUES.publicationDeadLetter, publicationDeadLetterHandler(deps));
+  await startMaintenance(deps, work);
   if (!deps.ittybit) {
     logger.info("reconcile-tasks is off: ITTYBIT_API_KEY is not set");
     logger.info("job workers started");
     return jobs;
   }
-  await boss.work(
-    QUEUES.refetchIttybitTask,
-    EPISODE_POLLING,
-    refetchIttybitTaskHandler(deps, deps.ittybit),
-  );
-  await boss.work(QUEUES.reconcileTasks, reconcileTasksHandler(deps, deps.ittybit));
+  await work(QUEUES.refetchIttybitTask, refetchIttybitTaskHandler(deps, deps.ittybit), {
+    options: { ...EPISODE_POLLING, includeMetadata: true },
+  });
+  await work(QUEUES.reconcileTasks, reconcileTasksHandler(deps, deps.ittybit), {
+    options: { includeMetadata: true },
+  });
   await boss.schedule(
     QUEUES.reconcileTasks,
     deps.config.reconcileCron,
@@ -115,4 +84,36 @@ export async function startWorkers(
   );
   logger.info("job workers started");
   return jobs;
+}
+
+type Work = Parameters<JobsInHand["track"]>[1];
+type WorkOn = (
+  queue: QueueName,
+  handler: Work,
+  how?: { handBackOnStop?: boolean; options?: WorkOptions & { includeMetadata: true } },
+) => Promise<string>;
+
+/** Registers a queue's handler, tracked while in hand (in-hand.ts); episode pacing by default. */
+function workOn(boss: PgBoss, jobs: JobsInHand): WorkOn {
+  return (queue, handler, how = {}) =>
+    boss.work(
+      queue,
+      how.options ?? EPISODE_WORK,
+      jobs.track(queue, handler, { handBackOnStop: how.handBackOnStop }),
+    );
+}
+
+/**
+ * Housekeeping on PODFLOW_MAINTENANCE_CRON (src/services/maintenance.ts): old webhook deliveries
+ * are pruned and stuck episodes failed. Each schedule makes one job per tick for the whole
+ * installation, whichever worker's clock fires it.
+ */
+async function startMaintenance(deps: AppDeps, work: WorkOn): Promise<void> {
+  const { boss } = deps;
+  const options = { includeMetadata: true as const };
+  await work(QUEUES.pruneWebhookDeliveries, pruneWebhookDeliveriesHandler(deps), { options });
+  await work(QUEUES.sweepStuckEpisodes, sweepStuckEpisodesHandler(deps), { options });
+  const cron = deps.config.maintenance.cron;
+  await boss.schedule(QUEUES.pruneWebhookDeliveries, cron, {}, { singletonKey: "prune" });
+  await boss.schedule(QUEUES.sweepStuckEpisodes, cron, {}, { singletonKey: "sweep" });
 }

@@ -25,6 +25,10 @@ export const QUEUES = {
   publishToYouTube: "publish-to-youtube",
   /** Where publication jobs go when their retries are spent: the publication is FAILED. */
   publicationDeadLetter: "publication-dead-letter",
+  /** Housekeeping (src/services/maintenance.ts), on PODFLOW_MAINTENANCE_CRON: old webhook deliveries go. */
+  pruneWebhookDeliveries: "prune-webhook-deliveries",
+  /** Housekeeping: episodes stuck UPLOADED or PROCESSING past PODFLOW_STUCK_EPISODE_HOURS fail. */
+  sweepStuckEpisodes: "sweep-stuck-episodes",
 } as const;
 
 export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
@@ -190,6 +194,21 @@ const DEFAULT_POLICIES: ReadonlyArray<Queue> = [
     policy: "singleton",
     retryLimit: 0,
     expireInSeconds: 120,
+    notify: true,
+  },
+  // Housekeeping: one run at a time; a run that fails is simply done again at the next tick.
+  {
+    name: QUEUES.pruneWebhookDeliveries,
+    policy: "singleton",
+    retryLimit: 0,
+    expireInSeconds: 600,
+    notify: true,
+  },
+  {
+    name: QUEUES.sweepStuckEpisodes,
+    policy: "singleton",
+    retryLimit: 0,
+    expireInSeconds: 600,
     notify: true,
   },
 ];

@@ -236,10 +236,13 @@ export const EpisodeRef = builder.node(builder.objectRef<EpisodeView>("Episode")
 });
 
 /** A global Episode id → the uuid, or null for anything else (which then finds nothing). */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 export function episodeIdFromGlobalId(globalId: string): string | null {
   try {
     const { typename, id } = decodeGlobalID(globalId);
-    return typename === "Episode" ? id : null;
+    // Not a uuid is no episode (rather than an error from the database).
+    return typename === "Episode" && UUID.test(id) ? id : null;
   } catch {
     return null;
   }

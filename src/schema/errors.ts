@@ -8,6 +8,7 @@ import {
   UnknownFileError,
   ValidationError,
 } from "../services/errors.ts";
+import { RateLimitError } from "../services/producer-limits.ts";
 import { builder } from "./builder.ts";
 
 /** Every domain error a mutation can return as a result, rather than as a GraphQL error. */
@@ -70,3 +71,22 @@ simpleError(
   "ProcessingUnavailableError",
   "Media processing is not configured or Ittybit could not be reached; try again later.",
 );
+
+builder.objectType(RateLimitError, {
+  name: "RateLimitError",
+  description:
+    "The producer did this as often as an hour allows (a per-producer limit); try again at `resetsAt`.",
+  interfaces: [ErrorInterface],
+  isTypeOf: (value) => value instanceof RateLimitError,
+  fields: (t) => ({
+    setting: t.exposeString("setting", {
+      description: "The setting that sets the limit, e.g. `PODFLOW_MAX_EPISODES_PER_HOUR`.",
+    }),
+    limit: t.exposeInt("limit", { description: "How many an hour allows." }),
+    resetsAt: t.field({
+      type: "DateTime",
+      description: "When one more is possible.",
+      resolve: (error) => error.resetsAt,
+    }),
+  }),
+});

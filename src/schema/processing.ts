@@ -1,6 +1,7 @@
 import type { Episode } from "../entities/episode.entity.ts";
 import { ConflictError, NotFoundError } from "../services/errors.ts";
 import { retryEpisode } from "../services/processing.ts";
+import { RateLimitError } from "../services/producer-limits.ts";
 import { builder } from "./builder.ts";
 import { requireViewer } from "./context.ts";
 import { EpisodeRef, episodeIdFromGlobalId } from "./episode.ts";
@@ -25,7 +26,7 @@ builder.mutationField("retryEpisode", (t) =>
       "Processes a FAILED episode again: its failed tasks start over as new attempts, completed outputs are kept.",
     args: { id: t.arg.id({ required: true, description: "The episode's global id." }) },
     errors: {
-      types: [NotFoundError, ConflictError],
+      types: [NotFoundError, ConflictError, RateLimitError],
       directResult: true,
       union: { name: "RetryEpisodeResult", description: "The payload, or why nothing changed." },
     },

@@ -94,10 +94,13 @@ export const ShowRef = builder.node(Show, {
   }),
 });
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 export function showIdFromGlobalId(globalId: string): string | null {
   try {
     const { typename, id } = decodeGlobalID(globalId);
-    return typename === "Show" ? id : null;
+    // Not a uuid is no show (rather than an error from the database).
+    return typename === "Show" && UUID.test(id) ? id : null;
   } catch {
     return null;
   }

@@ -8,6 +8,7 @@ import {
   UnknownFileError,
   ValidationError,
 } from "../services/errors.ts";
+import { RateLimitError } from "../services/producer-limits.ts";
 import { builder } from "./builder.ts";
 import { requireViewer } from "./context.ts";
 import { EpisodeRef, episodeIdFromGlobalId } from "./episode.ts";
@@ -79,7 +80,7 @@ builder.mutationField("prepareUpload", (t) =>
       "Creates an episode and returns a signed URL to upload its file to, then call confirmUpload.",
     args: { input: t.arg({ type: PrepareUploadInput, required: true }) },
     errors: {
-      types: [ValidationError, NotFoundError, ProcessingUnavailableError],
+      types: [ValidationError, NotFoundError, ProcessingUnavailableError, RateLimitError],
       directResult: true,
       union: {
         name: "PrepareUploadResult",
@@ -98,6 +99,7 @@ builder.mutationField("prepareUpload", (t) =>
           engines: context.deps.engines,
           engine: context.deps.config.mediaEngine,
           maxUploadBytes: context.deps.config.maxUploadBytes,
+          maxEpisodesPerHour: context.deps.config.security.producers.maxEpisodesPerHour,
         },
         requireViewer(context),
         { ...input, showId },

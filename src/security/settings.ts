@@ -1,3 +1,5 @@
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { z } from "zod";
 
 /**
@@ -28,6 +30,8 @@ export interface SecuritySettings {
     corsOrigins: string[];
     /** How long `Query.health` answers from its last check. */
     healthCacheMs: number;
+    /** The only operations that may run (PODFLOW_PERSISTED_OPERATIONS); null: any. */
+    persistedOperations: PersistedOperationList | null;
   };
   connections: {
     /** Largest WebSocket message before the connection is acknowledged (connection_init). */
@@ -46,6 +50,26 @@ export interface SecuritySettings {
     httpHeadersTimeoutMs: number;
     /** Node's `requestTimeout`: the whole request, body included (uploads too). */
     httpRequestTimeoutMs: number;
+    /** WebSockets one client address may hold open at once, authenticated or not (per instance). */
+    wsMaxSocketsPerAddress: number;
+    /** Subscriptions over server-sent events one client address may hold open (per instance). */
+    sseMaxStreamsPerAddress: number;
+    /**
+     * Proxies in front of Podflow whose X-Forwarded-For entries are believed: the client address
+     * is the entry this many hops from the right (0: the TCP peer; the header is ignored).
+     */
+    trustProxyHops: number;
+    /** The longest a WebSocket or an event stream stays open; it is then ended, to reconnect. */
+    streamMaxMs: number;
+    /** An acknowledged WebSocket with no operation running for this long is closed. */
+    streamIdleMs: number;
+  };
+  /** Per-producer limits, counted in the database so that they hold across instances. */
+  producers: {
+    /** Episodes one producer may create (prepareUpload) in any hour. */
+    maxEpisodesPerHour: number;
+    /** Retries (retryEpisode) one producer may make in any hour. */
+    maxRetriesPerHour: number;
   };
   /** Where outputs may be downloaded from (PODFLOW_OUTPUT_HOSTS; src/security/output-hosts.ts). */
   outputHosts: {
@@ -53,6 +77,14 @@ export interface SecuritySettings {
     /** True when the operator listed them: exact entries may then be http and private. */
     listed: boolean;
   };
+}
+
+/** Persisted operations: by the file's own keys, and by the SHA-256 of each query's text. */
+export interface PersistedOperationList {
+  /** Where they were read from (for messages). */
+  path: string;
+  byId: ReadonlyMap<string, string>;
+  byHash: ReadonlyMap<string, string>;
 }
 
 /** Ittybit's API host and its delivery domains (project domains and store.ittybit.net). */
@@ -132,6 +164,22 @@ const securityEnvSchema = z.object({
   PODFLOW_SSE_MAX_STREAMS_PER_TOKEN: positiveInt(count),
   PODFLOW_HTTP_HEADERS_TIMEOUT_SECONDS: positiveInt(seconds),
   PODFLOW_HTTP_REQUEST_TIMEOUT_SECONDS: positiveInt(seconds),
+  PODFLOW_WS_MAX_SOCKETS_PER_ADDRESS: positiveInt(count),
+  PODFLOW_SSE_MAX_STREAMS_PER_ADDRESS: positiveInt(count),
+  PODFLOW_TRUST_PROXY: z.preprocess(
+    blankToUndefined,
+    z.coerce
+      .number({ message: "must be the number of proxies in front of Podflow (0 for none)" })
+      .int("must be the number of proxies in front of Podflow (0 for none)")
+      .min(0, "must be the number of proxies in front of Podflow (0 for none)")
+      .max(10, "must be at most 10 proxies")
+      .optional(),
+  ),
+  PODFLOW_STREAM_MAX_SECONDS: positiveInt(seconds),
+  PODFLOW_STREAM_IDLE_SECONDS: positiveInt(seconds),
+  PODFLOW_MAX_EPISODES_PER_HOUR: positiveInt(count),
+  PODFLOW_MAX_RETRIES_PER_HOUR: positiveInt(count),
+  PODFLOW_PERSISTED_OPERATIONS: z.preprocess(blankToUndefined, z.string().optional()),
   PODFLOW_OUTPUT_HOSTS: list(
     isHostPattern,
     "must be a comma-separated list of host names, host:port or *.domain",
@@ -157,6 +205,14 @@ export function parseSecuritySettings(
     };
   }
   const e = parsed.data;
+  let persistedOperations: PersistedOperationList | null = null;
+  if (e.PODFLOW_PERSISTED_OPERATIONS) {
+    const operations = readPersistedOperations(e.PODFLOW_PERSISTED_OPERATIONS);
+    if (typeof operations === "string") {
+      return { ok: false, variable: "PODFLOW_PERSISTED_OPERATIONS", message: operations };
+    }
+    persistedOperations = operations;
+  }
   const wsMaxMessageBytes = e.PODFLOW_WS_MAX_MESSAGE_BYTES ?? 64 * 1024;
   return {
     ok: true,
@@ -173,6 +229,7 @@ export function parseSecuritySettings(
         explorable: e.PODFLOW_GRAPHIQL ?? nodeEnv !== "production",
         corsOrigins: e.PODFLOW_CORS_ORIGINS ?? [],
         healthCacheMs: e.PODFLOW_HEALTH_CACHE_MS ?? 1_000,
+        persistedOperations,
       },
       connections: {
         wsMaxInitMessageBytes: Math.min(
@@ -186,6 +243,15 @@ export function parseSecuritySettings(
         sseMaxStreamsPerToken: e.PODFLOW_SSE_MAX_STREAMS_PER_TOKEN ?? 50,
         httpHeadersTimeoutMs: (e.PODFLOW_HTTP_HEADERS_TIMEOUT_SECONDS ?? 20) * 1000,
         httpRequestTimeoutMs: (e.PODFLOW_HTTP_REQUEST_TIMEOUT_SECONDS ?? 3_600) * 1000,
+        wsMaxSocketsPerAddress: e.PODFLOW_WS_MAX_SOCKETS_PER_ADDRESS ?? 100,
+        sseMaxStreamsPerAddress: e.PODFLOW_SSE_MAX_STREAMS_PER_ADDRESS ?? 100,
+        trustProxyHops: e.PODFLOW_TRUST_PROXY ?? 0,
+        streamMaxMs: (e.PODFLOW_STREAM_MAX_SECONDS ?? 24 * 3_600) * 1000,
+        streamIdleMs: (e.PODFLOW_STREAM_IDLE_SECONDS ?? 300) * 1000,
+      },
+      producers: {
+        maxEpisodesPerHour: e.PODFLOW_MAX_EPISODES_PER_HOUR ?? 100,
+        maxRetriesPerHour: e.PODFLOW_MAX_RETRIES_PER_HOUR ?? 30,
       },
       outputHosts: {
         hosts: e.PODFLOW_OUTPUT_HOSTS ?? DEFAULT_OUTPUT_HOSTS,
@@ -193,4 +259,28 @@ export function parseSecuritySettings(
       },
     },
   };
+}
+
+/**
+ * Reads a persisted-operations file: a JSON object of `{ "<id or sha256>": "<query>" }`, as
+ * written by GraphQL Code Generator's persisted documents or similar. A message when it is not.
+ */
+function readPersistedOperations(file: string): PersistedOperationList | string {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, "utf8"));
+  } catch (error) {
+    return `cannot read ${file}: ${(error as Error).message}`;
+  }
+  const entries = z.record(z.string().min(1), z.string().min(1)).safeParse(parsed);
+  if (!entries.success) {
+    return `${file} must be a JSON object of { "operation id": "query text" }`;
+  }
+  const byId = new Map(Object.entries(entries.data));
+  const byHash = new Map([...byId.values()].map((query) => [sha256(query), query]));
+  return { path: file, byId, byHash };
+}
+
+export function sha256(text: string): string {
+  return createHash("sha256").update(text).digest("hex");
 }

@@ -1,7 +1,8 @@
-import type { Server } from "node:http";
+import type { IncomingMessage, Server } from "node:http";
 import { GraphQLError } from "graphql";
 import type { Logger } from "pino";
 import type { WebSocket, WebSocketServer } from "ws";
+import { clientAddress } from "./client-address.ts";
 import type { SecuritySettings } from "./settings.ts";
 
 type Limits = SecuritySettings["connections"];
@@ -10,6 +11,23 @@ type Limits = SecuritySettings["connections"];
 export const CLOSE_MESSAGE_TOO_BIG = 1009;
 export const CLOSE_TOO_MANY_SOCKETS = 4429;
 export const CLOSE_SEND_BUFFER_FULL = 4008;
+/** Lifetime reached: graphql-ws clients reconnect on it (it is not one of their fatal codes). */
+export const CLOSE_LIFETIME_REACHED = 4410;
+/** Idle: a normal closure, which a lazy graphql-ws client reopens when it next subscribes. */
+export const CLOSE_IDLE = 1000;
+
+/** What graphql-ws keeps of an acknowledged socket's running operations. */
+type RunningOperations = Readonly<Record<string, unknown>>;
+
+interface Tracked {
+  connectedAt: number;
+  /** This socket's lifetime: the limit, less up to 10 % (see lifetime()). */
+  lifetimeMs: number;
+  /** Set once acknowledged. */
+  operations?: RunningOperations;
+  /** When an operation was last seen running (or the socket acknowledged). */
+  lastBusyAt: number;
+}
 
 /**
  * The bounds of Podflow's WebSockets, beside graphql-ws (README "Security"):
@@ -17,7 +35,12 @@ export const CLOSE_SEND_BUFFER_FULL = 4008;
  *   1009), and at most `wsMaxInitMessageBytes` until the connection is acknowledged: a bigger
  *   one closes the socket with 1009 and the socket's connection_init is refused without
  *   looking its token up;
- * - a token holds at most `wsMaxSocketsPerToken` sockets on this instance (4429 past it);
+ * - a token holds at most `wsMaxSocketsPerToken` sockets on this instance (4429 past it), and a
+ *   client address (client-address.ts) at most `wsMaxSocketsPerAddress`, authenticated or not
+ *   (4429 at once, before anything is read);
+ * - a socket lives at most `streamMaxMs`, less up to 10 % (closed with 4410, which clients
+ *   reconnect on), and an
+ *   acknowledged socket with no operation running for `streamIdleMs` is closed with 1000;
  * - a socket runs at most `wsMaxSubscriptions` operations; one more errors that operation only;
  * - a socket whose unsent data passes `wsMaxBufferedBytes` (its client stopped reading) is
  *   dropped rather than buffered without end.
@@ -27,28 +50,82 @@ export class SocketLimits {
   readonly #limits: Limits;
   readonly #logger: Logger;
   readonly #wss: WebSocketServer;
-  /** Sockets that sent an oversized message before their connection was acknowledged. */
-  readonly #oversized = new WeakSet<WebSocket>();
+  /** Sockets refused before authentication (too many from the address, an oversized message). */
+  readonly #refused = new WeakSet<WebSocket>();
   /** Acknowledged sockets, with their token's hash. */
   readonly #tokens = new WeakMap<WebSocket, string>();
+  /** Open sockets per client address (refused ones not counted). */
+  readonly #perAddress = new Map<string, number>();
+  readonly #tracked = new Map<WebSocket, Tracked>();
+  readonly #sweeper: NodeJS.Timeout;
 
   constructor(wss: WebSocketServer, limits: Limits, logger: Logger) {
     this.#wss = wss;
     this.#limits = limits;
     this.#logger = logger;
-    wss.on("connection", (socket) => {
+    wss.on("connection", (socket, request: IncomingMessage) => {
+      const address = clientAddress(request, limits.trustProxyHops);
+      if ((this.#perAddress.get(address) ?? 0) >= limits.wsMaxSocketsPerAddress) {
+        this.#refused.add(socket);
+        socket.close(
+          CLOSE_TOO_MANY_SOCKETS,
+          `Too many connections from this address (PODFLOW_WS_MAX_SOCKETS_PER_ADDRESS=${limits.wsMaxSocketsPerAddress})`,
+        );
+        return;
+      }
+      this.#perAddress.set(address, (this.#perAddress.get(address) ?? 0) + 1);
+      const now = Date.now();
+      this.#tracked.set(socket, {
+        connectedAt: now,
+        lifetimeMs: lifetime(limits.streamMaxMs),
+        lastBusyAt: now,
+      });
+      socket.once("close", () => {
+        this.#tracked.delete(socket);
+        const left = (this.#perAddress.get(address) ?? 1) - 1;
+        if (left > 0) this.#perAddress.set(address, left);
+        else this.#perAddress.delete(address);
+      });
       const check = (data: Buffer | ArrayBuffer | Buffer[]) => {
         if (this.#tokens.has(socket)) {
           socket.off("message", check);
           return;
         }
         if (messageBytes(data) > limits.wsMaxInitMessageBytes) {
-          this.#oversized.add(socket);
+          this.#refused.add(socket);
           socket.close(CLOSE_MESSAGE_TOO_BIG, "Message too big before connection_init");
         }
       };
       socket.on("message", check);
     });
+    const every = Math.max(
+      100,
+      Math.min(10_000, Math.floor(Math.min(limits.streamIdleMs, limits.streamMaxMs) / 5)),
+    );
+    this.#sweeper = setInterval(() => this.#sweep(), every).unref();
+    wss.once("close", () => clearInterval(this.#sweeper));
+  }
+
+  /** Closes the sockets past their lifetime, and the acknowledged ones idle too long. */
+  #sweep(): void {
+    const now = Date.now();
+    for (const [socket, tracked] of this.#tracked) {
+      if (socket.readyState !== socket.OPEN) continue;
+      if (now - tracked.connectedAt >= tracked.lifetimeMs) {
+        this.#tracked.delete(socket);
+        socket.close(
+          CLOSE_LIFETIME_REACHED,
+          "Connection lifetime reached (PODFLOW_STREAM_MAX_SECONDS): reconnect",
+        );
+        continue;
+      }
+      if (!tracked.operations) continue;
+      if (Object.keys(tracked.operations).length > 0) tracked.lastBusyAt = now;
+      else if (now - tracked.lastBusyAt >= this.#limits.streamIdleMs) {
+        this.#tracked.delete(socket);
+        socket.close(CLOSE_IDLE, "Idle: no operation running (PODFLOW_STREAM_IDLE_SECONDS)");
+      }
+    }
   }
 
   /** The options for `new WebSocketServer`. */
@@ -58,14 +135,14 @@ export class SocketLimits {
 
   /** False when the socket was already refused (an oversized first message): do not authenticate. */
   mayAuthenticate(socket: WebSocket): boolean {
-    return !this.#oversized.has(socket);
+    return !this.#refused.has(socket);
   }
 
   /**
    * Called once the token is valid: false (and the socket closed) when the token already holds
    * its share of sockets, else the socket counts against it from now on.
    */
-  admit(socket: WebSocket, tokenHash: string): boolean {
+  admit(socket: WebSocket, tokenHash: string, operations: RunningOperations): boolean {
     let held = 0;
     for (const other of this.#wss.clients) {
       if (other !== socket && this.#tokens.get(other) === tokenHash) held += 1;
@@ -78,6 +155,11 @@ export class SocketLimits {
       return false;
     }
     this.#tokens.set(socket, tokenHash);
+    const tracked = this.#tracked.get(socket);
+    if (tracked) {
+      tracked.operations = operations;
+      tracked.lastBusyAt = Date.now();
+    }
     return true;
   }
 
@@ -102,6 +184,14 @@ export class SocketLimits {
     // close() would queue its frame behind the data the client does not read.
     socket.terminate();
   }
+}
+
+/**
+ * The limit less a random part of up to 10 %: streams opened together (after a deploy, a network
+ * blip) do not all reconnect together when their lifetime ends.
+ */
+export function lifetime(maxMs: number): number {
+  return Math.round(maxMs * (0.9 + Math.random() * 0.1));
 }
 
 function messageBytes(data: Buffer | ArrayBuffer | Buffer[]): number {

@@ -1,51 +1,150 @@
-import { GraphQLError } from "graphql";
+import type { IncomingMessage } from "node:http";
+import { type ExecutionResult, GraphQLError } from "graphql";
 import type { Plugin } from "graphql-yoga";
+import { clientAddress } from "./client-address.ts";
+import type { SecuritySettings } from "./settings.ts";
+import { lifetime } from "./socket-limits.ts";
+
+type Limits = SecuritySettings["connections"];
+
+/** The code of the last message of an event stream ended by PODFLOW_STREAM_MAX_SECONDS. */
+export const STREAM_EXPIRED = "STREAM_EXPIRED";
 
 /**
- * At most `maxPerToken` subscriptions over HTTP (server-sent events) per token on this
- * instance; the next one is answered with an error naming the setting. WebSocket subscriptions
- * are bounded by socket-limits.ts instead (sockets per token × operations per socket). A stream
- * counts from its start until it ends, however it ends (completed, client gone, token revoked).
+ * Subscriptions over HTTP (server-sent events), on this instance (WebSocket subscriptions are
+ * bounded by socket-limits.ts instead: sockets per token and per address × operations per
+ * socket):
+ * - at most `sseMaxStreamsPerToken` per token and `sseMaxStreamsPerAddress` per client address
+ *   (client-address.ts); the next one is answered with an error naming the setting. A stream
+ *   counts from its start until it ends, however it ends (completed, client gone, token revoked);
+ * - a stream lasts at most `streamMaxMs`, less up to 10 % (socket-limits.ts): it then sends one last result whose error has the
+ *   code STREAM_EXPIRED, and completes, so that the client subscribes again (and is counted,
+ *   authenticated and load-balanced again).
  */
-export function useStreamLimit(maxPerToken: number): Plugin {
-  const open = new Map<string, number>();
-  const release = (tokenHash: string) => {
-    const left = (open.get(tokenHash) ?? 1) - 1;
-    if (left > 0) open.set(tokenHash, left);
-    else open.delete(tokenHash);
-  };
+export function useStreamLimits(limits: Limits): Plugin {
+  const byToken = new Counter();
+  const byAddress = new Counter();
   return {
     onSubscribe({ context, setResultAndStopExecution }) {
-      const { tokenHash, socket } = context as { tokenHash?: string | null; socket?: unknown };
-      // Over WebSocket, or without a token (refused by the resolvers): not counted here.
-      if (socket || !tokenHash) return;
-      if ((open.get(tokenHash) ?? 0) >= maxPerToken) {
+      const { tokenHash, socket, req } = context as {
+        tokenHash?: string | null;
+        socket?: unknown;
+        req?: IncomingMessage;
+      };
+      // Over WebSocket: bounded by socket-limits.ts.
+      if (socket) return;
+      const address = req ? clientAddress(req, limits.trustProxyHops) : null;
+      const refuse = (message: string, setting: string) =>
         setResultAndStopExecution({
           errors: [
-            new GraphQLError(
-              `At most ${maxPerToken} event streams per token (PODFLOW_SSE_MAX_STREAMS_PER_TOKEN)`,
-              {
-                extensions: {
-                  code: "LIMIT_EXCEEDED",
-                  setting: "PODFLOW_SSE_MAX_STREAMS_PER_TOKEN",
-                },
-              },
-            ),
+            new GraphQLError(`${message} (${setting})`, {
+              extensions: { code: "LIMIT_EXCEEDED", setting },
+            }),
           ],
         });
+      // Without a token the resolvers refuse it: not counted per token.
+      if (tokenHash && byToken.get(tokenHash) >= limits.sseMaxStreamsPerToken) {
+        refuse(
+          `At most ${limits.sseMaxStreamsPerToken} event streams per token`,
+          "PODFLOW_SSE_MAX_STREAMS_PER_TOKEN",
+        );
         return;
       }
-      open.set(tokenHash, (open.get(tokenHash) ?? 0) + 1);
+      if (address && byAddress.get(address) >= limits.sseMaxStreamsPerAddress) {
+        refuse(
+          `At most ${limits.sseMaxStreamsPerAddress} event streams per client address`,
+          "PODFLOW_SSE_MAX_STREAMS_PER_ADDRESS",
+        );
+        return;
+      }
+      if (tokenHash) byToken.add(tokenHash);
+      if (address) byAddress.add(address);
+      const release = () => {
+        if (tokenHash) byToken.remove(tokenHash);
+        if (address) byAddress.remove(address);
+      };
       return {
-        onSubscribeResult({ result }) {
+        onSubscribeResult({ result, setResult }) {
           // A refusal or an error result is no stream: give the place back now.
           if (!(Symbol.asyncIterator in Object(result))) {
-            release(tokenHash);
+            release();
             return;
           }
-          return { onEnd: () => release(tokenHash) };
+          setResult(
+            expiring(result as AsyncIterable<ExecutionResult>, lifetime(limits.streamMaxMs), {
+              errors: [
+                new GraphQLError(
+                  `This stream reached its lifetime of ${limits.streamMaxMs / 1000} s (PODFLOW_STREAM_MAX_SECONDS): subscribe again`,
+                  { extensions: { code: STREAM_EXPIRED, setting: "PODFLOW_STREAM_MAX_SECONDS" } },
+                ),
+              ],
+            }),
+          );
+          return { onEnd: release };
         },
       };
+    },
+  };
+}
+
+class Counter {
+  readonly #counts = new Map<string, number>();
+  get(key: string): number {
+    return this.#counts.get(key) ?? 0;
+  }
+  add(key: string): void {
+    this.#counts.set(key, this.get(key) + 1);
+  }
+  remove(key: string): void {
+    const left = this.get(key) - 1;
+    if (left > 0) this.#counts.set(key, left);
+    else this.#counts.delete(key);
+  }
+}
+
+/**
+ * The source's results until `ms` pass, then `last`, then done. Hand-written rather than an
+ * async generator: a generator waiting on the source could not be ended (`return()`) before
+ * the next result, so a client leaving would hold its place until then.
+ */
+function expiring<T>(source: AsyncIterable<T>, ms: number, last: T): AsyncIterableIterator<T> {
+  const iterator = source[Symbol.asyncIterator]();
+  const EXPIRED = Symbol("expired");
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<typeof EXPIRED>((resolve) => {
+    // setTimeout takes at most 2^31 - 1 ms (24.8 days); a longer lifetime is that long.
+    timer = setTimeout(() => resolve(EXPIRED), Math.min(ms, 2 ** 31 - 1));
+  });
+  let done = false;
+  const finish = async (value?: unknown): Promise<IteratorResult<T>> => {
+    done = true;
+    clearTimeout(timer);
+    await iterator.return?.(value);
+    return { done: true, value: undefined };
+  };
+  return {
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+    async next() {
+      if (done) return { done: true, value: undefined };
+      const result = await Promise.race([iterator.next(), expired]);
+      if (result === EXPIRED) {
+        done = true;
+        // Not awaited: the source may only notice at its next result.
+        Promise.resolve(iterator.return?.()).catch(() => {});
+        return { done: false, value: last };
+      }
+      if (result.done) {
+        done = true;
+        clearTimeout(timer);
+      }
+      return result;
+    },
+    return: finish,
+    async throw(error: unknown) {
+      await finish();
+      throw error;
     },
   };
 }

@@ -3,8 +3,10 @@ import { useCSRFPrevention } from "@graphql-yoga/plugin-csrf-prevention";
 import { useDisableIntrospection } from "@graphql-yoga/plugin-disable-introspection";
 import type { Plugin, YogaServerOptions } from "graphql-yoga";
 import { boundedParserCache, graphqlLimitPlugins } from "./graphql-limits.ts";
+import { useNoNulText } from "./nul-text.ts";
+import { usePersistedOperationList } from "./persisted-operations.ts";
 import type { SecuritySettings } from "./settings.ts";
-import { useStreamLimit } from "./stream-limits.ts";
+import { useStreamLimits } from "./stream-limits.ts";
 
 /** The header a browser client sends with GET requests (CSRF prevention). */
 export const CSRF_HEADER = "x-graphql-yoga-csrf";
@@ -29,9 +31,14 @@ type SecurityOptions = Pick<
 export function yogaSecurityOptions(security: SecuritySettings): SecurityOptions {
   const settings = security.graphql;
   const plugins: Plugin[] = [
+    // First: an operation not on the list is refused before it is even parsed.
+    ...(settings.persistedOperations
+      ? usePersistedOperationList(settings.persistedOperations)
+      : []),
     ...graphqlLimitPlugins(settings),
-    useStreamLimit(security.connections.sseMaxStreamsPerToken),
+    useStreamLimits(security.connections),
     useCSRFPrevention(),
+    useNoNulText(),
   ];
   if (!settings.explorable) {
     plugins.push(useDisableIntrospection() as Plugin, blockFieldSuggestionsPlugin() as Plugin);

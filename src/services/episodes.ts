@@ -19,6 +19,7 @@ import {
 import { EXPORT_FLAGS_SQL, type ExportFlags } from "./exports/exports.ts";
 import { enqueue } from "./job-queue.ts";
 import { changeEpisode, moveEpisode } from "./lifecycle.ts";
+import { assertEpisodeAllowance, lockProducer } from "./producer-limits.ts";
 import { findShow } from "./shows.ts";
 
 /** What the media engines accept for processing into audio, video, transcript and chapters. */
@@ -84,35 +85,47 @@ function extensionOf(filename: string): string {
 /**
  * Creates an episode awaiting its upload, with where to send the file — processed by this
  * server's media engine, which the episode keeps. The engine is asked for the upload target
- * before anything is stored, so a refusal leaves nothing behind.
+ * before anything is stored, so a refusal leaves nothing behind. A producer creates at most
+ * `maxEpisodesPerHour` episodes in any hour (a RateLimitError, checked before the engine is
+ * asked and again, under the producer's lock, when the episode is stored).
  */
 export async function prepareUpload(
-  deps: { em: EntityManager; engines: MediaEngines; engine: EngineKind; maxUploadBytes: number },
+  deps: {
+    em: EntityManager;
+    engines: MediaEngines;
+    engine: EngineKind;
+    maxUploadBytes: number;
+    maxEpisodesPerHour: number;
+  },
   user: User,
   input: PrepareUploadInput,
 ): Promise<PreparedUpload> {
   const valid = validateInput(prepareUploadSchema(deps.maxUploadBytes), input);
   const show = input.showId == null ? null : await findShow(deps.em, user, input.showId);
   if (input.showId != null && !show) throw new NotFoundError("No such show");
+  await assertEpisodeAllowance(deps.em, user.id, deps.maxEpisodesPerHour);
   const id = randomUUID();
   const { target, folder } = await engineFor(deps.engines, deps.engine).prepareUpload({
     episodeId: id,
     filename: valid.filename,
     filesize: valid.filesize,
   });
-  const episode = deps.em.create(Episode, {
-    id,
-    user,
-    title: valid.title,
-    description: valid.description,
-    originalFilename: valid.filename,
-    fileSize: valid.filesize,
-    engine: deps.engine,
-    ittybitFolder: folder,
-    status: "AWAITING_UPLOAD",
-    show,
+  const episode = await deps.em.transactional(async (tx) => {
+    await lockProducer(tx, user.id);
+    await assertEpisodeAllowance(tx, user.id, deps.maxEpisodesPerHour);
+    return tx.create(Episode, {
+      id,
+      user,
+      title: valid.title,
+      description: valid.description,
+      originalFilename: valid.filename,
+      fileSize: valid.filesize,
+      engine: deps.engine,
+      ittybitFolder: folder,
+      status: "AWAITING_UPLOAD",
+      show,
+    });
   });
-  await deps.em.flush();
   return { episode, upload: target };
 }
 

@@ -11,6 +11,7 @@ import { latestTasksByEpisode } from "./episodes.ts";
 import { ConflictError, NotFoundError } from "./errors.ts";
 import { enqueue } from "./job-queue.ts";
 import { changeEpisode, moveEpisode } from "./lifecycle.ts";
+import { lockProducer, recordRetry } from "./producer-limits.ts";
 import { completeWhenAllEnded } from "./task-events.ts";
 
 type ProcessingDeps = Pick<AppDeps, "orm" | "boss" | "logger" | "engines">;
@@ -98,10 +99,10 @@ export async function failEpisode(
 /**
  * `retryEpisode`: a FAILED episode goes back to PROCESSING in a new round; process-episode then
  * creates new attempts of its failed tasks only (completed outputs are kept) and of any task it
- * never managed to create.
+ * never managed to create. At most PODFLOW_MAX_RETRIES_PER_HOUR per producer (a RateLimitError).
  */
 export async function retryEpisode(
-  deps: Pick<AppDeps, "boss">,
+  deps: Pick<AppDeps, "boss" | "config">,
   em: EntityManager,
   user: User,
   episodeId: string,
@@ -110,6 +111,8 @@ export async function retryEpisode(
     if (locked.status !== "FAILED" || !locked.fileId) {
       throw new ConflictError(`Only a FAILED episode can be retried; this one is ${locked.status}`);
     }
+    await lockProducer(tx, user.id);
+    await recordRetry(tx, user.id, locked.id, deps.config.security.producers.maxRetriesPerHour);
     moveEpisode(locked, "PROCESSING");
     await enqueue(deps.boss, tx, "process-episode", { episodeId: locked.id });
     return locked;

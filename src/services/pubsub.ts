@@ -51,6 +51,8 @@ export interface PostgresPubSubOptions {
   reconnectDelayMs?: { initial: number; max: number };
   /** How often the listening connection is probed; a probe that fails reconnects. */
   healthCheckIntervalMs?: number;
+  /** Called each time the listener has reconnected (podflow_listener_reconnects_total). */
+  onReconnect?: () => void;
 }
 
 export interface PostgresPubSub extends PubSub {
@@ -150,6 +152,7 @@ export function createPostgresPubSub(options: PostgresPubSubOptions): PostgresPu
       return;
     }
     failedAttempts = 0;
+    options.onReconnect?.();
     logger.info({ since }, "episode change listener reconnected; resyncing subscriptions");
     listener?.resync(since);
   }

@@ -3,6 +3,8 @@ import type { AppDeps } from "../deps.ts";
 import { clampProgress, TASK_TYPES } from "../domain/tasks.ts";
 import type { Episode } from "../entities/episode.entity.ts";
 import type { ProcessingTask } from "../entities/processing-task.entity.ts";
+import type { Metrics } from "../metrics.ts";
+import { type RequestContext, requestContext, runInRequest } from "../request-context.ts";
 import { latestTasksByEpisode } from "./episodes.ts";
 import type { TaskEvent } from "./ittybit/index.ts";
 import { enqueue } from "./job-queue.ts";
@@ -22,7 +24,10 @@ export interface Delivery {
   payload: unknown;
 }
 
-type TaskEventDeps = Pick<AppDeps, "orm" | "boss" | "logger">;
+type TaskEventDeps = Pick<AppDeps, "orm" | "boss" | "logger"> & {
+  /** Counts the status changes applied (podflow_task_transitions_total), when given. */
+  metrics?: Pick<Metrics, "taskTransitions">;
+};
 
 /** One event to apply, and the webhook delivery it came in (null for the reconciler, the local engine). */
 export interface TaskEventItem {
@@ -35,6 +40,9 @@ interface AppliedRow {
   outcome: TaskEventOutcome;
   episode_id: string | null;
   queue_completion: boolean;
+  /** The task's type, and the status it moved to (null: the status did not change). */
+  task_type: string | null;
+  moved_to: string | null;
 }
 
 /**
@@ -86,7 +94,12 @@ export async function applyTaskEvents(
     return applied;
   });
   const outcomes = new Array<TaskEventOutcome>(items.length);
-  for (const row of rows) outcomes[row.ord - 1] = row.outcome;
+  for (const row of rows) {
+    outcomes[row.ord - 1] = row.outcome;
+    if (row.moved_to) {
+      deps.metrics?.taskTransitions.inc({ type: row.task_type ?? "unknown", to: row.moved_to });
+    }
+  }
   if (deps.logger.isLevelEnabled("debug")) {
     for (const row of rows) {
       const event = items[row.ord - 1]?.event;
@@ -165,6 +178,8 @@ export function createTaskEventCommitter(
   type Waiting = TaskEventItem & {
     resolve: (outcome: TaskEventOutcome) => void;
     reject: (error: unknown) => void;
+    /** The request that brought the event (its log lines carry the request id). */
+    context: RequestContext | undefined;
   };
   const waiting: Waiting[] = [];
   let running = 0;
@@ -199,17 +214,21 @@ export function createTaskEventCommitter(
     while (running < concurrency && waiting.length > 0) {
       const batch = waiting.splice(0, maxBatch);
       running += 1;
-      void commit(batch).finally(() => {
-        running -= 1;
-        pump();
-      });
+      // A batch of one is its request's work; a shared batch belongs to no single request.
+      const context = batch.length === 1 ? batch[0]?.context : undefined;
+      void runInRequest(context, () =>
+        commit(batch).finally(() => {
+          running -= 1;
+          pump();
+        }),
+      );
     }
   }
 
   return {
     apply: (event, delivery) =>
       new Promise<TaskEventOutcome>((resolve, reject) => {
-        waiting.push({ event, delivery, resolve, reject });
+        waiting.push({ event, delivery, resolve, reject, context: requestContext.getStore() });
         pump();
       }),
   };

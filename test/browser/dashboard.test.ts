@@ -3,10 +3,12 @@
  * downloaded browser — against a real Podflow with the local engine: sign in, upload a generated
  * recording through the page, watch the upload bar and each task move live until PROCESSED, play
  * the audio, see a failure and retry it, and see changes made by a second Podflow on the same
- * database, and after a dropped live connection, reach the page without a reload.
+ * database, and after a dropped live connection, reach the page without a reload; connect
+ * Transistor (a stand-in) and YouTube (a stand-in of Google's consent) through the page, publish
+ * to Transistor and retry a failed publication.
  *
  * With PODFLOW_DASHBOARD_SCREENSHOT=<file.png> it also saves a screenshot of the dashboard with the
- * processed episode (docs/dashboard.png in the README comes from here).
+ * processed episode published (docs/dashboard.png in the README comes from here).
  *
  * Over 300 lines because the tests are one producer's session in order (one browser, one
  * Podflow, one processed episode that later tests play, fail, retry and page past).
@@ -29,6 +31,8 @@ import {
 } from "../support/media.ts";
 import { startTestPodflow } from "../support/podflow.ts";
 import { type Scenario, startScenario, type TestProducer } from "../support/scenario.ts";
+import { startTransistorStandIn, type TransistorStandIn } from "../support/transistor-stand-in.ts";
+import { startYouTubeStandIn, type YouTubeStandIn } from "../support/youtube-stand-in.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const hasChromium = existsSync(CHROMIUM);
@@ -41,6 +45,8 @@ if (!hasChromium) {
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const tools = testMediaTools();
+const TRANSISTOR_KEY = "tr_live_dashboard_0123456789";
+const GOOGLE_CLIENT = { id: "podflow-dashboard.apps.googleusercontent.com", secret: "GOCSPX-dash" };
 
 /** What the page showed over time, recorded in the page by a MutationObserver. */
 interface Seen {
@@ -52,6 +58,8 @@ interface Seen {
   tasks: Record<string, string[]>;
   /** Per episode id: the status label, in order. */
   statuses: Record<string, string[]>;
+  /** Per episode id and destination: "STATUS:upload percent" in order. */
+  publications: Record<string, string[]>;
 }
 
 // Generous waits: the suite runs these beside ffmpeg-heavy test files on two shared cores.
@@ -64,6 +72,8 @@ describe.skipIf(!hasChromium)("the dashboard", { timeout: 120_000 }, () => {
   let video: string;
   let episodeId = "";
   const others: RunningPodflow[] = [];
+  let transistor: TransistorStandIn;
+  let youtube: YouTubeStandIn;
 
   beforeAll(async () => {
     media = await makeMediaDir();
@@ -72,10 +82,30 @@ describe.skipIf(!hasChromium)("the dashboard", { timeout: 120_000 }, () => {
       // The page as `npm start` builds it, from the sources under test.
       build({ configFile: path.join(ROOT, "web/vite.config.ts"), logLevel: "warn" }),
     ]);
+    transistor = await startTransistorStandIn({ apiKey: TRANSISTOR_KEY, userName: "Pat Producer" });
+    transistor.addShow({ title: "Tech Talk" });
+    transistor.addShow({ title: "Side Project" });
+    youtube = await startYouTubeStandIn({
+      clientId: GOOGLE_CLIENT.id,
+      clientSecret: GOOGLE_CLIENT.secret,
+    });
     scenario = await startScenario({
-      env: { PODFLOW_MEDIA_ENGINE: "local" },
-      // A revoked token's subscriptions end at the next sweep: every second here, not every 30 s.
-      start: { subscriptions: { tokenRecheckMs: 1_000 } },
+      env: {
+        PODFLOW_MEDIA_ENGINE: "local",
+        PODFLOW_SECRET_KEY: Buffer.alloc(32, 9).toString("base64"),
+        TRANSISTOR_API_URL: transistor.url,
+        GOOGLE_OAUTH_CLIENT_ID: GOOGLE_CLIENT.id,
+        GOOGLE_OAUTH_CLIENT_SECRET: GOOGLE_CLIENT.secret,
+        GOOGLE_OAUTH_AUTHORIZE_URL: youtube.authorizeUrl,
+        GOOGLE_OAUTH_TOKEN_URL: youtube.tokenUrl,
+        YOUTUBE_API_URL: youtube.apiUrl,
+        YOUTUBE_UPLOAD_URL: youtube.uploadUrl,
+      },
+      start: {
+        // A revoked token's subscriptions end at the next sweep: every second here, not every 30 s.
+        subscriptions: { tokenRecheckMs: 1_000 },
+        distribution: { transistorPollMs: 50 },
+      },
     });
     producer = await scenario.producer();
     browser = await chromium.launch({
@@ -90,6 +120,8 @@ describe.skipIf(!hasChromium)("the dashboard", { timeout: 120_000 }, () => {
     await browser?.close();
     for (const other of others) await other.stop();
     await scenario?.stop();
+    await transistor?.close();
+    await youtube?.close();
     await media?.cleanup();
   });
 
@@ -326,9 +358,6 @@ describe.skipIf(!hasChromium)("the dashboard", { timeout: 120_000 }, () => {
     expect(seekedTo).toBeGreaterThanOrEqual(2.4);
     expect(seekedTo).toBeLessThan(3);
     await audio.evaluate((element: HTMLAudioElement) => element.pause());
-
-    const screenshot = process.env.PODFLOW_DASHBOARD_SCREENSHOT;
-    if (screenshot) await page.screenshot({ path: path.resolve(ROOT, screenshot), fullPage: true });
   });
 
   it("creates a show, moves the episode into it, publishes it to the feed, takes it out, uploads into it", async () => {
@@ -428,6 +457,223 @@ describe.skipIf(!hasChromium)("the dashboard", { timeout: 120_000 }, () => {
       { id: uploadedId },
     );
     expect(uploaded.body.data?.episode.show?.id).toBe(showId);
+  });
+
+  it("connects Transistor through the page, publishes to it and retries a failed publication", {
+    timeout: 200_000,
+  }, async () => {
+    const connections = page.locator("#connections-panel");
+    const episode = card(episodeId);
+    const toTransistor = episode.getByRole("checkbox", { name: /^Transistor/ });
+    await connections.getByText("Not connected.").first().waitFor();
+    // Nothing to publish with yet: the card says so beside the choice.
+    expect(await toTransistor.isDisabled()).toBe(true);
+    await episode.getByText("(connect Transistor first)").waitFor();
+
+    // A wrong key: Transistor's refusal, in the API's words, under the field.
+    await connections.getByLabel("Transistor API key").fill("tr_wrong_key_000000");
+    await connections.getByRole("button", { name: "Connect Transistor", exact: true }).click();
+    await connections
+      .locator("#transistor-key-error")
+      .getByText("Transistor refused this API key (Account → API Access).")
+      .waitFor();
+    expect(await connections.getByLabel("Transistor API key").getAttribute("aria-invalid")).toBe(
+      "true",
+    );
+
+    // The right one: two shows at Transistor, so the page asks which.
+    await connections.getByLabel("Transistor API key").fill(TRANSISTOR_KEY);
+    await connections.getByRole("button", { name: "Connect Transistor", exact: true }).click();
+    await connections.getByLabel("Transistor show to publish to").selectOption({
+      label: "Side Project",
+    });
+    await connections.getByRole("button", { name: "Use this show" }).click();
+    await connections
+      .getByText("Connected as Pat Producer; episodes go to “Side Project”.")
+      .waitFor();
+    expect(await connections.getByLabel("Transistor API key").isVisible()).toBe(false);
+    const row = await scenario
+      .em()
+      .execute<{ secret: string }[]>(
+        "select secret from publishing_connections where user_id = ? and service = 'transistor'",
+        [producer.userId],
+      );
+    expect(row[0]?.secret).not.toContain(TRANSISTOR_KEY);
+    expect(await page.content()).not.toContain(TRANSISTOR_KEY);
+
+    // One Publish sends both destinations; the publications move live to PUBLISHED.
+    await toTransistor.check();
+    expect(await episode.getByRole("checkbox", { name: /^The show's feed/ }).isChecked()).toBe(
+      true,
+    );
+    expect(await episode.getByRole("checkbox", { name: /^YouTube/ }).isDisabled()).toBe(true);
+    await episode.getByLabel("Publish at").fill("");
+    await episode.getByRole("button", { name: /^Publish( again)?$/ }).click();
+    const publications = episode.getByRole("list", { name: "Publications" });
+    const onTransistor = publications.locator('li[data-destination="TRANSISTOR"]');
+    await onTransistor.and(page.locator('[data-status="PUBLISHED"]')).waitFor({ timeout: 90_000 });
+    await publications
+      .locator('li[data-destination="FEED"][data-status="PUBLISHED"]')
+      .getByText("Published")
+      .waitFor();
+    // One episode at Transistor, in the show chosen on the page.
+    const sideProject = [...transistor.shows.values()].find(
+      (show) => show.attributes.title === "Side Project",
+    );
+    expect(transistor.episodes.size).toBe(1);
+    const remote = [...transistor.episodes.values()][0];
+    expect(remote?.showId).toBe(sideProject?.id);
+    expect(remote?.created.title).toBe((await episode.locator("h3").textContent()) ?? "");
+    const link = onTransistor.getByRole("link", { name: "Open on Transistor" });
+    expect(await link.getAttribute("href")).toBe(remote?.attributes.share_url);
+    expect(await onTransistor.getByRole("progressbar").isVisible()).toBe(false);
+    const shown = (await seen()).publications[`${episodeId}:TRANSISTOR`] ?? [];
+    expect(shown.at(-1)).toMatch(/^PUBLISHED:/);
+    expect(new Set(shown.map((state) => state.split(":")[0])).size).toBeGreaterThan(1);
+    // Upload progress, whenever it was seen, only moved forward.
+    const percents = shown
+      .filter((state) => state.startsWith("UPLOADING:"))
+      .map((state) => Number(state.split(":")[1]));
+    expect(percents).toEqual([...percents].sort((a, b) => a - b));
+
+    // What a job records while it works reaches the card live: the bar and the bytes while the
+    // media uploads, and a wait with its reason and end. (Set here as the job records them: the
+    // stand-in takes a small MP3 too fast to watch.)
+    const uuid = Buffer.from(episodeId, "base64").toString().split(":")[1] as string;
+    const setPublication = (set: string, values: unknown[] = []) =>
+      scenario
+        .em()
+        .execute(
+          `update publications set ${set}, updated_at = clock_timestamp() where episode_id = ? and destination = 'TRANSISTOR'`,
+          [...values, uuid],
+        );
+    await setPublication("status = 'UPLOADING', bytes_sent = 4000, bytes_total = 10000");
+    const bar = onTransistor.getByRole("progressbar", { name: "Upload to Transistor" });
+    await bar.and(page.locator('[aria-valuenow="40"]')).waitFor();
+    await onTransistor.getByText("4.0 KB of 10.0 KB (40%)").waitFor();
+    expect(await link.isVisible()).toBe(false);
+    const until = new Date(Date.now() + 3_600_000);
+    await setPublication("status = 'QUEUED', waiting_reason = ?, waiting_until = ?", [
+      "Transistor answered 503: trying again",
+      until,
+    ]);
+    await onTransistor.getByText("Transistor answered 503: trying again Until").waitFor();
+    await onTransistor.locator(".publication-status").getByText("Waiting").waitFor();
+    expect(await bar.isVisible()).toBe(false);
+    await setPublication(
+      "status = 'PUBLISHED', bytes_sent = 10000, waiting_reason = null, waiting_until = null",
+    );
+    await link.waitFor();
+    expect(await onTransistor.locator(".publication-reason").isVisible()).toBe(false);
+
+    const screenshot = process.env.PODFLOW_DASHBOARD_SCREENSHOT;
+    if (screenshot) await page.screenshot({ path: path.resolve(ROOT, screenshot), fullPage: true });
+
+    // Transistor refuses the next episode: FAILED with its reason, and Retry brings it out.
+    const other = page.locator("li.episode", { hasText: "Uploaded into the show" });
+    await other.and(page.locator('[data-status="PROCESSED"]')).waitFor({ timeout: 120_000 });
+    const before = transistor.episodes.size;
+    transistor.failNext({
+      method: "POST",
+      path: "/v1/episodes",
+      status: 422,
+      body: { errors: [{ title: "Unprocessable Entity", detail: "Audio file is not valid" }] },
+    });
+    await other.getByRole("checkbox", { name: /^The show's feed/ }).uncheck();
+    await other.getByRole("checkbox", { name: /^Transistor/ }).check();
+    await other.getByRole("button", { name: /^Publish( again)?$/ }).click();
+    const failed = other.locator('.publications > li[data-destination="TRANSISTOR"]');
+    await failed.and(page.locator('[data-status="FAILED"]')).waitFor({ timeout: 90_000 });
+    await failed.getByText(/Transistor refused the episode: .*Audio file is not valid/).waitFor();
+    // Only Transistor was asked for: the feed has no publication.
+    expect(await other.locator('.publications > li[data-destination="FEED"]').count()).toBe(0);
+    expect(transistor.episodes.size).toBe(before);
+    await failed.getByRole("button", { name: "Retry publishing to Transistor" }).click();
+    await failed.and(page.locator('[data-status="PUBLISHED"]')).waitFor({ timeout: 90_000 });
+    await failed.getByRole("link", { name: "Open on Transistor" }).waitFor();
+    expect(await failed.getByRole("button", { name: /Retry/ }).isVisible()).toBe(false);
+    expect(await failed.locator(".failure-reason").count()).toBe(0);
+    expect(transistor.episodes.size).toBe(before + 1);
+
+    // Transistor refuses the stored key: the publication fails saying so, and the Connections
+    // panel shows the connection broken without being asked; pasting the key again keeps the
+    // show, and Retry publishes the same remote episode.
+    transistor.failNext({
+      method: "PATCH",
+      path: /^\/v1\/episodes\/[^/]+\/publish$/,
+      status: 401,
+      body: { errors: [{ title: "Unauthorized", detail: "Invalid API key" }] },
+    });
+    await other.getByRole("button", { name: "Publish again" }).click();
+    await failed
+      .getByText(/Transistor refused the stored API key .*connect Transistor again/)
+      .waitFor();
+    await connections
+      .getByText(/^The connection is broken: Transistor refused the stored API key/)
+      .waitFor();
+    expect(await other.getByRole("checkbox", { name: /^Transistor/ }).isDisabled()).toBe(true);
+    await connections.getByLabel("Transistor API key").fill(TRANSISTOR_KEY);
+    await connections.getByRole("button", { name: "Connect Transistor", exact: true }).click();
+    await connections
+      .getByText("Connected as Pat Producer; episodes go to “Side Project”.")
+      .waitFor();
+    expect(await connections.getByLabel("Transistor show to publish to").isVisible()).toBe(false);
+    await failed.getByRole("button", { name: "Retry publishing to Transistor" }).click();
+    await failed.and(page.locator('[data-status="PUBLISHED"]')).waitFor({ timeout: 90_000 });
+    expect(transistor.episodes.size).toBe(before + 1);
+  });
+
+  it("connects YouTube through Google's consent in a new tab, and disconnects", async () => {
+    const connections = page.locator("#connections-panel");
+    const consentTab = page.context().waitForEvent("page");
+    await connections.getByRole("button", { name: "Connect YouTube", exact: true }).click();
+    const tab = await consentTab;
+    try {
+      // Google (the stand-in) approves and sends the tab back to Podflow's callback.
+      await tab.getByText("YouTube is connected: Stand-in Channel.").waitFor();
+      expect(new URL(tab.url()).pathname).toBe("/oauth/youtube/callback");
+    } finally {
+      await tab.close();
+    }
+    // Back on the dashboard, the window gets the focus again: the page asks anew.
+    await page.bringToFront();
+    await page.evaluate(() => window.dispatchEvent(new Event("focus")));
+    await connections.getByText("Connected to the channel Stand-in Channel.").waitFor();
+    const toYouTube = card(episodeId).getByRole("checkbox", { name: /^YouTube/ });
+    expect(await toYouTube.isDisabled()).toBe(false);
+    // Privacy is asked only when YouTube is chosen.
+    expect(await card(episodeId).getByLabel("YouTube privacy").isVisible()).toBe(false);
+    await toYouTube.check();
+    expect(await card(episodeId).getByLabel("YouTube privacy").isVisible()).toBe(true);
+    await toYouTube.uncheck();
+
+    // Google revoked the grant (as a publishing job finds out): the page shows why once it is
+    // looked at again, and YouTube is no longer offered.
+    await scenario
+      .em()
+      .execute(
+        "update publishing_connections set status = 'BROKEN', broken_reason = ? where user_id = ? and service = 'youtube'",
+        ["Google refused the stored grant (invalid_grant): connect YouTube again", producer.userId],
+      );
+    await page.evaluate(() => window.dispatchEvent(new Event("focus")));
+    await connections
+      .getByText(
+        "The connection is broken: Google refused the stored grant (invalid_grant): connect YouTube again. Connect again.",
+      )
+      .waitFor();
+    expect(await toYouTube.isDisabled()).toBe(true);
+    await card(episodeId)
+      .getByText(/\(the connection is broken: connect YouTube again\)/)
+      .waitFor();
+    await connections.getByRole("button", { name: "Connect YouTube again" }).waitFor();
+
+    await connections.getByRole("button", { name: "Disconnect YouTube" }).click();
+    await connections.locator("#youtube-state").getByText("Not connected.").waitFor();
+    expect(await toYouTube.isDisabled()).toBe(true);
+    const listed = await producer.gql<{ publishingConnections: { service: string }[] }>(
+      "{ publishingConnections { service } }",
+    );
+    expect(listed.body.data?.publishingConnections.map((c) => c.service)).toEqual(["TRANSISTOR"]);
   });
 
   it("links the processed episode's exports, and each link answers", async () => {
@@ -612,7 +858,7 @@ async function signInOn(page: Page, url: string, token: string): Promise<void> {
 /** Installs a MutationObserver that records every value the page's bars and statuses take. */
 async function recordWhatThePageShows(page: Page): Promise<void> {
   await page.evaluate(() => {
-    const seen: Seen = { upload: [], uploadText: [], tasks: {}, statuses: {} };
+    const seen: Seen = { upload: [], uploadText: [], tasks: {}, statuses: {}, publications: {} };
     const push = (list: string[] | number[], value: string | number) => {
       if (list.at(-1) !== value) (list as (string | number)[]).push(value);
     };
@@ -631,6 +877,15 @@ async function recordWhatThePageShows(page: Page): Promise<void> {
           const key = `${id}:${task.dataset.task}`;
           seen.tasks[key] ??= [];
           push(seen.tasks[key], `${bar?.dataset.status}:${bar?.getAttribute("aria-valuenow")}`);
+        }
+        for (const row of item.querySelectorAll<HTMLElement>(".publications > li")) {
+          const bar = row.querySelector<HTMLElement>("[role=progressbar]");
+          const key = `${id}:${row.dataset.destination}`;
+          seen.publications[key] ??= [];
+          push(
+            seen.publications[key],
+            `${row.dataset.status}:${bar?.getAttribute("aria-valuenow")}`,
+          );
         }
       }
     };

@@ -6,12 +6,14 @@
  * rate limits and the daily quota, a revoked grant, another producer's reach, and secrets that
  * appear nowhere but sealed in the database.
  */
+import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { Writable } from "node:stream";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { publishToTransistor } from "../../src/services/distribution/transistor-publisher.ts";
 import { publishToYouTube } from "../../src/services/distribution/youtube-publisher.ts";
+import { createSecretBox } from "../../src/services/secret-box.ts";
 import { makeMediaDir, makeVideoWithAudio, testMediaTools } from "../support/media.ts";
 import { waitUntil } from "../support/pipeline.ts";
 import { processLocalEpisode } from "../support/podcast.ts";
@@ -570,6 +572,24 @@ describe("publishing to Transistor and YouTube", () => {
     expect(everything(shows.body)).toMatch(/not connected/);
     expect(await scenario.em().execute("select count(*)::int as n from publications")).toEqual(
       before,
+    );
+  });
+
+  it("re-seals a connection's secret with a new key once the key is rotated", async () => {
+    const episode = episodes[1];
+    if (!episode) throw new Error("no episode");
+    const distribution = scenario.podflow.deps.distribution;
+    const old = (await connectionRow(pat.userId, "transistor"))?.secret as string;
+    // PODFLOW_SECRET_KEY=new,old: the new key seals, both open.
+    distribution.secrets = createSecretBox([randomBytes(32), Buffer.from(SECRET_KEY, "base64")]);
+    expect(distribution.secrets.isStale(old)).toBe(true);
+    await publish(pat, { episodeId: episode.id, destinations: ["TRANSISTOR"] });
+    await waitForPublication(pat, episode.id, "TRANSISTOR", (p) => p.status === "PUBLISHED");
+    const row = await connectionRow(pat.userId, "transistor");
+    expect(row?.secret).not.toBe(old);
+    expect(distribution.secrets.isStale(row?.secret as string)).toBe(false);
+    expect(distribution.secrets.open(row?.secret as string, row?.id as string)).toBe(
+      TRANSISTOR_KEY,
     );
   });
 

@@ -319,6 +319,26 @@ describe("upload and publish", () => {
 });
 
 describe("rate limit", () => {
+  it("is modelled by the stand-in: past the limit, 429 for the whole block, without Retry-After", async () => {
+    const strict = await startTransistorStandIn({
+      apiKey: API_KEY,
+      rateLimit: { limit: 3, windowMs: 60_000, blockMs: 400 },
+    });
+    try {
+      const get = () => fetch(`${strict.url}/v1`, { headers: { "x-api-key": API_KEY } });
+      const statuses: number[] = [];
+      for (let i = 0; i < 5; i += 1) statuses.push((await get()).status);
+      expect(statuses).toEqual([200, 200, 200, 429, 429]);
+      const refused = await get();
+      expect(refused.headers.get("retry-after")).toBeNull();
+      expect(await refused.json()).toEqual({ errors: [{ title: "Too Many Requests" }] });
+      await new Promise((resolve) => setTimeout(resolve, 450));
+      expect((await get()).status).toBe(200);
+    } finally {
+      await strict.close();
+    }
+  });
+
   it("paces requests per key so the 10-per-window limit is never hit", async () => {
     const paced = await startTransistorStandIn({
       apiKey: API_KEY,
@@ -327,7 +347,8 @@ describe("rate limit", () => {
     try {
       const pacedClient = createTransistorClient({
         apiUrl: paced.url,
-        rateLimit: { limit: 4, intervalMs: 550 },
+        // The stand-in's window plus a margin for requests that take longer on their way.
+        rateLimit: { limit: 4, intervalMs: 800 },
       });
       const answers = await Promise.all(
         Array.from({ length: 10 }, () => pacedClient.whoAmI(API_KEY)),

@@ -242,6 +242,46 @@ describe("channel", () => {
     expect(request?.headers.authorization).toBe(`Bearer ${accessToken}`);
   });
 
+  it("says so when the Google account has no channel", async () => {
+    const noChannel = await startYouTubeStandIn({
+      clientId: CLIENT_ID,
+      clientSecret: CLIENT_SECRET,
+      channel: null,
+    });
+    try {
+      const flow = createGoogleOAuth({
+        authorizeUrl: noChannel.authorizeUrl,
+        tokenUrl: noChannel.tokenUrl,
+        clientId: CLIENT_ID,
+        clientSecret: CLIENT_SECRET,
+      });
+      const pkce = pkcePair();
+      const consentUrl = flow.consentUrl({
+        state: "s",
+        codeChallenge: pkce.challenge,
+        redirectUri: REDIRECT_URI,
+        scopes: YOUTUBE_SCOPES,
+      });
+      const back = new URL(
+        (await fetch(consentUrl, { redirect: "manual" })).headers.get("location") ?? "",
+      );
+      const { accessToken } = await flow.exchangeCode({
+        code: back.searchParams.get("code") ?? "",
+        codeVerifier: pkce.verifier,
+        redirectUri: REDIRECT_URI,
+      });
+      const client = createYouTubeClient({
+        apiUrl: noChannel.apiUrl,
+        uploadUrl: noChannel.uploadUrl,
+      });
+      const error = await caught(client.channel(accessToken), YouTubeError);
+      expect(error).toMatchObject({ reason: "youtubeSignupRequired", kind: "fatal" });
+      expect(error.message).toContain("no YouTube channel");
+    } finally {
+      await noChannel.close();
+    }
+  });
+
   it("classifies a refused token as auth, and a missing scope as fatal", async () => {
     const error = await caught(youtube.channel("ya29.not-a-token"), YouTubeError);
     expect(error).toMatchObject({ status: 401, reason: "authError", kind: "auth" });

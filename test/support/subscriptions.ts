@@ -134,6 +134,8 @@ export interface SubscribeOptions {
   /** The whole Authorization value, e.g. `Bearer pf_…`; none when omitted. */
   authorization?: string;
   variables?: Record<string, unknown>;
+  /** More request headers (SSE only), e.g. X-Forwarded-For. */
+  headers?: Record<string, string>;
 }
 
 /**
@@ -202,6 +204,7 @@ export async function subscribeSse<T = Record<string, unknown>>(
       "content-type": "application/json",
       accept: "text/event-stream",
       ...(options.authorization ? { authorization: options.authorization } : {}),
+      ...options.headers,
     },
     body: JSON.stringify({ query, variables: options.variables }),
     signal: abort.signal,

@@ -169,6 +169,38 @@ describe("loadConfig", () => {
     );
   });
 
+  it("reads the housekeeping settings, with a 30-day retention and a 24-hour stuck bound", () => {
+    expect(loadConfig({}).maintenance).toEqual({
+      webhookRetentionDays: 30,
+      stuckEpisodeHours: 24,
+      cron: "*/10 * * * *",
+    });
+    expect(
+      loadConfig({
+        PODFLOW_WEBHOOK_RETENTION_DAYS: "7",
+        PODFLOW_STUCK_EPISODE_HOURS: "1.5",
+        PODFLOW_MAINTENANCE_CRON: "0 * * * *",
+      }).maintenance,
+    ).toEqual({ webhookRetentionDays: 7, stuckEpisodeHours: 1.5, cron: "0 * * * *" });
+    expect(() => loadConfig({ PODFLOW_WEBHOOK_RETENTION_DAYS: "0" })).toThrow(
+      "Invalid PODFLOW_WEBHOOK_RETENTION_DAYS: must be a positive number of days",
+    );
+    expect(() => loadConfig({ PODFLOW_STUCK_EPISODE_HOURS: "soon" })).toThrow(
+      "Invalid PODFLOW_STUCK_EPISODE_HOURS: must be a positive number of hours",
+    );
+  });
+
+  it("traces only when OTEL_EXPORTER_OTLP_ENDPOINT is set", () => {
+    expect(loadConfig({}).tracing).toEqual({ otlpEndpoint: undefined, serviceName: "podflow" });
+    expect(
+      loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318/", OTEL_SERVICE_NAME: "pf" })
+        .tracing,
+    ).toEqual({ otlpEndpoint: "http://collector:4318", serviceName: "pf" });
+    expect(() => loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: "collector:4318" })).toThrow(
+      /^Invalid OTEL_EXPORTER_OTLP_ENDPOINT: /,
+    );
+  });
+
   it("treats blank values as unset", () => {
     const config = loadConfig({ PORT: "", ITTYBIT_API_KEY: " ", DATABASE_URL: "" });
     expect(config.port).toBe(4000);

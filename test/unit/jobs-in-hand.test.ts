@@ -36,7 +36,12 @@ describe("queuePolicies", () => {
       "run-local-task": 20,
       "refetch-ittybit-task": null,
       "publish-episode": null,
+      "publication-dead-letter": null,
+      "publish-to-transistor": 20,
+      "publish-to-youtube": 20,
       "reconcile-tasks": null,
+      "prune-webhook-deliveries": null,
+      "sweep-stuck-episodes": null,
     });
   });
 
@@ -49,7 +54,12 @@ describe("queuePolicies", () => {
       "run-local-task": 30,
       "refetch-ittybit-task": null,
       "publish-episode": null,
+      "publication-dead-letter": null,
+      "publish-to-transistor": 30,
+      "publish-to-youtube": 30,
       "reconcile-tasks": null,
+      "prune-webhook-deliveries": null,
+      "sweep-stuck-episodes": null,
     });
   });
 });

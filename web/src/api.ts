@@ -63,7 +63,49 @@ export interface Episode {
   published: boolean;
   show: { id: string; title: string } | null;
   exports: EpisodeExports | null;
+  /** One per destination asked for with publishEpisode: the feed, Transistor, YouTube. */
+  publications: Publication[];
 }
+
+export type Destination = "FEED" | "TRANSISTOR" | "YOUTUBE";
+export type PublicationStatus =
+  | "QUEUED"
+  | "UPLOADING"
+  | "PROCESSING"
+  | "PUBLISHED"
+  | "SCHEDULED"
+  | "FAILED";
+export type YouTubePrivacy = "PUBLIC" | "UNLISTED" | "PRIVATE";
+
+export interface Publication {
+  id: string;
+  destination: Destination;
+  status: PublicationStatus;
+  bytesSent: number;
+  bytesTotal: number | null;
+  publishAt: string | null;
+  remoteUrl: string | null;
+  failureReason: string | null;
+  waitingReason: string | null;
+  waitingUntil: string | null;
+  captionsNote: string | null;
+}
+
+export type PublishingService = "TRANSISTOR" | "YOUTUBE";
+export type ConnectionStatus = "PENDING" | "CONNECTED" | "BROKEN";
+
+export interface PublishingConnection {
+  service: PublishingService;
+  status: ConnectionStatus;
+  brokenReason: string | null;
+  accountName: string | null;
+  transistorShow: { id: string; title: string } | null;
+}
+
+export const CONNECTION_FIELDS = `
+  fragment DashboardConnection on PublishingConnection {
+    service status brokenReason accountName transistorShow { id title }
+  }`;
 
 export interface EpisodeExports {
   vttUrl: string | null;
@@ -107,6 +149,10 @@ export const EPISODE_FIELDS = `
     }
     publishAt published show { id title }
     exports { vttUrl srtUrl jsonTranscriptUrl chaptersUrl textUrl }
+    publications {
+      id destination status bytesSent bytesTotal publishAt remoteUrl
+      failureReason waitingReason waitingUntil captionsNote
+    }
   }`;
 
 /**

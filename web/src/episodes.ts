@@ -1,11 +1,12 @@
 /**
  * One episode's card: title, status, its four tasks with live progress bars, the failure reason
- * with Retry, and for a processed episode the player, video, transcript, chapters and downloads.
+ * with Retry, and for a processed episode its publishing panel (publishing.ts) and the player,
+ * video, transcript, chapters and downloads.
  * Updates change the card in place, so a playing audio element keeps playing and focus stays.
  */
-import type { Episode, Show, Task, TaskType, Transcript } from "./api.ts";
+import type { Episode, PublishingConnection, Show, Task, TaskType, Transcript } from "./api.ts";
 import { formatTime, h } from "./dom.ts";
-import { fillShowSelect } from "./shows.ts";
+import { type PublishingActions, PublishingPanel } from "./publishing.ts";
 import { formatBytes } from "./upload.ts";
 
 const TASKS: { type: TaskType; label: string }[] = [
@@ -32,12 +33,8 @@ const TASK_STATUS_LABELS: Record<Task["status"], string> = {
 };
 
 /** Each resolves with the reason it failed, or null when it was done. */
-export interface EpisodeActions {
+export interface EpisodeActions extends PublishingActions {
   retry: (episode: Episode) => Promise<string | null>;
-  setShow: (episode: Episode, showId: string | null) => Promise<string | null>;
-  /** `publishAt` null publishes now. */
-  publish: (episode: Episode, publishAt: string | null) => Promise<string | null>;
-  unpublish: (episode: Episode) => Promise<string | null>;
   /** The episode's transcript, or null when it could not be fetched. */
   transcript: (episode: Episode) => Promise<Transcript | null>;
 }
@@ -59,12 +56,17 @@ export class EpisodeCard {
   private readonly retryButton: HTMLButtonElement;
   private readonly outputs: HTMLDivElement;
   private outputsKey = "";
-  private readonly publication: Publication;
+  private readonly publication: PublishingPanel;
   private transcript: Transcript | null = null;
   private fetchingTranscript = false;
   private readonly actions: EpisodeActions;
 
-  constructor(episode: Episode, actions: EpisodeActions, shows: Show[]) {
+  constructor(
+    episode: Episode,
+    actions: EpisodeActions,
+    shows: Show[],
+    connections: PublishingConnection[],
+  ) {
     this.episode = episode;
     this.actions = actions;
     const headingId = `episode-${cssId(episode.id)}`;
@@ -115,7 +117,7 @@ export class EpisodeCard {
       this.retryMessage,
     );
     this.outputs = h("div", { class: "outputs" });
-    this.publication = new Publication(episode, actions, shows, () => this.episode);
+    this.publication = new PublishingPanel(episode, actions, shows, connections);
     this.element = h(
       "li",
       { class: "episode", "data-episode-id": episode.id },
@@ -187,6 +189,10 @@ export class EpisodeCard {
 
   setShows(shows: Show[]): void {
     this.publication.setShows(shows);
+  }
+
+  setConnections(connections: PublishingConnection[]): void {
+    this.publication.setConnections(connections);
   }
 
   private renderOutputs(episode: Episode): void {
@@ -327,110 +333,6 @@ export class EpisodeCard {
         ),
       );
     }
-  }
-}
-
-/**
- * A processed episode's place in a show's feed: the show to move it to, its publication state,
- * Publish (now, or at the time chosen) and Unpublish. Built once and updated in place, so the
- * keyboard focus stays where it was.
- */
-class Publication {
-  readonly element: HTMLDivElement;
-  private readonly select: HTMLSelectElement;
-  private readonly state: HTMLParagraphElement;
-  private readonly when: HTMLInputElement;
-  private readonly publishButton: HTMLButtonElement;
-  private readonly unpublishButton: HTMLButtonElement;
-  private readonly message: HTMLParagraphElement;
-  private readonly publishing: HTMLDivElement;
-
-  constructor(episode: Episode, actions: EpisodeActions, shows: Show[], current: () => Episode) {
-    const id = `pub-${episode.id.replace(/[^\w-]/g, "_")}`;
-    this.select = h("select", { id: `${id}-show` });
-    this.state = h("p", { class: "publication-state", role: "status" });
-    this.when = h("input", { id: `${id}-when`, type: "datetime-local" });
-    this.publishButton = h("button", { type: "button" }, "Publish");
-    this.unpublishButton = h("button", { type: "button", class: "secondary" }, "Unpublish");
-    this.message = h("p", { class: "error", role: "alert" });
-    const run = async (button: HTMLButtonElement, action: () => Promise<string | null>) => {
-      button.disabled = true;
-      this.message.textContent = "";
-      const problem = await action();
-      button.disabled = false;
-      if (problem) this.message.textContent = problem;
-    };
-    this.select.addEventListener("change", () =>
-      run(this.publishButton, () => actions.setShow(current(), this.select.value || null)),
-    );
-    this.publishButton.addEventListener("click", () =>
-      run(this.publishButton, () => {
-        const at = this.when.value ? new Date(this.when.value).toISOString() : null;
-        return actions.publish(current(), at);
-      }),
-    );
-    this.unpublishButton.addEventListener("click", () =>
-      run(this.unpublishButton, () => actions.unpublish(current())),
-    );
-    this.publishing = h(
-      "div",
-      {},
-      h(
-        "label",
-        { for: this.when.id },
-        "Publish at ",
-        h("span", { class: "optional" }, "(optional; now when empty)"),
-      ),
-      this.when,
-      this.publishButton,
-      this.unpublishButton,
-    );
-    this.element = h(
-      "div",
-      { class: "publication" },
-      h("label", { for: this.select.id }, "Show"),
-      this.select,
-      this.state,
-      this.publishing,
-      this.message,
-    );
-    this.setShows(shows);
-    this.update(episode);
-  }
-
-  setShows(shows: Show[]): void {
-    fillShowSelect(this.select, shows, "No show");
-    this.select.value = this.episodeShow;
-  }
-
-  private episodeShow = "";
-
-  update(episode: Episode): void {
-    this.element.hidden = episode.status !== "PROCESSED";
-    this.episodeShow = episode.show?.id ?? "";
-    if (
-      ![...this.select.options].some((option) => option.value === this.episodeShow) &&
-      episode.show
-    ) {
-      this.select.append(h("option", { value: episode.show.id }, episode.show.title));
-    }
-    this.select.value = this.episodeShow;
-    this.publishing.hidden = !episode.show;
-    this.unpublishButton.hidden = !episode.published && !episode.publishAt;
-    this.publishButton.textContent = episode.publishAt ? "Publish again" : "Publish";
-    const at = episode.publishAt ? new Date(episode.publishAt) : null;
-    this.state.textContent = !episode.show
-      ? "Not in a show: choose one to publish it."
-      : !at
-        ? `Not published in “${episode.show.title}”.`
-        : episode.published
-          ? `Published in “${episode.show.title}” on ${at.toLocaleString()}.`
-          : `Scheduled for ${at.toLocaleString()} in “${episode.show.title}”.`;
-    this.element.dataset.published = episode.published
-      ? "true"
-      : episode.publishAt
-        ? "scheduled"
-        : "false";
   }
 }
 

@@ -13,10 +13,12 @@ import {
   EPISODE_FIELDS,
   type Episode,
   PodflowApi,
+  type Publication,
   type Refusal,
   TRANSCRIPT_QUERY,
   type Transcript,
 } from "./api.ts";
+import { ConnectionsPanel } from "./connections.ts";
 import { byId } from "./dom.ts";
 import { type EpisodeActions, EpisodeCard } from "./episodes.ts";
 import { fillShowSelect, ShowsPanel } from "./shows.ts";
@@ -24,7 +26,8 @@ import { formatBytes, SpeedMeter, uploadFile } from "./upload.ts";
 
 const TOKEN_KEY = "podflow.token";
 const PAGE_SIZE = 20;
-const RESYNC_MAX = 80;
+/** A page of RESYNC_MAX episodes must stay under Podflow's query cost limit (10,000). */
+const RESYNC_MAX = 60;
 
 const signInSection = byId("sign-in");
 const signInForm = byId<HTMLFormElement>("sign-in-form");
@@ -58,6 +61,8 @@ interface Session {
   liveSeen: Map<string, number>;
   /** Live states of episodes not shown yet (older than the loaded pages). */
   unshown: Map<string, Episode>;
+  /** Ids of the Transistor and YouTube publications last seen FAILED. */
+  failedPublications: Set<string>;
 }
 
 let session: Session | null = null;
@@ -68,6 +73,14 @@ const showsPanel = new ShowsPanel(
   (shows) => {
     fillShowSelect(uploadShow, shows, "No show");
     for (const card of session?.cards.values() ?? []) card.setShows(shows);
+  },
+);
+
+// The producer's Transistor and YouTube connections: each card offers what is connected.
+const connectionsPanel = new ConnectionsPanel(
+  () => session?.api ?? null,
+  (connections) => {
+    for (const card of session?.cards.values() ?? []) card.setConnections(connections);
   },
 );
 
@@ -211,6 +224,7 @@ function startSession(api: PodflowApi): void {
     liveCount: 0,
     liveSeen: new Map(),
     unshown: new Map(),
+    failedPublications: new Set(),
     stopFeed: () => undefined,
     live: api.live({
       connected: (reconnected) => {
@@ -242,6 +256,8 @@ function startSession(api: PodflowApi): void {
           current.liveCount++;
           current.liveSeen.set(episode.id, current.liveCount);
           upsert(current, episode, "live");
+          // A publication that just failed may have found its connection broken.
+          if (newlyFailed(current, episode)) void connectionsPanel.load();
         }
         if (session === current) renderListState(current);
       },
@@ -256,6 +272,7 @@ function startSession(api: PodflowApi): void {
   renderListState(current);
   void resync(current, false);
   void showsPanel.load();
+  void connectionsPanel.load();
 }
 
 function endSession(): void {
@@ -267,11 +284,12 @@ function endSession(): void {
   void current.live.dispose();
   list.replaceChildren();
   showsPanel.clear();
+  connectionsPanel.clear();
 }
 
 async function resync(current: Session, reconnected: boolean): Promise<void> {
   try {
-    // At most RESYNC_MAX: a bigger page would pass Podflow's query cost limit (10,000).
+    // At most RESYNC_MAX: a bigger page would pass Podflow's query cost limit.
     const loaded = Math.min(RESYNC_MAX, Math.max(PAGE_SIZE, current.cards.size));
     const sentAt = current.liveCount;
     const page = await current.api.request<EpisodesPage>(EPISODES_QUERY, { first: loaded });
@@ -313,7 +331,12 @@ function upsert(current: Session, answered: Episode, source: "live" | number): v
     current.unshown.set(episode.id, episode);
     return;
   }
-  const card = new EpisodeCard(episode, actionsFor(current), showsPanel.shows);
+  const card = new EpisodeCard(
+    episode,
+    actionsFor(current),
+    showsPanel.shows,
+    connectionsPanel.connections,
+  );
   const before = cards.find((other) => newerFirst(episode, other.episode) < 0);
   list.insertBefore(card.element, before?.element ?? null);
   const ordered = [...cards, card].sort((a, b) => newerFirst(a.episode, b.episode));
@@ -369,16 +392,54 @@ function actionsFor(current: Session): EpisodeActions {
         episodeId: episode.id,
         showId,
       }),
-    publish: (episode, publishAt) =>
+    publish: (episode, request) =>
       changePublication(current, "publishEpisode", "PublishEpisodeInput", {
         episodeId: episode.id,
-        ...(publishAt ? { publishAt } : {}),
+        destinations: request.destinations,
+        ...(request.publishAt ? { publishAt: request.publishAt } : {}),
+        ...(request.youtubePrivacy ? { youtubePrivacy: request.youtubePrivacy } : {}),
       }),
+    retryPublication: (publication) => retryPublication(current, publication),
     unpublish: (episode) =>
       changePublication(current, "unpublishEpisode", "UnpublishEpisodeInput", {
         episodeId: episode.id,
       }),
   };
+}
+
+/**
+ * Starts a FAILED publication again. Its progress arrives by the episode's live updates, as
+ * every publication's does.
+ */
+async function retryPublication(
+  current: Session,
+  publication: Publication,
+): Promise<string | null> {
+  try {
+    const data = await current.api.request<{ retryPublication: Refusal }>(
+      `mutation RetryPublication($id: ID!) { retryPublication(id: $id) {
+         __typename ... on Error { message } } }`,
+      { id: publication.id },
+    );
+    const result = data.retryPublication;
+    if (result.__typename === "PublicationPayload") return null;
+    return result.message ?? "The publication could not be retried.";
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+
+function newlyFailed(current: Session, episode: Episode): boolean {
+  let newly = false;
+  for (const publication of episode.publications) {
+    if (publication.destination === "FEED") continue;
+    if (publication.status !== "FAILED") current.failedPublications.delete(publication.id);
+    else if (!current.failedPublications.has(publication.id)) {
+      current.failedPublications.add(publication.id);
+      newly = true;
+    }
+  }
+  return newly;
 }
 
 /** One of the mutations answering `EpisodePayload` or an error; null when it was done. */

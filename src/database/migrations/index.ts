@@ -7,6 +7,8 @@ import { Migration20261201203138_local_engine } from "./Migration20261201203138_
 import { Migration20261202020615_shows } from "./Migration20261202020615_shows.ts";
 import { Migration20261202030000_apply_task_events } from "./Migration20261202030000_apply_task_events.ts";
 import { Migration20261202124212_publishing } from "./Migration20261202124212_publishing.ts";
+import { Migration20261202125500_producer_limits } from "./Migration20261202125500_producer_limits.ts";
+import { Migration20261202130000_operations } from "./Migration20261202130000_operations.ts";
 
 export const migrations: MigrationObject[] = [
   { name: "Migration20261130061822_initial", class: Migration20261130061822_initial },
@@ -22,4 +24,9 @@ export const migrations: MigrationObject[] = [
     class: Migration20261202030000_apply_task_events,
   },
   { name: "Migration20261202124212_publishing", class: Migration20261202124212_publishing },
+  {
+    name: "Migration20261202125500_producer_limits",
+    class: Migration20261202125500_producer_limits,
+  },
+  { name: "Migration20261202130000_operations", class: Migration20261202130000_operations },
 ];

@@ -146,6 +146,31 @@ export function transistorKey(distribution: Distribution, connection: Publishing
   return secretsOf(distribution).open(connection.secret, connection.id);
 }
 
+/**
+ * Seals the connection's secrets again with the current key when an older one sealed them (a
+ * key rotation in progress: PODFLOW_SECRET_KEY lists the new key first, the old after it).
+ */
+export async function resealIfStale(
+  em: EntityManager,
+  distribution: Distribution,
+  connection: PublishingConnection,
+): Promise<void> {
+  const secrets = secretsOf(distribution);
+  const fields = ["secret", "accessToken"] as const;
+  const stale = fields.filter((field) => {
+    const sealed = connection[field];
+    return sealed != null && secrets.isStale(sealed);
+  });
+  if (stale.length === 0) return;
+  for (const field of stale) {
+    connection[field] = secrets.seal(
+      secrets.open(connection[field] as string, connection.id),
+      connection.id,
+    );
+  }
+  await em.flush();
+}
+
 /** The shows of the producer's Transistor account, asked now. */
 export async function transistorShows(deps: ConnectionDeps, user: User): Promise<TransistorShow[]> {
   const connection = await findConnection(deps.em, user, "transistor");

@@ -18,7 +18,7 @@ import type { QueueName } from "../../jobs/queues.ts";
 import type { MediaEngines } from "../engines/engine.ts";
 import { ConflictError, NotFoundError } from "../errors.ts";
 import { enqueue } from "../job-queue.ts";
-import { findConnection } from "./connections.ts";
+import { findConnection, resealIfStale } from "./connections.ts";
 import type { Distribution } from "./index.ts";
 
 /**
@@ -201,7 +201,13 @@ export async function loadRun(
     // The episode's lazy columns too: Transistor gets the transcript, YouTube the chapters and
     // the captions made from the timed transcript.
     {
-      populate: ["episode", "episode.transcript", "episode.transcriptSegments", "episode.chapters"],
+      populate: [
+        "episode",
+        "episode.show",
+        "episode.transcript",
+        "episode.transcriptSegments",
+        "episode.chapters",
+      ],
     },
   );
   // A later run (a retry, publishing again) owns the publication now; an ended one is done.
@@ -209,6 +215,7 @@ export async function loadRun(
   if (["PUBLISHED", "SCHEDULED", "FAILED"].includes(publication.status)) return null;
   const service = publication.destination === "TRANSISTOR" ? "transistor" : "youtube";
   const connection = await findConnection(em, publication.user, service);
+  if (connection?.secret) await resealIfStale(em, deps.distribution, connection);
   return {
     em,
     publication,

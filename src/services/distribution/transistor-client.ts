@@ -8,6 +8,7 @@ import railsTimeZones from "rails-timezone";
 import { z } from "zod";
 import packageJson from "../../../package.json" with { type: "json" };
 import { parseRetryAfter, redact } from "../ittybit/errors.ts";
+import { wallClock } from "./wall-clock.ts";
 
 // Transistor.fm's API (api.transistor.fm/v1), transport only: JSON:API documents in, plain
 // objects out. Authentication is the producer's own API key in `x-api-key`, passed per call
@@ -121,9 +122,11 @@ export interface TransistorClientOptions {
   uploadTimeoutMs?: number;
 }
 
+// Transistor counts requests when they arrive, we when they leave: a second of margin keeps a
+// request delayed on its way from landing in the same window as the tenth after it.
 export const DEFAULT_TRANSISTOR_RATE_LIMIT: TransistorRateLimit = {
   limit: 10,
-  intervalMs: 10_000,
+  intervalMs: 11_000,
   blockedWaitMs: 10_000,
   maxRateLimitRetries: 3,
 };
@@ -496,19 +499,6 @@ export function ianaTimeZone(timeZone: string | null): string | null {
     }
   }
   return null;
-}
-
-function wallClock(timeZone: string): Intl.DateTimeFormat {
-  return new Intl.DateTimeFormat("en-US", {
-    timeZone,
-    year: "numeric",
-    month: "2-digit",
-    day: "2-digit",
-    hour: "2-digit",
-    minute: "2-digit",
-    second: "2-digit",
-    hourCycle: "h23",
-  });
 }
 
 function toShow(resource: z.infer<typeof ResourceSchema>): TransistorShow {

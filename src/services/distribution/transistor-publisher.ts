@@ -39,7 +39,7 @@ export function publishToTransistor(
   return runPublication(deps, payload, "publish-to-transistor", async (run) => {
     const { connection } = run;
     const client = deps.distribution.transistor;
-    if (!connection || connection.status !== "CONNECTED" || !connection.transistorShowId) {
+    if (connection?.status !== "CONNECTED" || !connection.transistorShowId) {
       throw new PublicationRefused(
         connection?.brokenReason ?? "Transistor is not connected (or no show is chosen)",
       );
@@ -142,6 +142,7 @@ async function uploadAudio(
     () => streamOf(file, signal),
     file.bytes,
     (sent) => progress.update(sent),
+    signal,
   );
   await progress.flush();
   await record(run, {

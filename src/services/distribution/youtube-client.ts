@@ -59,7 +59,10 @@ export interface YouTubeClient {
       signal?: AbortSignal;
     },
   ): Promise<UploadState>;
-  /** captions.insert (multipart/related); throws YouTubeError with reason "captionExists" on 409. */
+  /**
+   * captions.insert (multipart/related); throws YouTubeError with reason "captionExists" on 409 —
+   * also what a retry meets when the first attempt landed but its answer was lost.
+   */
   insertCaption(
     accessToken: string,
     p: { videoId: string; language: string; name: string; body: string; contentType: string },

@@ -3,6 +3,8 @@
 // description timestamps that YouTube only shows when every rule holds (first at 0:00, at least
 // three, each at least ten seconds long).
 
+import { wallClock } from "./wall-clock.ts";
+
 export const YOUTUBE_TITLE_MAX_CHARACTERS = 100;
 export const YOUTUBE_DESCRIPTION_MAX_BYTES = 5000;
 export const YOUTUBE_MIN_CHAPTERS = 3;
@@ -154,16 +156,7 @@ export function youtubeDescription(p: {
   return fitted ? `${fitted}${separator}${block}` : block;
 }
 
-const PACIFIC = new Intl.DateTimeFormat("en-US", {
-  timeZone: "America/Los_Angeles",
-  year: "numeric",
-  month: "2-digit",
-  day: "2-digit",
-  hour: "2-digit",
-  minute: "2-digit",
-  second: "2-digit",
-  hourCycle: "h23",
-});
+const PACIFIC = wallClock("America/Los_Angeles");
 
 /** Wall-clock fields in Los Angeles, as a UTC timestamp of the same fields. */
 function pacificWallClock(date: Date): number {

@@ -38,7 +38,7 @@ export function publishToYouTube(
 ): Promise<void> {
   return runPublication(deps, payload, "publish-to-youtube", async (run) => {
     const { connection } = run;
-    if (!connection || connection.status !== "CONNECTED") {
+    if (connection?.status !== "CONNECTED") {
       throw new PublicationRefused(connection?.brokenReason ?? "YouTube is not connected");
     }
     let token: string;
@@ -139,7 +139,7 @@ async function upload(
     const length = Math.min(deps.distribution.chunkBytes, total - start);
     const chunk = await file.read(start, length, signal);
     state = await withToken(token, refresh, (t) =>
-      client.uploadChunk(t, sessionUri, { start, chunk, total, contentType: MP4 }),
+      client.uploadChunk(t, sessionUri, { start, chunk, total, contentType: MP4, signal }),
     );
   }
   await record(run, {
@@ -207,6 +207,12 @@ function videoMetadata(episode: Episode, run: PublicationRun): YouTubeVideoMetad
   };
 }
 
+/** The show's language as BCP-47 (`en-us` → `en-US`); English for an episode in no show. */
+function captionLanguage(episode: Episode): string {
+  const [language = "en", region] = (episode.show?.language ?? "en").split("-");
+  return region ? `${language.toLowerCase()}-${region.toUpperCase()}` : language.toLowerCase();
+}
+
 /** The transcript as an SRT caption track; a track already there (a rerun) counts as done. */
 async function addCaptions(
   run: PublicationRun,
@@ -227,7 +233,7 @@ async function addCaptions(
     const caption = await withToken(token, refresh, (t) =>
       client.insertCaption(t, {
         videoId: remoteId,
-        language: "en",
+        language: captionLanguage(run.episode),
         name: "Transcript",
         body: toSrt(segments),
         contentType: "application/octet-stream",

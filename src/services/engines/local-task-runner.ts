@@ -19,6 +19,7 @@ import { runSpeechTask } from "../../engine/local/tasks/speech.ts";
 import { runVideoTask } from "../../engine/local/tasks/video.ts";
 import type { Episode } from "../../entities/episode.entity.ts";
 import { ProcessingTask } from "../../entities/processing-task.entity.ts";
+import type { Metrics } from "../../metrics.ts";
 import type { TaskEvent, TaskEventOutput } from "../ittybit/task-event.ts";
 import type { MediaStorage } from "../storage.ts";
 import { applyTaskEvent } from "../task-events.ts";
@@ -34,6 +35,8 @@ import {
 import { uploadKey } from "./local-uploads.ts";
 
 export interface LocalRunnerDeps extends Pick<AppDeps, "orm" | "boss" | "logger"> {
+  /** Task durations and transitions for GET /metrics, when given. */
+  metrics?: Pick<Metrics, "engineTaskDuration" | "taskTransitions">;
   storage: MediaStorage;
   tools: MediaTools;
   publicUrl: string;
@@ -72,6 +75,12 @@ export async function runLocalTask(
   await rm(workDir, { recursive: true, force: true });
   await mkdir(workDir, { recursive: true });
   const progress = progressReporter((percent) => report("PROCESSING", { progress: percent }));
+  const started = performance.now();
+  const timed = (outcome: "completed" | "skipped" | "failed" | "retried") =>
+    deps.metrics?.engineTaskDuration.observe(
+      { engine: "local", type: task.type, outcome },
+      (performance.now() - started) / 1_000,
+    );
   try {
     await report("PROCESSING", { progress: 0 });
     logger.info({ attempt: task.attempt }, "local task started");
@@ -91,18 +100,22 @@ export async function runLocalTask(
     await progress.settled();
     if ("skipped" in outcome) {
       await report("SKIPPED", { error: outcome.skipped });
+      timed("skipped");
       logger.info({ reason: outcome.skipped }, "local task skipped");
       return;
     }
     await report("COMPLETED", { progress: 100, output: outcome });
+    timed("completed");
     logger.info({ output: outcome.url }, "local task completed");
   } catch (error) {
     await progress.settled();
     if (error instanceof NotMediaError || (job.lastAttempt && !job.signal.aborted)) {
       await report("FAILED", { error: (error as Error).message ?? String(error) });
+      timed("failed");
       logger.warn({ err: error }, "local task failed");
       return;
     }
+    timed("retried");
     if (!(error instanceof MediaTaskAbortedError))
       logger.warn({ err: error }, "local task will be retried");
     throw error;

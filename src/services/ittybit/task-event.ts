@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { clampProgress, type TaskStatus } from "../../domain/tasks.ts";
+import { containsNul } from "../../security/nul-text.ts";
 import { IttybitTaskSchema, type KnownTaskStatus, type TaskOutput } from "./types.ts";
 
 /** What Ittybit's status words can mean; SKIPPED is the local engine's alone. */
@@ -82,6 +83,8 @@ type DeliveredTask = z.infer<typeof DeliveredTaskSchema>;
  * task forward by mistake, and `rawStatus` keeps the word for the logs.
  */
 export function normalizeTaskPayload(payload: unknown, deliveryId?: string): TaskEvent {
+  // PostgreSQL stores no NUL in text or jsonb: such a body could never be recorded.
+  if (containsNul(payload)) throw new TaskEventParseError("the body contains NUL characters");
   const envelope = EventEnvelopeSchema.safeParse(payload);
   if (envelope.success && !envelope.data.kind.startsWith("task.")) {
     throw new TaskEventParseError(`event ${envelope.data.kind} is not about a task`);

@@ -1,0 +1,417 @@
+import { readdir } from "node:fs/promises";
+import { setTimeout as sleep } from "node:timers/promises";
+import { createClient } from "graphql-ws";
+import WebSocket from "ws";
+import { TASK_TYPES } from "../../src/domain/tasks.ts";
+import { webhookHeaders } from "../../test/support/webhook-signing.ts";
+import { withClient } from "../support/environment.ts";
+import { createLoadClient, timedGraphql } from "../support/http.ts";
+import { BENCH_WEBHOOK_PATH, BENCH_WEBHOOK_SECRET, spawnPodflow } from "../support/podflow.ts";
+import { processRssBytes } from "../support/proc.ts";
+import { type Check, check, type Figure, figure } from "../support/results.ts";
+import type { BenchScenario, ScenarioContext, ScenarioOutcome } from "../support/scenario.ts";
+import { type SeededEpisode, seedEpisodes, seedProducer } from "../support/seed.ts";
+import { latencyPercentiles } from "../support/stats.ts";
+
+// Soak: one Podflow process (API and workers) under a steady mix for 10 minutes (quick: 1) —
+// signed webhook deliveries, GraphQL queries, and subscriptions opened and closed over
+// WebSocket and server-sent events all the while. What is watched is what leaks: the process's
+// resident memory and open file descriptors after a warm-up and again after the load (the start
+// is each figure's baseline, so × baseline is the growth), and whether any delivery was lost.
+
+interface Sizes {
+  warmupMs: number;
+  loadMs: number;
+  webhooksPerSecond: number;
+  queriesPerSecond: number;
+  /** New subscriptions per second, each held for 0.5–3 s. */
+  subscriptionsPerSecond: number;
+  /** Settling time after the load, before the end is measured. */
+  settleMs: number;
+}
+
+const FULL: Sizes = {
+  warmupMs: 60_000,
+  loadMs: 600_000,
+  webhooksPerSecond: 60,
+  queriesPerSecond: 15,
+  subscriptionsPerSecond: 4,
+  settleMs: 10_000,
+};
+const QUICK: Sizes = { ...FULL, warmupMs: 20_000, loadMs: 60_000, settleMs: 5_000 };
+
+/** Progress values a task's deliveries step through (1..MAX_PROGRESS), never completing it. */
+const MAX_PROGRESS = 99;
+/** The soaked process's old-space limit. */
+const HEAP_LIMIT_MIB = 192;
+/** How long a new subscription may take to its first result. */
+const FIRST_RESULT_MS = 10_000;
+/** How much RSS and open descriptors may grow from start to end. */
+const TOLERANCE = 0.1;
+
+const EPISODES_QUERY = `query { episodes(first: 20) { edges { node { id status progress tasks { type status progress } } } } }`;
+const EPISODE_UPDATED = `subscription($id: ID!) { episodeUpdated(id: $id) { id status tasks { progress } } }`;
+const KIND = ["audio", "video", "speech", "chapters"];
+
+async function openDescriptors(pid: number): Promise<number> {
+  return (await readdir(`/proc/${pid}/fd`).catch(() => [] as string[])).length;
+}
+
+/** The process's own view, from its GET /metrics: V8 heap in use and active libuv handles. */
+async function processMetrics(url: string): Promise<{ heapUsed: number; handles: number }> {
+  const text = await fetch(`${url}/metrics`)
+    .then((response) => response.text())
+    .catch(() => "");
+  const value = (name: string) =>
+    Number(new RegExp(`^podflow_${name} ([0-9.e+]+)`, "m").exec(text)?.[1] ?? Number.NaN);
+  return {
+    heapUsed: value("nodejs_heap_size_used_bytes"),
+    handles: value("nodejs_active_handles_total"),
+  };
+}
+
+/** What is measured at the start and at the end. */
+async function measure(url: string, pid: number) {
+  return {
+    rss: await processRssBytes(pid),
+    fds: await openDescriptors(pid),
+    ...(await processMetrics(url)),
+  };
+}
+
+/**
+ * Runs `operation` `perSecond` times a second until `until` (performance.now()), without waiting
+ * for one to finish before the next starts (at most `maxInFlight` at once: past it the pace
+ * slips rather than the queue growing). Resolves once every started one has finished.
+ */
+async function paced(
+  perSecond: number,
+  until: number,
+  maxInFlight: number,
+  operation: () => Promise<void>,
+): Promise<void> {
+  const inFlight = new Set<Promise<void>>();
+  let next = performance.now();
+  while (performance.now() < until) {
+    if (inFlight.size >= maxInFlight) await Promise.race(inFlight);
+    const started = operation().finally(() => inFlight.delete(started));
+    inFlight.add(started);
+    next += 1000 / perSecond;
+    const wait = next - performance.now();
+    if (wait > 0) await sleep(wait);
+  }
+  await Promise.all(inFlight);
+}
+
+interface Load {
+  deliveries: number;
+  /** Deliveries not answered 200 "received". */
+  refused: string[];
+  /** The last progress sent per engine task id. */
+  lastProgress: Map<string, number>;
+  webhookIds: string[];
+  webhookMs: number[];
+  queryMs: number[];
+  queryErrors: string[];
+  subscriptions: number;
+  /** Subscriptions that never got their first result. */
+  silent: string[];
+}
+
+async function run(context: ScenarioContext): Promise<ScenarioOutcome> {
+  const sizes = context.quick ? QUICK : FULL;
+  const database = await context.server.createDatabase("soak");
+  context.cleanups.add("drop the soak database", () => database.drop());
+  const podflow = await spawnPodflow(context.cleanups, {
+    databaseUrl: database.url,
+    standIn: null,
+    env: {
+      PODFLOW_ROLES: "api,worker",
+      // The stand-in is not started: nothing may ask Ittybit about the soaked tasks.
+      PODFLOW_RECONCILE_AFTER_SECONDS: "86400",
+      // A bounded old space: V8 collects instead of growing into the machine's free memory, so
+      // memory that still grows is held, not garbage (a leak ends in an out-of-memory exit).
+      NODE_OPTIONS:
+        `--max-old-space-size=${HEAP_LIMIT_MIB} ${process.env.BENCH_NODE_OPTIONS ?? ""}`.trim(),
+    },
+  });
+
+  const totalMs = sizes.warmupMs + sizes.loadMs;
+  const deliveriesNeeded = Math.ceil((sizes.webhooksPerSecond * totalMs) / 1000) + 100;
+  const episodeCount = Math.ceil(deliveriesNeeded / (TASK_TYPES.length * (MAX_PROGRESS - 1)));
+  const { token, episodes } = await withClient(database.url, async (client) => {
+    const producer = await seedProducer(client, `soak-${context.runTag}`);
+    const seeded = await seedEpisodes(client, {
+      userId: producer.userId,
+      count: episodeCount,
+      tag: `soak${context.runTag}`,
+    });
+    return { token: producer.token, episodes: seeded };
+  });
+  const tasks = episodes.flatMap((episode) => episode.tasks);
+  const globalIds = episodes.map((episode: SeededEpisode) =>
+    Buffer.from(`Episode:${episode.id}`).toString("base64"),
+  );
+  context.log(
+    `  ${episodes.length} episodes; ${sizes.webhooksPerSecond} webhooks/s, ${sizes.queriesPerSecond} queries/s, ${sizes.subscriptionsPerSecond} new subscriptions/s`,
+  );
+
+  // One keep-alive pool per phase, closed before each measurement: the descriptors counted are
+  // Podflow's own, not connections this load generator happens to hold open.
+  let http = createLoadClient(podflow.url, 16);
+  context.cleanups.add("close the soak's HTTP client", async () => http.close());
+  const load: Load = {
+    deliveries: 0,
+    refused: [],
+    lastProgress: new Map(),
+    webhookIds: [],
+    webhookMs: [],
+    queryMs: [],
+    queryErrors: [],
+    subscriptions: 0,
+    silent: [],
+  };
+
+  const webhook = async () => {
+    const index = load.deliveries++;
+    const task = tasks[index % tasks.length];
+    if (!task) return;
+    const progress = Math.floor(index / tasks.length) + 1;
+    if (progress > MAX_PROGRESS) return;
+    const webhookId = `msg_soak_${context.runTag}_${index}`;
+    const body = JSON.stringify({
+      id: task.engineTaskId,
+      object: "task",
+      kind: KIND[TASK_TYPES.indexOf(task.type)],
+      status: "processing",
+      progress,
+      output: null,
+      error: null,
+      updated: new Date().toISOString(),
+    });
+    const headers = {
+      "content-type": "application/json",
+      ...webhookHeaders(BENCH_WEBHOOK_SECRET, webhookId, Math.floor(Date.now() / 1000), body),
+    };
+    const answer = await http
+      .post(BENCH_WEBHOOK_PATH, headers, body)
+      .catch((error: unknown) => ({ status: 0, body: String(error), ms: Number.NaN }));
+    if (answer.status !== 200 || !answer.body.includes('"received"')) {
+      load.refused.push(`${webhookId}: HTTP ${answer.status} ${answer.body.slice(0, 120)}`);
+      return;
+    }
+    load.webhookIds.push(webhookId);
+    load.webhookMs.push(answer.ms);
+    const last = load.lastProgress.get(task.engineTaskId) ?? 0;
+    load.lastProgress.set(task.engineTaskId, Math.max(last, progress));
+  };
+
+  const query = async () => {
+    const answer = await timedGraphql(podflow.url, token, EPISODES_QUERY).catch(
+      (error: unknown) => ({ status: 0, data: null, errors: [{ message: String(error) }], ms: 0 }),
+    );
+    if (answer.status !== 200 || answer.errors) {
+      load.queryErrors.push(`HTTP ${answer.status} ${JSON.stringify(answer.errors).slice(0, 120)}`);
+    } else load.queryMs.push(answer.ms);
+  };
+
+  // Churn: each subscription on a socket (or event stream) of its own, held a moment, dropped.
+  // It is held until its first result, up to FIRST_RESULT_MS, and then for the rest of its hold.
+  let churned = 0;
+  const subscription = async () => {
+    const number = churned++;
+    const id = globalIds[number % globalIds.length];
+    const holdMs = 500 + (number % 6) * 500;
+    load.subscriptions += 1;
+    const first =
+      number % 2 === 0 ? await wsFirstResult(id, holdMs) : await sseFirstResult(id, holdMs);
+    if (!first) load.silent.push(`${number % 2 === 0 ? "ws" : "sse"} subscription ${number}`);
+  };
+  const wsFirstResult = async (id: string | undefined, holdMs: number): Promise<boolean> => {
+    const client = createClient({
+      url: `${podflow.url.replace(/^http/, "ws")}/graphql`,
+      webSocketImpl: WebSocket,
+      connectionParams: { authorization: `Bearer ${token}` },
+      retryAttempts: 0,
+    });
+    try {
+      let got = false;
+      const started = performance.now();
+      let first!: () => void;
+      const gotFirst = new Promise<void>((resolve) => {
+        first = resolve;
+      });
+      const done = new Promise<void>((resolve) => {
+        client.subscribe(
+          { query: EPISODE_UPDATED, variables: { id } },
+          {
+            next: () => {
+              got = true;
+              first();
+            },
+            error: () => resolve(),
+            complete: () => resolve(),
+          },
+        );
+      });
+      await Promise.race([done, gotFirst, sleep(FIRST_RESULT_MS)]);
+      const left = holdMs - (performance.now() - started);
+      if (got && left > 0) await Promise.race([done, sleep(left)]);
+      return got;
+    } finally {
+      await client.dispose();
+    }
+  };
+  const sseFirstResult = async (id: string | undefined, holdMs: number): Promise<boolean> => {
+    const abort = new AbortController();
+    const started = performance.now();
+    // Until the first result (at most FIRST_RESULT_MS), then to the end of the hold.
+    let timer = setTimeout(() => abort.abort(), FIRST_RESULT_MS);
+    let text = "";
+    const hasResult = () => /event: next\ndata: \{"data"/.test(text);
+    try {
+      const response = await fetch(`${podflow.url}/graphql`, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          accept: "text/event-stream",
+          authorization: `Bearer ${token}`,
+        },
+        body: JSON.stringify({ query: EPISODE_UPDATED, variables: { id } }),
+        signal: abort.signal,
+      });
+      for await (const chunk of response.body ?? []) {
+        const before = hasResult();
+        text += Buffer.from(chunk).toString("utf8");
+        if (!before && hasResult()) {
+          clearTimeout(timer);
+          timer = setTimeout(
+            () => abort.abort(),
+            Math.max(0, holdMs - (performance.now() - started)),
+          );
+        }
+      }
+    } catch {
+      // Aborted at the end of its hold: the usual end.
+    } finally {
+      clearTimeout(timer);
+    }
+    return hasResult();
+  };
+
+  const mix = async (ms: number) => {
+    const until = performance.now() + ms;
+    await Promise.all([
+      paced(sizes.webhooksPerSecond, until, 32, webhook),
+      paced(sizes.queriesPerSecond, until, 16, query),
+      paced(sizes.subscriptionsPerSecond, until, 64, subscription),
+    ]);
+  };
+
+  context.log(`  warm-up ${sizes.warmupMs / 1000} s`);
+  await mix(sizes.warmupMs);
+  http.close();
+  await sleep(sizes.settleMs);
+  const start = await measure(podflow.url, podflow.pid);
+  const loadStarted = performance.now();
+  const deliveredBefore = load.webhookIds.length;
+  const queriedBefore = load.queryMs.length;
+  context.log(`  load ${sizes.loadMs / 1000} s`);
+  http = createLoadClient(podflow.url, 16);
+  await mix(sizes.loadMs);
+  const loadSeconds = (performance.now() - loadStarted) / 1000;
+  http.close();
+  await sleep(sizes.settleMs);
+  const end = await measure(podflow.url, podflow.pid);
+
+  // Lost deliveries: answered "received" but not in the inbox, or not the task's progress.
+  const stored = await withClient(database.url, async (client) => {
+    const inbox = await client.query<{ n: string }>(
+      "select count(*) as n from webhook_deliveries where id = any($1::text[])",
+      [load.webhookIds],
+    );
+    const progress = await client.query<{ engine_task_id: string; progress: number | null }>(
+      "select engine_task_id, progress from processing_tasks where engine_task_id = any($1::text[])",
+      [[...load.lastProgress.keys()]],
+    );
+    return { inbox: Number(inbox.rows[0]?.n), progress: progress.rows };
+  });
+  const behind = stored.progress.filter(
+    (row) => row.progress !== load.lastProgress.get(row.engine_task_id),
+  );
+
+  const mib = (bytes: number) => bytes / 1024 ** 2;
+  const webhookLatency = latencyPercentiles(load.webhookMs);
+  const queryLatency = latencyPercentiles(load.queryMs);
+  const figures: Figure[] = [
+    figure("RSS after the load", "MiB", "lower", [mib(end.rss)], {
+      name: "RSS after the warm-up",
+      rounds: [mib(start.rss)],
+    }),
+    figure("open file descriptors after the load", "fds", "lower", [end.fds], {
+      name: "after the warm-up",
+      rounds: [start.fds],
+    }),
+    figure("V8 heap in use after the load", "MiB", "lower", [mib(end.heapUsed)], {
+      name: "after the warm-up",
+      rounds: [mib(start.heapUsed)],
+    }),
+    figure("active handles after the load", "handles", "lower", [end.handles], {
+      name: "after the warm-up",
+      rounds: [start.handles],
+    }),
+    figure("webhook deliveries under load", "/s", "higher", [
+      (load.webhookIds.length - deliveredBefore) / loadSeconds,
+    ]),
+    figure("webhook p50", "ms", "lower", [webhookLatency.p50]),
+    figure("webhook p99", "ms", "lower", [webhookLatency.p99]),
+    figure("queries under load", "/s", "higher", [
+      (load.queryMs.length - queriedBefore) / loadSeconds,
+    ]),
+    figure("query p50 (episodes, first 20)", "ms", "lower", [queryLatency.p50]),
+    figure("query p99 (episodes, first 20)", "ms", "lower", [queryLatency.p99]),
+  ];
+  const growth = (from: number, to: number) => (to - from) / from;
+  const checks: Check[] = [
+    check(
+      "no lost delivery",
+      load.refused.length === 0 && stored.inbox === load.webhookIds.length && behind.length === 0,
+      `${load.webhookIds.length} of ${load.deliveries} deliveries received, ${stored.inbox} in the inbox, ${behind.length} tasks not at their last progress${load.refused.length ? `; refused: ${load.refused.slice(0, 3).join("; ")}` : ""}`,
+    ),
+    check(
+      "every query answered",
+      load.queryErrors.length === 0,
+      `${load.queryMs.length} queries, ${load.queryErrors.length} errors${load.queryErrors.length ? `: ${load.queryErrors.slice(0, 3).join("; ")}` : ""}`,
+    ),
+    check(
+      "every subscription got its first result",
+      load.silent.length === 0,
+      `${load.subscriptions} subscriptions opened and closed, ${load.silent.length} silent${load.silent.length ? `: ${load.silent.slice(0, 5).join(", ")}` : ""}`,
+    ),
+    check(
+      `RSS within ${TOLERANCE * 100} % of the start`,
+      growth(start.rss, end.rss) <= TOLERANCE,
+      `${mib(start.rss).toFixed(1)} MiB → ${mib(end.rss).toFixed(1)} MiB (${(growth(start.rss, end.rss) * 100).toFixed(1)} %)`,
+    ),
+    check(
+      `open file descriptors and active handles within ${TOLERANCE * 100} % of the start`,
+      growth(start.fds, end.fds) <= TOLERANCE && growth(start.handles, end.handles) <= TOLERANCE,
+      `descriptors ${start.fds} → ${end.fds}, handles ${start.handles} → ${end.handles}`,
+    ),
+  ];
+  return {
+    notes: [
+      `One Podflow process (API and workers, --max-old-space-size=${HEAP_LIMIT_MIB}) on a fresh database; ${episodes.length} seeded episodes, 4 tasks each.`,
+      `${sizes.warmupMs / 1000} s warm-up, then ${sizes.loadMs / 1000} s of ${sizes.webhooksPerSecond} signed progress deliveries/s, ${sizes.queriesPerSecond} episode-list queries/s and ${sizes.subscriptionsPerSecond} new subscriptions/s (WebSocket and SSE alternately, each held 0.5–3 s).`,
+      `Start = after the warm-up and ${sizes.settleMs / 1000} s of quiet; end = after the load and as long again. × baseline is end ÷ start.`,
+    ],
+    figures,
+    checks,
+  };
+}
+
+export const soak: BenchScenario = {
+  id: "soak",
+  title: "Soak: webhooks, queries and subscription churn",
+  run,
+};

@@ -5,7 +5,12 @@ import {
   type ServerResponse,
 } from "node:http";
 import type { AddressInfo } from "node:net";
-import { type FailFault, FaultQueue, type FaultTarget } from "./ittybit-stand-in-faults.ts";
+import {
+  type DelayFault,
+  type FailFault,
+  FaultQueue,
+  type FaultTarget,
+} from "./ittybit-stand-in-faults.ts";
 
 // The HTTP plumbing the Transistor and YouTube stand-ins share: a server on 127.0.0.1:0, every
 // request recorded (headers and raw body included, so a test can check where a secret went),
@@ -41,6 +46,8 @@ export interface StandInServer {
   failNext(fault: FailFault): void;
   /** The next matching request(s) are dropped before reaching the handler. */
   dropNext(target: FaultTarget): void;
+  /** The next matching request(s) are answered `delayMs` late (the request takes effect). */
+  delayNext(fault: DelayFault): void;
   clearFaults(): void;
   close(): Promise<void>;
 }
@@ -101,6 +108,7 @@ export async function startStandInServer(
       response.socket?.destroy();
       return;
     }
+    if (fault?.type === "delay") await new Promise((resolve) => setTimeout(resolve, fault.delayMs));
     write(response, await handler(recorded));
   }
 
@@ -125,6 +133,7 @@ export async function startStandInServer(
     requests,
     failNext: (fault) => faults.add({ type: "fail", ...fault }),
     dropNext: (target) => faults.add({ type: "drop", ...target }),
+    delayNext: (fault) => faults.add({ type: "delay", ...fault }),
     clearFaults: () => faults.clear(),
     async close() {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));

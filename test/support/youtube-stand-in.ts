@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import type { FailFault, FaultTarget } from "./ittybit-stand-in-faults.ts";
+import type { DelayFault, FailFault, FaultTarget } from "./ittybit-stand-in-faults.ts";
 import { type RecordedRequest, type StandInAnswer, startStandInServer } from "./stand-in-server.ts";
 
 // An in-memory Google for tests: the OAuth 2.0 authorization-code flow with PKCE (consent that a
@@ -636,6 +636,7 @@ export async function startYouTubeStandIn(options: YouTubeStandInOptions) {
     },
     failNext: (fault: FailFault) => server.failNext(fault),
     dropNext: (target: FaultTarget) => server.dropNext(target),
+    delayNext: (fault: DelayFault) => server.delayNext(fault),
     clearFaults: () => server.clearFaults(),
     close: () => server.close(),
   };

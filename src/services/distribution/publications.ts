@@ -302,11 +302,13 @@ export async function runPublication(
     }
     if (error instanceof PublicationWait) {
       log.info({ until: error.until, reason: error.message }, "publication waits");
-      await record(run, { waitingReason: error.message, waitingUntil: error.until });
+      // The job that comes back is queued first: a publication never says it waits for a time
+      // that no job is there to keep.
       await deps.boss.send(queue, payload, {
         startAfter: error.until,
         singletonKey: payload.publicationId,
       });
+      await record(run, { waitingReason: error.message, waitingUntil: error.until });
       return;
     }
     await record(run, {

@@ -7,8 +7,10 @@
  * order. A burst that fails (the database is away) is merged into the next one, whose loads
  * are fresher still, and retried with a growing pause.
  */
+
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
+import { runInRequest } from "../../request-context.ts";
 import type { Follower } from "./followers.ts";
 
 export interface Burst {
@@ -84,13 +86,17 @@ export class BurstScheduler {
 
   #schedule(): void {
     if (this.#draining || this.#stopped || !hasWork(this.#pending)) return;
-    // setImmediate: the notifications of one network read join the same burst.
-    this.#draining = new Promise<void>((resolve) => setImmediate(resolve))
-      .then(() => this.#drain())
-      .finally(() => {
-        this.#draining = null;
-        this.#schedule();
-      });
+    // setImmediate: the notifications of one network read join the same burst. A burst serves
+    // every subscriber, so its work (and its log lines) belongs to no request, whichever
+    // subscription's start happened to schedule it.
+    this.#draining = runInRequest(undefined, () =>
+      new Promise<void>((resolve) => setImmediate(resolve))
+        .then(() => this.#drain())
+        .finally(() => {
+          this.#draining = null;
+          this.#schedule();
+        }),
+    );
   }
 
   async #drain(): Promise<void> {

@@ -34,26 +34,45 @@ export async function lockProducer(tx: EntityManager, userId: string): Promise<v
   ]);
 }
 
+/**
+ * Throws a RateLimitError when `table` holds `max` of the producer's rows created within the
+ * last hour; one more is possible an hour after the oldest of those `max`.
+ */
+async function assertUnderHourlyLimit(
+  em: EntityManager,
+  limit: { table: "episodes" | "episode_retries"; what: string; setting: string },
+  userId: string,
+  max: number,
+  since: Date,
+): Promise<void> {
+  const [oldest] = await em.execute<Array<{ created_at: Date }>>(
+    `select created_at from ${limit.table} where user_id = ? and created_at > ?
+     order by created_at desc offset ? limit 1`,
+    [userId, since, max - 1],
+  );
+  if (oldest) {
+    throw new RateLimitError(
+      limit.what,
+      limit.setting,
+      max,
+      new Date(new Date(oldest.created_at).getTime() + HOUR_MS),
+    );
+  }
+}
+
 /** Throws a RateLimitError when the producer created `max` episodes within the last hour. */
 export async function assertEpisodeAllowance(
   em: EntityManager,
   userId: string,
   max: number,
 ): Promise<void> {
-  const since = new Date(Date.now() - HOUR_MS);
-  const [oldest] = await em.execute<Array<{ created_at: Date }>>(
-    `select created_at from episodes where user_id = ? and created_at > ?
-     order by created_at desc offset ? limit 1`,
-    [userId, since, max - 1],
+  await assertUnderHourlyLimit(
+    em,
+    { table: "episodes", what: "new episodes", setting: "PODFLOW_MAX_EPISODES_PER_HOUR" },
+    userId,
+    max,
+    new Date(Date.now() - HOUR_MS),
   );
-  if (oldest) {
-    throw new RateLimitError(
-      "new episodes",
-      "PODFLOW_MAX_EPISODES_PER_HOUR",
-      max,
-      new Date(new Date(oldest.created_at).getTime() + HOUR_MS),
-    );
-  }
 }
 
 /**
@@ -69,19 +88,13 @@ export async function recordRetry(
 ): Promise<void> {
   const now = Date.now();
   const since = new Date(now - HOUR_MS);
-  const [oldest] = await tx.execute<Array<{ created_at: Date }>>(
-    `select created_at from episode_retries where user_id = ? and created_at > ?
-     order by created_at desc offset ? limit 1`,
-    [userId, since, max - 1],
+  await assertUnderHourlyLimit(
+    tx,
+    { table: "episode_retries", what: "retries", setting: "PODFLOW_MAX_RETRIES_PER_HOUR" },
+    userId,
+    max,
+    since,
   );
-  if (oldest) {
-    throw new RateLimitError(
-      "retries",
-      "PODFLOW_MAX_RETRIES_PER_HOUR",
-      max,
-      new Date(new Date(oldest.created_at).getTime() + HOUR_MS),
-    );
-  }
   // The producer's log needs no more than the last hour.
   await tx.execute("delete from episode_retries where user_id = ? and created_at <= ?", [
     userId,

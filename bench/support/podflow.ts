@@ -69,6 +69,8 @@ function podflowEnv(
     // ...and all of them come from 127.0.0.1.
     PODFLOW_WS_MAX_SOCKETS_PER_ADDRESS: "100000",
     PODFLOW_SSE_MAX_STREAMS_PER_ADDRESS: "100000",
+    // One producer uploads hundreds of episodes a round (job pickup, engine overhead).
+    PODFLOW_MAX_EPISODES_PER_HOUR: "1000000",
     ITTYBIT_WEBHOOK_SECRET: BENCH_WEBHOOK_SECRET,
     PODFLOW_WEBHOOK_TOKEN: BENCH_WEBHOOK_TOKEN,
     ...env,

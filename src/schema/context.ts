@@ -2,9 +2,11 @@ import type { EntityManager } from "@mikro-orm/postgresql";
 import DataLoader from "dataloader";
 import { GraphQLError } from "graphql";
 import type { AppDeps } from "../deps.ts";
+import type { Publication } from "../entities/publication.entity.ts";
 import type { Show } from "../entities/show.entity.ts";
 import type { User } from "../entities/user.entity.ts";
 import { authenticate } from "../services/accounts.ts";
+import { publicationsOf } from "../services/distribution/publications.ts";
 import {
   type EpisodeOutputField,
   type EpisodeOutputs,
@@ -41,6 +43,8 @@ export interface GraphQLContext {
       { episodeId: string; field: EpisodeOutputField },
       EpisodeOutputs | null
     >;
+    /** The publications of episodes, one query per batch, read fresh like showsById. */
+    publicationsByEpisode: DataLoader<string, Publication[]>;
   };
 }
 
@@ -75,6 +79,13 @@ export async function createContext(
             new Set(keys.map((key) => key.field)),
           );
           return keys.map((key) => outputs.get(key.episodeId) ?? null);
+        },
+        { cache: false },
+      ),
+      publicationsByEpisode: new DataLoader(
+        async (episodeIds) => {
+          const publications = await publicationsOf(em, episodeIds);
+          return episodeIds.map((id) => publications.filter((p) => p.episode.id === id));
         },
         { cache: false },
       ),

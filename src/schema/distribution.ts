@@ -1,4 +1,3 @@
-import DataLoader from "dataloader";
 import { GraphQLError } from "graphql";
 import type {
   ConnectionService,
@@ -149,32 +148,12 @@ export const PublicationRef = builder.objectType(Publication, {
   }),
 });
 
-/** Read fresh for every request and every subscription event (a subscription's context lives on). */
-function publicationsLoader(context: GraphQLContext) {
-  const cached = loaders.get(context);
-  if (cached) return cached;
-  const loader = new DataLoader<string, Publication[]>(
-    async (episodeIds) => {
-      const rows = await context.em.find(
-        Publication,
-        { episode: { $in: [...episodeIds] } },
-        { orderBy: { destination: "asc" }, refresh: true },
-      );
-      return episodeIds.map((id) => rows.filter((row) => row.episode.id === id));
-    },
-    { cache: false },
-  );
-  loaders.set(context, loader);
-  return loader;
-}
-const loaders = new WeakMap<GraphQLContext, DataLoader<string, Publication[]>>();
-
 builder.objectFields(EpisodeRef, (t) => ({
   publications: t.field({
     type: [PublicationRef],
     description:
       "Where the episode is published or being published: one per destination asked for with publishEpisode.",
-    resolve: (episode, _args, context) => publicationsLoader(context).load(episode.id),
+    resolve: (episode, _args, context) => context.loaders.publicationsByEpisode.load(episode.id),
   }),
 }));
 

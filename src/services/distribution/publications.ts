@@ -129,6 +129,18 @@ export async function startPublications(
   }
 }
 
+/** The publications of these episodes, read fresh (the caller's EntityManager may hold older). */
+export function publicationsOf(
+  em: EntityManager,
+  episodeIds: readonly string[],
+): Promise<Publication[]> {
+  return em.find(
+    PublicationEntity,
+    { episode: { $in: [...episodeIds] } },
+    { orderBy: { destination: "asc" }, refresh: true },
+  );
+}
+
 /** The feed's publication follows the episode's `published` flag (unpublish, a due schedule). */
 export async function syncFeedPublication(tx: EntityManager, episode: Episode): Promise<void> {
   if (!episode.published && !episode.publishAt) {

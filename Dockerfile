@@ -15,10 +15,7 @@ COPY web ./web
 RUN npx vite build web
 
 FROM node:24-bookworm-slim
-# MALLOC_ARENA_MAX=2: glibc keeps fewer malloc arenas for Node's threads, so a long-running
-# process's RSS follows its heap instead of creeping up with fragmentation (the soak benchmark).
 ENV NODE_ENV=production \
-    MALLOC_ARENA_MAX=2 \
     HOST=0.0.0.0 \
     PORT=4000 \
     PODFLOW_DATA_DIR=/app/data

@@ -133,8 +133,6 @@ async function run(context: ScenarioContext): Promise<ScenarioOutcome> {
     standIn: null,
     env: {
       PODFLOW_ROLES: "api,worker",
-      // As the container image runs Podflow (see the Dockerfile).
-      MALLOC_ARENA_MAX: "2",
       // The stand-in is not started: nothing may ask Ittybit about the soaked tasks.
       PODFLOW_RECONCILE_AFTER_SECONDS: "86400",
       // A bounded old space: V8 collects instead of growing into the machine's free memory, so

@@ -35,6 +35,11 @@ export type ConnectionService = (typeof CONNECTION_SERVICES)[number];
 export const CONNECTION_STATUSES = ["PENDING", "CONNECTED", "BROKEN"] as const;
 export type ConnectionStatus = (typeof CONNECTION_STATUSES)[number];
 
+/** The service whose connection publishes to an outside destination. */
+export function serviceOf(destination: Exclude<Destination, "FEED">): ConnectionService {
+  return destination === "TRANSISTOR" ? "transistor" : "youtube";
+}
+
 export const SERVICE_NAMES: Record<ConnectionService, string> = {
   transistor: "Transistor",
   youtube: "YouTube",

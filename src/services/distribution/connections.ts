@@ -171,15 +171,24 @@ export async function resealIfStale(
   await em.flush();
 }
 
-/** The shows of the producer's Transistor account, asked now. */
-export async function transistorShows(deps: ConnectionDeps, user: User): Promise<TransistorShow[]> {
+/** The producer's Transistor connection and its account's shows, asked of Transistor now. */
+async function connectedShows(
+  deps: ConnectionDeps,
+  user: User,
+): Promise<{ connection: PublishingConnection; shows: TransistorShow[] }> {
   const connection = await findConnection(deps.em, user, "transistor");
   if (!connection || connection.status === "PENDING") {
     throw new ConflictError("Transistor is not connected: connectTransistor first");
   }
-  return deps.distribution.transistor
+  const shows = await deps.distribution.transistor
     .listShows(transistorKey(deps.distribution, connection))
     .catch(transistorProblem);
+  return { connection, shows };
+}
+
+/** The shows of the producer's Transistor account, asked now. */
+export async function transistorShows(deps: ConnectionDeps, user: User): Promise<TransistorShow[]> {
+  return (await connectedShows(deps, user)).shows;
 }
 
 /** Chooses which of the account's Transistor shows episodes are published to. */
@@ -188,13 +197,7 @@ export async function chooseTransistorShow(
   user: User,
   showId: string,
 ): Promise<PublishingConnection> {
-  const connection = await findConnection(deps.em, user, "transistor");
-  if (!connection || connection.status === "PENDING") {
-    throw new ConflictError("Transistor is not connected: connectTransistor first");
-  }
-  const shows = await deps.distribution.transistor
-    .listShows(transistorKey(deps.distribution, connection))
-    .catch(transistorProblem);
+  const { connection, shows } = await connectedShows(deps, user);
   setShow(connection, pickShow(shows, showId));
   await deps.em.flush();
   return connection;

@@ -1,3 +1,4 @@
+import { LockMode } from "@mikro-orm/core";
 import type { EntityManager } from "@mikro-orm/postgresql";
 import type { PgBoss } from "pg-boss";
 import type { Logger } from "pino";
@@ -6,6 +7,8 @@ import {
   type Destination,
   type PublicationStatus,
   SERVICE_NAMES,
+  SETTLED_PUBLICATION_STATUSES,
+  serviceOf,
 } from "../../domain/publications.ts";
 import type { Episode } from "../../entities/episode.entity.ts";
 import {
@@ -15,9 +18,10 @@ import {
 import type { PublishingConnection } from "../../entities/publishing-connection.entity.ts";
 import type { User } from "../../entities/user.entity.ts";
 import type { QueueName } from "../../jobs/queues.ts";
-import type { MediaEngines } from "../engines/engine.ts";
+import { engineFor, type MediaEngines, type OutputFile } from "../engines/engine.ts";
 import { ConflictError, NotFoundError } from "../errors.ts";
 import { enqueue } from "../job-queue.ts";
+import { OutputError } from "../outputs.ts";
 import { findConnection, resealIfStale } from "./connections.ts";
 import type { Distribution } from "./index.ts";
 
@@ -56,7 +60,7 @@ export async function assertDestinationsReady(
 ): Promise<void> {
   for (const destination of destinations) {
     if (destination === "FEED") continue;
-    const service = destination === "TRANSISTOR" ? "transistor" : "youtube";
+    const service = serviceOf(destination);
     const connection = await findConnection(em, user, service);
     const name = SERVICE_NAMES[service];
     if (!connection || connection.status === "PENDING") {
@@ -103,30 +107,45 @@ export async function startPublications(
         destination,
         run: 0,
       });
-    publication.run += 1;
     publication.publishAt = request.publishAt;
-    publication.failureReason = null;
-    publication.waitingReason = null;
-    publication.waitingUntil = null;
     tx.persist(publication);
     if (destination === "FEED") {
       // The feed is Podflow's own: publishing there is the row update publishEpisode makes.
-      publication.status = request.feedPublished ? "PUBLISHED" : "SCHEDULED";
+      newRun(publication, request.feedPublished ? "PUBLISHED" : "SCHEDULED");
       continue;
     }
     if (destination === "YOUTUBE") {
       publication.progress = { ...publication.progress, privacy: request.youtubePrivacy };
     }
-    publication.status = "QUEUED";
-    await tx.flush();
-    await enqueue(
-      boss,
-      tx,
-      QUEUE_OF[destination],
-      { publicationId: publication.id, run: publication.run },
-      { singletonKey: publication.id },
-    );
+    await queueRun(tx, boss, publication);
   }
+}
+
+/** A new run of the publication: its number, its status, and no reason left from before. */
+function newRun(publication: Publication, status: PublicationStatus): void {
+  publication.run += 1;
+  publication.status = status;
+  publication.failureReason = null;
+  publication.waitingReason = null;
+  publication.waitingUntil = null;
+}
+
+/**
+ * Starts a new run of an outside destination's publication and queues its job in the same
+ * transaction (one active job per publication: the singleton key).
+ */
+async function queueRun(tx: EntityManager, boss: PgBoss, publication: Publication): Promise<void> {
+  const destination = publication.destination;
+  if (destination === "FEED") throw new Error("the feed has no publication job");
+  newRun(publication, "QUEUED");
+  await tx.flush();
+  await enqueue(
+    boss,
+    tx,
+    QUEUE_OF[destination],
+    { publicationId: publication.id, run: publication.run },
+    { singletonKey: publication.id },
+  );
 }
 
 /** The publications of these episodes, read fresh (the caller's EntityManager may hold older). */
@@ -164,7 +183,7 @@ export async function retryPublication(
     const publication = await tx.findOne(
       PublicationEntity,
       { id: publicationId, user: user.id },
-      { lockMode: 4 /* PESSIMISTIC_WRITE */ },
+      { lockMode: LockMode.PESSIMISTIC_WRITE },
     );
     if (!publication) throw new NotFoundError("No such publication");
     if (publication.status !== "FAILED") {
@@ -176,19 +195,7 @@ export async function retryPublication(
       throw new ConflictError("The feed is published with publishEpisode");
     }
     await assertDestinationsReady(tx, user, [publication.destination]);
-    publication.run += 1;
-    publication.status = "QUEUED";
-    publication.failureReason = null;
-    publication.waitingReason = null;
-    publication.waitingUntil = null;
-    await tx.flush();
-    await enqueue(
-      deps.boss,
-      tx,
-      QUEUE_OF[publication.destination],
-      { publicationId: publication.id, run: publication.run },
-      { singletonKey: publication.id },
-    );
+    await queueRun(tx, deps.boss, publication);
     return publication;
   });
 }
@@ -224,9 +231,10 @@ export async function loadRun(
   );
   // A later run (a retry, publishing again) owns the publication now; an ended one is done.
   if (!publication || publication.run !== payload.run) return null;
-  if (["PUBLISHED", "SCHEDULED", "FAILED"].includes(publication.status)) return null;
-  const service = publication.destination === "TRANSISTOR" ? "transistor" : "youtube";
-  const connection = await findConnection(em, publication.user, service);
+  if (SETTLED_PUBLICATION_STATUSES.has(publication.status) || publication.destination === "FEED") {
+    return null;
+  }
+  const connection = await findConnection(em, publication.user, serviceOf(publication.destination));
   if (connection?.secret) await resealIfStale(em, deps.distribution, connection);
   return {
     em,
@@ -342,9 +350,33 @@ export async function failPublication(
     .fork()
     .nativeUpdate(
       PublicationEntity,
-      { id: publicationId, run, status: { $nin: ["PUBLISHED", "SCHEDULED", "FAILED"] } },
+      { id: publicationId, run, status: { $nin: [...SETTLED_PUBLICATION_STATUSES] } },
       { status: "FAILED", failureReason: reason, waitingReason: null, waitingUntil: null },
     );
+}
+
+/**
+ * The episode's podcast MP3 or YouTube MP4, opened at its engine for uploading; an output that
+ * is not there refuses the publication for good (retrying cannot make it appear).
+ */
+export async function openEpisodeOutput(
+  deps: PublicationDeps,
+  episode: Episode,
+  which: "audio" | "video",
+): Promise<OutputFile> {
+  const output =
+    which === "audio"
+      ? { fileId: episode.audioFileId ?? null, url: episode.audioUrl ?? null, what: "podcast MP3" }
+      : { fileId: episode.videoFileId ?? null, url: episode.videoUrl ?? null, what: "YouTube MP4" };
+  if (!output.fileId && !output.url) {
+    throw new PublicationRefused(`The episode has no ${output.what} to publish`);
+  }
+  try {
+    return await engineFor(deps.engines, episode.engine).openOutput(output, output.what);
+  } catch (error) {
+    if (error instanceof OutputError) throw new PublicationRefused(error.message);
+    throw error;
+  }
 }
 
 /** The status a finished publication ends in: PUBLISHED, or SCHEDULED for a future time. */
@@ -352,7 +384,10 @@ export function endStatus(publishAt: Date | null | undefined): PublicationStatus
   return publishAt && publishAt.getTime() > Date.now() ? "SCHEDULED" : "PUBLISHED";
 }
 
-/** Calls `report` at most once per `everyMs` (and always for the last value). */
+/**
+ * Calls `report` at most once per `everyMs`, one call at a time; values in between are dropped
+ * (the caller records the final value itself once `flush` has resolved).
+ */
 export function throttled(everyMs: number, report: (value: number) => Promise<void>) {
   let last = 0;
   let pending: Promise<void> = Promise.resolve();

@@ -1,10 +1,10 @@
 import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
-import { engineFor, type OutputFile } from "../engines/engine.ts";
-import { OutputError } from "../outputs.ts";
+import type { OutputFile } from "../engines/engine.ts";
 import { markBroken, transistorKey } from "./connections.ts";
 import {
   endStatus,
+  openEpisodeOutput,
   type PublicationDeps,
   PublicationRefused,
   type PublicationRun,
@@ -117,23 +117,11 @@ async function uploadAudio(
   signal?: AbortSignal,
 ): Promise<string> {
   const { episode } = run;
-  if (!episode.audioUrl && !episode.audioFileId) {
-    throw new PublicationRefused("The episode has no podcast MP3 to publish");
-  }
   if (episode.engine === "ittybit" && episode.audioUrl) {
     await record(run, { progress: { ...run.publication.progress, audioUrl: episode.audioUrl } });
     return episode.audioUrl;
   }
-  let file: OutputFile;
-  try {
-    file = await engineFor(deps.engines, episode.engine).openOutput(
-      { fileId: episode.audioFileId ?? null, url: episode.audioUrl ?? null },
-      "podcast MP3",
-    );
-  } catch (error) {
-    if (error instanceof OutputError) throw new PublicationRefused(error.message);
-    throw error;
-  }
+  const file = await openEpisodeOutput(deps, episode, "audio");
   await record(run, { status: "UPLOADING", bytesSent: 0, bytesTotal: file.bytes });
   const target = await client.authorizeUpload(apiKey, `${episode.id}.mp3`);
   const progress = throttled(1_000, (sent) => record(run, { bytesSent: sent }));

@@ -1,10 +1,9 @@
 import type { Episode } from "../../entities/episode.entity.ts";
-import { engineFor, type OutputFile } from "../engines/engine.ts";
 import { toSrt } from "../exports/captions.ts";
-import { OutputError } from "../outputs.ts";
 import { ConnectionBrokenError, youtubeAccessToken } from "./connections.ts";
 import {
   endStatus,
+  openEpisodeOutput,
   type PublicationDeps,
   PublicationRefused,
   type PublicationRun,
@@ -112,20 +111,7 @@ async function upload(
   refresh: () => Promise<string>,
   signal?: AbortSignal,
 ): Promise<void> {
-  const { episode } = run;
-  let file: OutputFile;
-  try {
-    if (!episode.videoFileId && !episode.videoUrl) {
-      throw new OutputError("the episode has no YouTube MP4");
-    }
-    file = await engineFor(deps.engines, episode.engine).openOutput(
-      { fileId: episode.videoFileId ?? null, url: episode.videoUrl ?? null },
-      "YouTube MP4",
-    );
-  } catch (error) {
-    if (error instanceof OutputError) throw new PublicationRefused(error.message);
-    throw error;
-  }
+  const file = await openEpisodeOutput(deps, run.episode, "video");
   const total = file.bytes;
   let state = await resumeOrStart(run, client, token, refresh, total);
   const sessionUri = run.publication.progress.sessionUri as string;

@@ -20,7 +20,11 @@ import { processLocalEpisode } from "../support/podcast.ts";
 import { type Scenario, startScenario, type TestProducer } from "../support/scenario.ts";
 import { follow, subscribeWs } from "../support/subscriptions.ts";
 import { startTransistorStandIn, type TransistorStandIn } from "../support/transistor-stand-in.ts";
-import { startYouTubeStandIn, type YouTubeStandIn } from "../support/youtube-stand-in.ts";
+import {
+  googleErrorBody,
+  startYouTubeStandIn,
+  type YouTubeStandIn,
+} from "../support/youtube-stand-in.ts";
 
 const TRANSISTOR_KEY = "tr_live_0123456789abcdef";
 const CLIENT_ID = "podflow-test.apps.googleusercontent.com";
@@ -487,13 +491,12 @@ describe("publishing to Transistor and YouTube", () => {
       method: "POST",
       path: "/upload/youtube/v3/videos",
       status: 400,
-      body: {
-        error: {
-          code: 400,
-          message: "The user has exceeded the number of videos they may upload.",
-          errors: [{ reason: "uploadLimitExceeded", domain: "youtube.video", message: "…" }],
-        },
-      },
+      body: googleErrorBody(
+        400,
+        "uploadLimitExceeded",
+        "The user has exceeded the number of videos they may upload.",
+        "youtube.video",
+      ),
     });
     await publish(pat, { episodeId: other.id, destinations: ["YOUTUBE"] });
     const failed = await waitForPublication(pat, other.id, "YOUTUBE", (p) => p.status === "FAILED");

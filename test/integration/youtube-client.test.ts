@@ -19,6 +19,7 @@ import {
 } from "../../src/services/distribution/youtube-client.ts";
 import {
   CHUNK_MULTIPLE,
+  googleErrorBody,
   startYouTubeStandIn,
   type YouTubeStandIn,
 } from "../support/youtube-stand-in.ts";
@@ -645,13 +646,12 @@ describe("errors", () => {
       method: "POST",
       path: "/upload/youtube/v3/videos",
       status: 400,
-      body: {
-        error: {
-          code: 400,
-          message: "The user has exceeded the number of videos they may upload.",
-          errors: [{ reason: "uploadLimitExceeded", domain: "youtube.video" }],
-        },
-      },
+      body: googleErrorBody(
+        400,
+        "uploadLimitExceeded",
+        "The user has exceeded the number of videos they may upload.",
+        "youtube.video",
+      ),
     });
     const limit = await caught(start(), YouTubeError);
     expect(limit).toMatchObject({ status: 400, reason: "uploadLimitExceeded", kind: "fatal" });

@@ -644,6 +644,16 @@ export async function startYouTubeStandIn(options: YouTubeStandInOptions) {
 
 export type YouTubeStandIn = Awaited<ReturnType<typeof startYouTubeStandIn>>;
 
+/** The JSON body of a Google API error, for a test's scripted failNext. */
+export function googleErrorBody(
+  status: number,
+  reason: string,
+  message: string,
+  domain?: string,
+): unknown {
+  return googleError(status, reason, message, undefined, domain).json;
+}
+
 function googleError(
   status: number,
   reason: string,

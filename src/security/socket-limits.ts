@@ -3,6 +3,7 @@ import { GraphQLError } from "graphql";
 import type { Logger } from "pino";
 import type { WebSocket, WebSocketServer } from "ws";
 import { clientAddress } from "./client-address.ts";
+import { Counter } from "./counter.ts";
 import type { SecuritySettings } from "./settings.ts";
 
 type Limits = SecuritySettings["connections"];
@@ -55,7 +56,7 @@ export class SocketLimits {
   /** Acknowledged sockets, with their token's hash. */
   readonly #tokens = new WeakMap<WebSocket, string>();
   /** Open sockets per client address (refused ones not counted). */
-  readonly #perAddress = new Map<string, number>();
+  readonly #perAddress = new Counter();
   readonly #tracked = new Map<WebSocket, Tracked>();
   readonly #sweeper: NodeJS.Timeout;
 
@@ -65,7 +66,7 @@ export class SocketLimits {
     this.#logger = logger;
     wss.on("connection", (socket, request: IncomingMessage) => {
       const address = clientAddress(request, limits.trustProxyHops);
-      if ((this.#perAddress.get(address) ?? 0) >= limits.wsMaxSocketsPerAddress) {
+      if (this.#perAddress.get(address) >= limits.wsMaxSocketsPerAddress) {
         this.#refused.add(socket);
         socket.close(
           CLOSE_TOO_MANY_SOCKETS,
@@ -73,7 +74,7 @@ export class SocketLimits {
         );
         return;
       }
-      this.#perAddress.set(address, (this.#perAddress.get(address) ?? 0) + 1);
+      this.#perAddress.add(address);
       const now = Date.now();
       this.#tracked.set(socket, {
         connectedAt: now,
@@ -82,9 +83,7 @@ export class SocketLimits {
       });
       socket.once("close", () => {
         this.#tracked.delete(socket);
-        const left = (this.#perAddress.get(address) ?? 1) - 1;
-        if (left > 0) this.#perAddress.set(address, left);
-        else this.#perAddress.delete(address);
+        this.#perAddress.remove(address);
       });
       const check = (data: Buffer | ArrayBuffer | Buffer[]) => {
         if (this.#tokens.has(socket)) {

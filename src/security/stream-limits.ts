@@ -2,6 +2,7 @@ import type { IncomingMessage } from "node:http";
 import { type ExecutionResult, GraphQLError } from "graphql";
 import type { Plugin } from "graphql-yoga";
 import { clientAddress } from "./client-address.ts";
+import { Counter } from "./counter.ts";
 import type { SecuritySettings } from "./settings.ts";
 import { lifetime } from "./socket-limits.ts";
 
@@ -85,21 +86,6 @@ export function useStreamLimits(limits: Limits): Plugin {
       };
     },
   };
-}
-
-class Counter {
-  readonly #counts = new Map<string, number>();
-  get(key: string): number {
-    return this.#counts.get(key) ?? 0;
-  }
-  add(key: string): void {
-    this.#counts.set(key, this.get(key) + 1);
-  }
-  remove(key: string): void {
-    const left = this.get(key) - 1;
-    if (left > 0) this.#counts.set(key, left);
-    else this.#counts.delete(key);
-  }
 }
 
 /**

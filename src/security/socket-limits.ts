@@ -50,18 +50,18 @@ interface Tracked {
 export class SocketLimits {
   readonly #limits: Limits;
   readonly #logger: Logger;
-  readonly #wss: WebSocketServer;
   /** Sockets refused before authentication (too many from the address, an oversized message). */
   readonly #refused = new WeakSet<WebSocket>();
   /** Acknowledged sockets, with their token's hash. */
   readonly #tokens = new WeakMap<WebSocket, string>();
   /** Open sockets per client address (refused ones not counted). */
   readonly #perAddress = new Counter();
+  /** Open acknowledged sockets per token hash. */
+  readonly #perToken = new Counter();
   readonly #tracked = new Map<WebSocket, Tracked>();
   readonly #sweeper: NodeJS.Timeout;
 
   constructor(wss: WebSocketServer, limits: Limits, logger: Logger) {
-    this.#wss = wss;
     this.#limits = limits;
     this.#logger = logger;
     wss.on("connection", (socket, request: IncomingMessage) => {
@@ -84,6 +84,8 @@ export class SocketLimits {
       socket.once("close", () => {
         this.#tracked.delete(socket);
         this.#perAddress.remove(address);
+        const tokenHash = this.#tokens.get(socket);
+        if (tokenHash !== undefined) this.#perToken.remove(tokenHash);
       });
       const check = (data: Buffer | ArrayBuffer | Buffer[]) => {
         if (this.#tokens.has(socket)) {
@@ -142,11 +144,10 @@ export class SocketLimits {
    * its share of sockets, else the socket counts against it from now on.
    */
   admit(socket: WebSocket, tokenHash: string, operations: RunningOperations): boolean {
-    let held = 0;
-    for (const other of this.#wss.clients) {
-      if (other !== socket && this.#tokens.get(other) === tokenHash) held += 1;
-    }
-    if (held >= this.#limits.wsMaxSocketsPerToken) {
+    if (this.#tokens.has(socket)) return true;
+    // Closed while its token was being checked: its close has run, so it must not count.
+    if (socket.readyState !== socket.OPEN) return false;
+    if (this.#perToken.get(tokenHash) >= this.#limits.wsMaxSocketsPerToken) {
       socket.close(
         CLOSE_TOO_MANY_SOCKETS,
         `Too many connections for this token (PODFLOW_WS_MAX_SOCKETS_PER_TOKEN=${this.#limits.wsMaxSocketsPerToken})`,
@@ -154,6 +155,7 @@ export class SocketLimits {
       return false;
     }
     this.#tokens.set(socket, tokenHash);
+    this.#perToken.add(tokenHash);
     const tracked = this.#tracked.get(socket);
     if (tracked) {
       tracked.operations = operations;

@@ -26,19 +26,28 @@ interface Sizes {
   queriesPerSecond: number;
   /** New subscriptions per second, each held for 0.5–3 s. */
   subscriptionsPerSecond: number;
-  /** Settling time after the load, before the end is measured. */
+  /**
+   * Quiet before each measurement: longer than the connection pools' idle timeout (pg's 10 s), so
+   * the database connections counted are the ones Podflow keeps, not the ones the load needed.
+   */
   settleMs: number;
 }
 
 const FULL: Sizes = {
-  warmupMs: 60_000,
+  // Resident memory is a high-water mark: what glibc's and V8's allocators took at the load's
+  // peaks is kept, not given back. Under this mix it climbs for the first ~5 minutes and then
+  // levels off (a 24-minute load, BENCH_SOAK_MINUTES=24: 335 MiB at 5 min, 340 MiB from 14 min
+  // to 24 min), so the start is taken after 5 minutes: what grows after that is held.
+  warmupMs: 300_000,
   loadMs: 600_000,
   webhooksPerSecond: 60,
   queriesPerSecond: 15,
   subscriptionsPerSecond: 4,
-  settleMs: 10_000,
+  settleMs: 15_000,
 };
-const QUICK: Sizes = { ...FULL, warmupMs: 20_000, loadMs: 60_000, settleMs: 5_000 };
+const QUICK: Sizes = { ...FULL, warmupMs: 20_000, loadMs: 60_000 };
+/** BENCH_SOAK_MINUTES: a longer load than the full run's, to see where memory levels off. */
+const soakMinutes = Number(process.env.BENCH_SOAK_MINUTES ?? Number.NaN);
 
 /** Progress values a task's deliveries step through (1..MAX_PROGRESS), never completing it. */
 const MAX_PROGRESS = 99;
@@ -57,8 +66,12 @@ async function openDescriptors(pid: number): Promise<number> {
   return (await readdir(`/proc/${pid}/fd`).catch(() => [] as string[])).length;
 }
 
-/** The process's own view, from its GET /metrics: V8 heap in use and active libuv handles. */
-async function processMetrics(url: string): Promise<{ heapUsed: number; handles: number }> {
+/**
+ * The process's own view, from its GET /metrics: V8 heap in use and reserved, memory held
+ * outside the heap for JavaScript objects (external, of which array buffers), and active libuv
+ * handles.
+ */
+async function processMetrics(url: string) {
   const text = await fetch(`${url}/metrics`)
     .then((response) => response.text())
     .catch(() => "");
@@ -66,6 +79,9 @@ async function processMetrics(url: string): Promise<{ heapUsed: number; handles:
     Number(new RegExp(`^podflow_${name} ([0-9.e+]+)`, "m").exec(text)?.[1] ?? Number.NaN);
   return {
     heapUsed: value("nodejs_heap_size_used_bytes"),
+    heapTotal: value("nodejs_heap_size_total_bytes"),
+    codeSpace: value('nodejs_heap_space_size_used_bytes\\{space="code"\\}'),
+    external: value("nodejs_external_memory_bytes"),
     handles: value("nodejs_active_handles_total"),
   };
 }
@@ -125,7 +141,8 @@ interface Load {
 }
 
 async function run(context: ScenarioContext): Promise<ScenarioOutcome> {
-  const sizes = context.quick ? QUICK : FULL;
+  const sizes = { ...(context.quick ? QUICK : FULL) };
+  if (soakMinutes > 0) sizes.loadMs = soakMinutes * 60_000;
   const database = await context.server.createDatabase("soak");
   context.cleanups.add("drop the soak database", () => database.drop());
   const podflow = await spawnPodflow(context.cleanups, {
@@ -330,14 +347,27 @@ async function run(context: ScenarioContext): Promise<ScenarioOutcome> {
   await mix(sizes.warmupMs);
   http.close();
   await sleep(sizes.settleMs);
+  const mib = (bytes: number) => bytes / 1024 ** 2;
   const start = await measure(podflow.url, podflow.pid);
   const loadStarted = performance.now();
+  // The shape of the growth, not only its size: a plateau is warm-up, a steady climb a leak.
+  const samples: string[] = [];
+  const sampler = setInterval(() => {
+    void measure(podflow.url, podflow.pid).then((now) => {
+      const minute = ((performance.now() - loadStarted) / 60_000).toFixed(1);
+      samples.push(
+        `${minute} min: RSS ${mib(now.rss).toFixed(1)}, heap ${mib(now.heapUsed).toFixed(1)}/${mib(now.heapTotal).toFixed(1)} (code ${mib(now.codeSpace).toFixed(1)}), external ${mib(now.external).toFixed(1)} MiB`,
+      );
+    });
+  }, sizes.loadMs / 10);
+  context.cleanups.add("stop the soak's memory sampler", async () => clearInterval(sampler));
   const deliveredBefore = load.webhookIds.length;
   const queriedBefore = load.queryMs.length;
   context.log(`  load ${sizes.loadMs / 1000} s`);
   http = createLoadClient(podflow.url, 16);
   await mix(sizes.loadMs);
   const loadSeconds = (performance.now() - loadStarted) / 1000;
+  clearInterval(sampler);
   http.close();
   await sleep(sizes.settleMs);
   const end = await measure(podflow.url, podflow.pid);
@@ -358,7 +388,6 @@ async function run(context: ScenarioContext): Promise<ScenarioOutcome> {
     (row) => row.progress !== load.lastProgress.get(row.engine_task_id),
   );
 
-  const mib = (bytes: number) => bytes / 1024 ** 2;
   const webhookLatency = latencyPercentiles(load.webhookMs);
   const queryLatency = latencyPercentiles(load.queryMs);
   const figures: Figure[] = [
@@ -422,6 +451,8 @@ async function run(context: ScenarioContext): Promise<ScenarioOutcome> {
       `One Podflow process (API and workers, --max-old-space-size=${HEAP_LIMIT_MIB}) on a fresh database; ${episodes.length} seeded episodes, 4 tasks each.`,
       `${sizes.warmupMs / 1000} s warm-up, then ${sizes.loadMs / 1000} s of ${sizes.webhooksPerSecond} signed progress deliveries/s, ${sizes.queriesPerSecond} episode-list queries/s and ${sizes.subscriptionsPerSecond} new subscriptions/s (WebSocket and SSE alternately, each held 0.5–3 s).`,
       `Start = after the warm-up and ${sizes.settleMs / 1000} s of quiet; end = after the load and as long again. × baseline is end ÷ start.`,
+      `Start: RSS ${mib(start.rss).toFixed(1)}, heap used/reserved ${mib(start.heapUsed).toFixed(1)}/${mib(start.heapTotal).toFixed(1)}, external ${mib(start.external).toFixed(1)} MiB; end: RSS ${mib(end.rss).toFixed(1)}, heap ${mib(end.heapUsed).toFixed(1)}/${mib(end.heapTotal).toFixed(1)}, external ${mib(end.external).toFixed(1)} MiB.`,
+      `During the load: ${samples.join("; ")}.`,
     ],
     figures,
     checks,

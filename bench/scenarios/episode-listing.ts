@@ -3,6 +3,7 @@ import type { TaskType } from "../../src/domain/tasks.ts";
 import { withClient } from "../support/environment.ts";
 import { timedGraphql } from "../support/http.ts";
 import { startInProcessPodflow, startStandIn } from "../support/podflow.ts";
+import { profiled } from "../support/profile.ts";
 import { check, figure } from "../support/results.ts";
 import type { BenchScenario, ScenarioContext, ScenarioOutcome } from "../support/scenario.ts";
 import { seedEpisodes, seedProducer } from "../support/seed.ts";
@@ -157,31 +158,33 @@ async function run(context: ScenarioContext): Promise<ScenarioOutcome> {
 
     const podflowRounds: Array<{ ms: number[]; statements: number[] }> = [];
     const baselineRounds: number[][] = [];
-    for (let round = 1; round <= sizes.rounds; round += 1) {
-      context.log(`round ${round}/${sizes.rounds}`);
-      const measurePodflow = async () => {
-        const samples = { ms: [] as number[], statements: [] as number[] };
-        for (let i = 0; i < sizes.requestsPerRound; i += 1) {
-          const answer = await podflowRequest();
-          samples.ms.push(answer.ms);
-          samples.statements.push(answer.statements);
+    await profiled("episode-listing", context.log, async () => {
+      for (let round = 1; round <= sizes.rounds; round += 1) {
+        context.log(`round ${round}/${sizes.rounds}`);
+        const measurePodflow = async () => {
+          const samples = { ms: [] as number[], statements: [] as number[] };
+          for (let i = 0; i < sizes.requestsPerRound; i += 1) {
+            const answer = await podflowRequest();
+            samples.ms.push(answer.ms);
+            samples.statements.push(answer.statements);
+          }
+          podflowRounds.push(samples);
+        };
+        const measureBaseline = async () => {
+          const samples: number[] = [];
+          for (let i = 0; i < sizes.requestsPerRound; i += 1)
+            samples.push((await baselineRequest()).ms);
+          baselineRounds.push(samples);
+        };
+        if (round % 2 === 1) {
+          await measureBaseline();
+          await measurePodflow();
+        } else {
+          await measurePodflow();
+          await measureBaseline();
         }
-        podflowRounds.push(samples);
-      };
-      const measureBaseline = async () => {
-        const samples: number[] = [];
-        for (let i = 0; i < sizes.requestsPerRound; i += 1)
-          samples.push((await baselineRequest()).ms);
-        baselineRounds.push(samples);
-      };
-      if (round % 2 === 1) {
-        await measureBaseline();
-        await measurePodflow();
-      } else {
-        await measurePodflow();
-        await measureBaseline();
       }
-    }
+    });
 
     const podflowPercentiles = podflowRounds.map((round) => latencyPercentiles(round.ms));
     const baselinePercentiles = baselineRounds.map((round) => latencyPercentiles(round));

@@ -247,6 +247,11 @@ type LazyEpisodeColumn = "transcript" | "transcriptSegments" | "chapters";
 export type EpisodeView = Omit<Episode, "user" | "show" | LazyEpisodeColumn> & {
   user: { id: string };
   show?: { id: string } | null;
+  /**
+   * A list's row: the latest attempt of each task, when the list read them with the page
+   * (`withTasks`). Absent on entities and on rows read without them: the tasks loader then.
+   */
+  latestTasks?: TaskView[];
 } & Partial<Pick<Episode, LazyEpisodeColumn>>;
 
 /**
@@ -293,10 +298,13 @@ export async function listEpisodes(
     limit: number;
     after?: EpisodeCursor | null;
     status?: EpisodeStatus | null;
-    /** Also the latest attempt of each task of each (as latestTaskViews), in the same statement. */
+    /**
+     * Also the latest attempt of each task of each (as latestTaskViews), in the same statement:
+     * each row's `latestTasks`.
+     */
     withTasks?: boolean;
   },
-): Promise<{ episodes: EpisodeView[]; tasks: Map<string, TaskView[]> | null }> {
+): Promise<{ episodes: EpisodeView[] }> {
   const { limit, after, status, withTasks = false } = options;
   rowShape ??= episodeRowShape(em);
   const shape = rowShape;
@@ -318,7 +326,6 @@ export async function listEpisodes(
     params,
   );
   const comparator = em.getComparator();
-  const tasks = withTasks ? new Map<string, TaskView[]>() : null;
   const episodes = rows.map((row) => {
     const { latest_tasks: latest, ...columns } = row;
     const data = comparator.mapResult(shape.meta, columns as never) as Record<string, unknown>;
@@ -328,10 +335,11 @@ export async function listEpisodes(
       data[relation] = id == null ? null : { id };
     }
     const episode = Object.assign(new EpisodeRow(), data) as EpisodeView;
-    tasks?.set(episode.id, sortTasks((latest as TaskViewRow[] | null) ?? [], taskView));
+    if (withTasks)
+      episode.latestTasks = sortTasks((latest as TaskViewRow[] | null) ?? [], taskView);
     return episode;
   });
-  return { episodes, tasks };
+  return { episodes };
 }
 
 /** latestTaskViews's rows of one episode (alias `e`), as a JSON array: a column of the page. */

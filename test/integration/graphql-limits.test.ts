@@ -1,3 +1,4 @@
+import { request as httpRequest } from "node:http";
 import { encodeGlobalID } from "@pothos/plugin-relay";
 import { createClient } from "graphql-ws";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -153,6 +154,39 @@ describe("GraphQL limits", () => {
     expect(response.status).toBe(413);
     await response.arrayBuffer();
     expect(sql.slice(before)).toEqual([]);
+  });
+
+  // Without Content-Length (chunked), the body is counted as it arrives instead.
+  it("refuses a chunked body over 64 KiB with 413 before parsing it, and takes one within", async () => {
+    const post = (text: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const request = httpRequest(`${url}/graphql`, {
+          method: "POST",
+          headers: { "content-type": "application/json", ...auth() },
+        });
+        request.on("error", reject);
+        request.on("response", (response) => {
+          let body = "";
+          response.on("data", (chunk: Buffer) => (body += chunk.toString("utf8")));
+          response.on("end", () => resolve({ status: response.statusCode ?? 0, body }));
+        });
+        // Several writes, no Content-Length: Node sends them chunked.
+        for (let start = 0; start < text.length; start += 8 * 1024) {
+          request.write(text.slice(start, start + 8 * 1024));
+        }
+        request.end();
+      });
+    const before = sql.length;
+    const big = await post(
+      JSON.stringify({ query: `{ viewer { id } } # ${"x".repeat(70 * 1024)}` }),
+    );
+    expect(big.status).toBe(413);
+    expect(sql.slice(before)).toEqual([]);
+    const small = await post(
+      JSON.stringify({ query: `{ viewer { id } } # ${"x".repeat(20 * 1024)}` }),
+    );
+    expect(small.status).toBe(200);
+    expect(JSON.parse(small.body).data.viewer.id).toEqual(expect.any(String));
   });
 
   it("answers `health` from a recent check: fifteen aliases, repeated, cost one database check", async () => {

@@ -121,6 +121,9 @@ describe("GraphQL limits", () => {
     expect(message).toMatch(
       /Query cost \d+ exceeds the limit of 10000 \(PODFLOW_GRAPHQL_MAX_COST\)/,
     );
+    // Costs are kept per document and variables: each answer stays the one its variables get.
+    expect((await graphql(url, page, { first: 2 }, auth())).body.errors).toBeUndefined();
+    expect(await refused(page, { first: 100 })).toBe(message);
   });
 
   it("refuses 2,000 aliases of `episodes(first: 100)` (aliases first, then cost)", async () => {

@@ -104,6 +104,21 @@ describe("GraphQL limits", () => {
     expect((await graphql(url, deepest, {}, auth())).body.errors).toBeUndefined();
   });
 
+  it("refuses a NUL character in the document's own strings, each time it is sent", async () => {
+    const withNul = `{ episodes(first: 1, after: "a\\u0000b") { edges { cursor } } }`;
+    for (let attempt = 0; attempt < 2; attempt += 1) {
+      expect(await refused(withNul)).toBe("Text may not contain NUL characters (\\u0000)");
+    }
+    // The same place without one reaches the resolver, which judges the cursor itself.
+    const { body } = await graphql(
+      url,
+      `{ episodes(first: 1, after: "ab") { edges { cursor } } }`,
+      {},
+      auth(),
+    );
+    expect(body.errors?.[0]?.message).toMatch(/not a cursor/);
+  });
+
   it("refuses more directives than PODFLOW_GRAPHQL_MAX_DIRECTIVES", async () => {
     expect(await refused(`{ viewer ${"@include(if: true) ".repeat(21)} { id } }`)).toMatch(
       /Directives limit of 20 exceeded \(PODFLOW_GRAPHQL_MAX_DIRECTIVES\)/,

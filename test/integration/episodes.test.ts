@@ -519,7 +519,7 @@ describe("episodes", () => {
       this: EntityManager,
       ...args: Parameters<typeof execute>
     ) {
-      if (String(args[0]).includes("latest_tasks")) {
+      if (String(args[0]).includes("from episodes e where")) {
         return Promise.reject(new Error('column "secret_column" does not exist'));
       }
       return execute.apply(this, args);

@@ -23,6 +23,7 @@ import {
   requestContext,
   requestIdFrom,
 } from "./request-context.ts";
+import { useCompiledQueries } from "./schema/compiled-queries.ts";
 import { createContext, type GraphQLContext } from "./schema/context.ts";
 import { schema } from "./schema/index.ts";
 import { SharedNextMessages, useSharedSubscriptionExecution } from "./schema/shared-executions.ts";
@@ -89,6 +90,8 @@ export function buildServer(deps: AppDeps): PodflowServer {
     ...security,
     plugins: [
       ...(security.plugins ?? []),
+      // Queries run compiled (before the metrics, which wrap whichever executor runs).
+      useCompiledQueries(logger),
       // Operation durations and open subscriptions for GET /metrics.
       useOperationMetrics(deps.metrics),
       // One execution and one serialisation per event for subscribers who ask the same thing.

@@ -3,6 +3,7 @@ import type { TaskType } from "../../src/domain/tasks.ts";
 import { withClient } from "../support/environment.ts";
 import { timedGraphql } from "../support/http.ts";
 import { startInProcessPodflow, startStandIn } from "../support/podflow.ts";
+import { profiled } from "../support/profile.ts";
 import { check, figure } from "../support/results.ts";
 import type { BenchScenario, ScenarioContext, ScenarioOutcome } from "../support/scenario.ts";
 import { seedEpisodes, seedProducer } from "../support/seed.ts";
@@ -155,36 +156,46 @@ async function run(context: ScenarioContext): Promise<ScenarioOutcome> {
     const same = JSON.stringify(fromGraphql) === JSON.stringify(sqlPage);
     const taskCount = fromGraphql.reduce((sum, entry) => sum + entry.tasks.length, 0);
 
-    const podflowRounds: Array<{ ms: number[]; statements: number[] }> = [];
-    const baselineRounds: number[][] = [];
-    for (let round = 1; round <= sizes.rounds; round += 1) {
-      context.log(`round ${round}/${sizes.rounds}`);
-      const measurePodflow = async () => {
-        const samples = { ms: [] as number[], statements: [] as number[] };
-        for (let i = 0; i < sizes.requestsPerRound; i += 1) {
-          const answer = await podflowRequest();
-          samples.ms.push(answer.ms);
-          samples.statements.push(answer.statements);
+    const podflowRounds: Array<{ ms: number[]; statements: number[]; cpuMs: number }> = [];
+    const baselineRounds: Array<{ ms: number[]; cpuMs: number }> = [];
+    // CPU this process spent per request (Podflow and the client share it; the database's is
+    // not counted): less sensitive than latency to other work on a shared machine.
+    const cpuMsPerRequest = (since: NodeJS.CpuUsage) => {
+      const used = process.cpuUsage(since);
+      return (used.user + used.system) / 1_000 / sizes.requestsPerRound;
+    };
+    await profiled("episode-listing", context.log, async () => {
+      for (let round = 1; round <= sizes.rounds; round += 1) {
+        context.log(`round ${round}/${sizes.rounds}`);
+        const measurePodflow = async () => {
+          const samples = { ms: [] as number[], statements: [] as number[] };
+          const cpu = process.cpuUsage();
+          for (let i = 0; i < sizes.requestsPerRound; i += 1) {
+            const answer = await podflowRequest();
+            samples.ms.push(answer.ms);
+            samples.statements.push(answer.statements);
+          }
+          podflowRounds.push({ ...samples, cpuMs: cpuMsPerRequest(cpu) });
+        };
+        const measureBaseline = async () => {
+          const samples: number[] = [];
+          const cpu = process.cpuUsage();
+          for (let i = 0; i < sizes.requestsPerRound; i += 1)
+            samples.push((await baselineRequest()).ms);
+          baselineRounds.push({ ms: samples, cpuMs: cpuMsPerRequest(cpu) });
+        };
+        if (round % 2 === 1) {
+          await measureBaseline();
+          await measurePodflow();
+        } else {
+          await measurePodflow();
+          await measureBaseline();
         }
-        podflowRounds.push(samples);
-      };
-      const measureBaseline = async () => {
-        const samples: number[] = [];
-        for (let i = 0; i < sizes.requestsPerRound; i += 1)
-          samples.push((await baselineRequest()).ms);
-        baselineRounds.push(samples);
-      };
-      if (round % 2 === 1) {
-        await measureBaseline();
-        await measurePodflow();
-      } else {
-        await measurePodflow();
-        await measureBaseline();
       }
-    }
+    });
 
     const podflowPercentiles = podflowRounds.map((round) => latencyPercentiles(round.ms));
-    const baselinePercentiles = baselineRounds.map((round) => latencyPercentiles(round));
+    const baselinePercentiles = baselineRounds.map((round) => latencyPercentiles(round.ms));
     const baselineName = "one SQL query (pg)";
     return {
       notes: [
@@ -212,6 +223,13 @@ async function run(context: ScenarioContext): Promise<ScenarioOutcome> {
             name: baselineName,
             rounds: baselinePercentiles.map((p) => p.p99),
           },
+        ),
+        figure(
+          "CPU of this process per request",
+          "ms",
+          "lower",
+          podflowRounds.map((round) => round.cpuMs),
+          { name: baselineName, rounds: baselineRounds.map((round) => round.cpuMs) },
         ),
         figure(
           "SQL statements per request",

@@ -3,6 +3,7 @@ import type { IttybitStandIn, RecordedRequest } from "../../test/support/ittybit
 import { withClient, withTimeout } from "../support/environment.ts";
 import { timedGraphql } from "../support/http.ts";
 import { startInProcessPodflow, startStandIn } from "../support/podflow.ts";
+import { profiled } from "../support/profile.ts";
 import { type Check, check, figure } from "../support/results.ts";
 import type { BenchScenario, ScenarioContext, ScenarioOutcome } from "../support/scenario.ts";
 import { seedProducer } from "../support/seed.ts";
@@ -188,21 +189,23 @@ async function run(context: ScenarioContext): Promise<ScenarioOutcome> {
 
   const podflowRounds: PickupSample[][] = [];
   const baselineRounds: PickupSample[][] = [];
-  for (let round = 1; round <= sizes.rounds; round += 1) {
-    context.log(`round ${round}/${sizes.rounds}`);
-    const measure = async (sample: () => Promise<PickupSample>) => {
-      const results: PickupSample[] = [];
-      for (let i = 0; i < sizes.samplesPerRound; i += 1) results.push(await sample());
-      return results;
-    };
-    if (round % 2 === 1) {
-      baselineRounds.push(await measure(bareRoundTrip));
-      podflowRounds.push(await measure(podflowSample));
-    } else {
-      podflowRounds.push(await measure(podflowSample));
-      baselineRounds.push(await measure(bareRoundTrip));
+  await profiled("job-pickup", context.log, async () => {
+    for (let round = 1; round <= sizes.rounds; round += 1) {
+      context.log(`round ${round}/${sizes.rounds}`);
+      const measure = async (sample: () => Promise<PickupSample>) => {
+        const results: PickupSample[] = [];
+        for (let i = 0; i < sizes.samplesPerRound; i += 1) results.push(await sample());
+        return results;
+      };
+      if (round % 2 === 1) {
+        baselineRounds.push(await measure(bareRoundTrip));
+        podflowRounds.push(await measure(podflowSample));
+      } else {
+        podflowRounds.push(await measure(podflowSample));
+        baselineRounds.push(await measure(bareRoundTrip));
+      }
     }
-  }
+  });
 
   const percentiles = (rounds: PickupSample[][]) =>
     rounds.map((round) => latencyPercentiles(round.map((sample) => sample.ms)));

@@ -12,6 +12,7 @@ import {
   findEpisode,
   findEpisodes,
   listEpisodes,
+  type TaskView,
 } from "../services/episodes.ts";
 import { type ExportFlags, exportFlags } from "../services/exports/exports.ts";
 import { builder } from "./builder.ts";
@@ -85,6 +86,18 @@ async function lazyOutput<F extends "transcript" | "transcriptSegments" | "chapt
   if (loaded !== undefined) return (loaded ?? null) as Episode[F] | null;
   const outputs = await context.loaders.episodeOutputs.load({ episodeId: episode.id, field });
   return (outputs?.[field] ?? null) as Episode[F] | null;
+}
+
+/**
+ * The latest attempt of each of the episode's tasks: a list's row has them already (taken as
+ * they are, no promise: a page has 100 episodes, each asking for tasks and progress); anything
+ * else through the operation's loader.
+ */
+function tasksOf(
+  episode: EpisodeView,
+  context: GraphQLContext,
+): readonly TaskView[] | Promise<readonly TaskView[]> {
+  return episode.latestTasks ?? context.loaders.tasksByEpisode.load(episode.id);
 }
 
 /** What the episode's outputs hold (transcriptAvailable, exports), without loading them. */
@@ -170,8 +183,12 @@ export const EpisodeRef = builder.node(builder.objectRef<EpisodeView>("Episode")
     progress: t.int({
       description:
         "0–100: the share of the episode's processing tasks that ended (completed or failed).",
-      resolve: async (episode, _args, context) =>
-        episodeProgress(episode, await context.loaders.tasksByEpisode.load(episode.id)),
+      resolve: (episode, _args, context) => {
+        const tasks = tasksOf(episode, context);
+        return tasks instanceof Promise
+          ? tasks.then((loaded) => episodeProgress(episode, loaded))
+          : episodeProgress(episode, tasks);
+      },
     }),
     originalFilename: t.string({
       nullable: true,
@@ -225,7 +242,7 @@ export const EpisodeRef = builder.node(builder.objectRef<EpisodeView>("Episode")
     tasks: t.field({
       type: [ProcessingTaskRef],
       description: "The latest attempt of each processing task.",
-      resolve: (episode, _args, context) => context.loaders.tasksByEpisode.load(episode.id),
+      resolve: (episode, _args, context) => tasksOf(episode, context),
     }),
     outputs: t.field({
       type: EpisodeOutputsRef,
@@ -321,15 +338,12 @@ builder.queryField("episodes", (t) =>
         },
         async ({ limit }) => {
           // Their tasks in the same statement when the page shows them (tasks, progress).
-          const { episodes, tasks } = await listEpisodes(context.em, viewer, {
+          const { episodes } = await listEpisodes(context.em, viewer, {
             limit,
             after,
             status: args.status ?? null,
             withTasks: selectsAny(info, TASK_FIELDS),
           });
-          for (const [episodeId, latest] of tasks ?? []) {
-            context.loaders.tasksByEpisode.prime(episodeId, latest);
-          }
           return episodes;
         },
       );

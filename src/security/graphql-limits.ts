@@ -88,28 +88,52 @@ function podflowCostEstimator(maxNodeIds: number): ComplexityEstimator {
   };
 }
 
+/** Weighed operations kept, and how much variable text their keys may hold in all. */
+const COST_CACHE_ENTRIES = 1_000;
+const COST_CACHE_MAX_CHARS = 1024 * 1024;
+
 function useCostLimit(limits: SecuritySettings["graphql"]): Plugin {
   const estimators = [podflowCostEstimator(limits.maxNodeIds)];
+  // The same document with the same operation and variables weighs the same, and a dashboard
+  // asks the same page again and again: the cost is kept by all three (the document by identity:
+  // yoga's parser cache hands the same object to each request with the same text).
+  const documentIds = new WeakMap<ExecutionArgs["document"], number>();
+  let documents = 0;
+  const costs = new LRUCache<string, number>({
+    max: COST_CACHE_ENTRIES,
+    maxSize: COST_CACHE_MAX_CHARS,
+    sizeCalculation: (_cost, key) => Math.max(key.length, 1),
+  });
   const refusal = (args: ExecutionArgs): GraphQLError | null => {
-    let cost: number;
-    try {
-      cost = getComplexity({
-        schema: args.schema,
-        query: args.document,
-        variables: (args.variableValues ?? {}) as Record<string, unknown>,
-        operationName: args.operationName ?? undefined,
-        estimators,
-      });
-    } catch (error) {
-      if (error instanceof GraphQLError && error.extensions.code === "LIMIT_EXCEEDED") return error;
-      if (error instanceof Error && error.message.includes("maximum allowed number of nodes")) {
-        return limitError(
-          "Query has too many fields to weigh (PODFLOW_GRAPHQL_MAX_COST)",
-          "PODFLOW_GRAPHQL_MAX_COST",
-        );
+    let documentId = documentIds.get(args.document);
+    if (documentId === undefined) {
+      documentId = documents += 1;
+      documentIds.set(args.document, documentId);
+    }
+    const key = `${documentId}|${args.operationName ?? ""}|${JSON.stringify(args.variableValues ?? {})}`;
+    let cost = costs.get(key);
+    if (cost === undefined) {
+      try {
+        cost = getComplexity({
+          schema: args.schema,
+          query: args.document,
+          variables: (args.variableValues ?? {}) as Record<string, unknown>,
+          operationName: args.operationName ?? undefined,
+          estimators,
+        });
+      } catch (error) {
+        if (error instanceof GraphQLError && error.extensions.code === "LIMIT_EXCEEDED")
+          return error;
+        if (error instanceof Error && error.message.includes("maximum allowed number of nodes")) {
+          return limitError(
+            "Query has too many fields to weigh (PODFLOW_GRAPHQL_MAX_COST)",
+            "PODFLOW_GRAPHQL_MAX_COST",
+          );
+        }
+        // Bad variables or an unknown operation: execution itself answers with the precise error.
+        return null;
       }
-      // Bad variables or an unknown operation: execution itself answers with the precise error.
-      return null;
+      costs.set(key, cost);
     }
     if (cost <= limits.maxCost) return null;
     return limitError(

@@ -29,13 +29,19 @@ export function useNoNulText(): Plugin {
   return { onExecute: check, onSubscribe: check } as Plugin;
 }
 
+/** Documents already looked at (yoga's parser cache hands the same object for the same text). */
+const looked = new WeakMap<import("graphql").DocumentNode, boolean>();
+
 function documentContainsNul(document: import("graphql").DocumentNode): boolean {
+  const known = looked.get(document);
+  if (known !== undefined) return known;
   let found = false;
   visit(document, {
     [Kind.STRING](node) {
       if (node.value.includes("\0")) found = true;
     },
   });
+  looked.set(document, found);
   return found;
 }
 

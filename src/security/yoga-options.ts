@@ -5,6 +5,7 @@ import type { Plugin, YogaServerOptions } from "graphql-yoga";
 import { boundedParserCache, graphqlLimitPlugins } from "./graphql-limits.ts";
 import { useNoNulText } from "./nul-text.ts";
 import { usePersistedOperationList } from "./persisted-operations.ts";
+import { useRequestBodyLimit } from "./request-body-limit.ts";
 import type { SecuritySettings } from "./settings.ts";
 import { useStreamLimits } from "./stream-limits.ts";
 
@@ -18,7 +19,7 @@ type SecurityOptions = Pick<
 
 /**
  * The yoga options that limit and expose the API (README "Security"):
- * - the limits of graphql-limits.ts, a request body limit, a bounded parser cache, event
+ * - the limits of graphql-limits.ts, a request body limit (request-body-limit.ts), a bounded parser cache, event
  *   streams per token (stream-limits.ts);
  * - GraphiQL, introspection and "did you mean" suggestions only when explorable (outside
  *   production, or with PODFLOW_GRAPHIQL=1);
@@ -39,6 +40,8 @@ export function yogaSecurityOptions(security: SecuritySettings): SecurityOptions
     useStreamLimits(security.connections),
     useCSRFPrevention(),
     useNoNulText(),
+    // After yoga's request parsers (user plugins come after them), like yoga's own limit.
+    useRequestBodyLimit(settings.maxBodyBytes),
   ];
   if (!settings.explorable) {
     plugins.push(useDisableIntrospection() as Plugin, blockFieldSuggestionsPlugin() as Plugin);
@@ -46,7 +49,8 @@ export function yogaSecurityOptions(security: SecuritySettings): SecurityOptions
   const origins = settings.corsOrigins;
   return {
     plugins,
-    maxRequestBodySize: settings.maxBodyBytes,
+    // useRequestBodyLimit instead: yoga's counts every body through a stream.
+    maxRequestBodySize: false,
     parserAndValidationCache: boundedParserCache(settings) as never,
     graphiql: settings.explorable ? { title: "Podflow", subscriptionsProtocol: "WS" } : false,
     cors:

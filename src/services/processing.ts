@@ -30,14 +30,18 @@ export async function startProcessing(
 ): Promise<void> {
   const logger = deps.logger.child({ episodeId });
   const em = deps.orm.em.fork();
-  const episode = await em.findOne(Episode, { id: episodeId });
+  // Both reads at once (neither needs the other): one round trip before the engine is asked.
+  const [episode, tasks] = await Promise.all([
+    em.findOne(Episode, { id: episodeId }),
+    latestTasksByEpisode(em, [episodeId]),
+  ]);
   if (!episode || !["UPLOADED", "PROCESSING"].includes(episode.status) || !episode.fileId) {
     logger.info({ status: episode?.status ?? "gone" }, "process-episode: nothing to do");
     return;
   }
   const engine = engineFor(deps.engines, episode.engine);
   try {
-    const latest = (await latestTasksByEpisode(em, [episode.id])).get(episode.id) ?? [];
+    const latest = tasks.get(episode.id) ?? [];
     for (const type of TASK_TYPES) {
       const current = latest.find((task) => task.type === type);
       // A failed task starts over only in a later round than the one that made it: a retry.
@@ -45,7 +49,7 @@ export async function startProcessing(
         !current || (current.status === "FAILED" && current.round < episode.processingRound);
       if (!needed) continue;
       const attempt = (current?.attempt ?? 0) + 1;
-      const created = await engine.createTask(em, episode, type, attempt, signal);
+      const created = await engine.createTask(episode, type, attempt, signal);
       await em.transactional(async (tx) => {
         const task = tx.create(ProcessingTask, {
           id: randomUUID(),

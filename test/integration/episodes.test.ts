@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { EntityManager } from "@mikro-orm/postgresql";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { User } from "../../src/entities/user.entity.ts";
 import { listEpisodes } from "../../src/services/episodes.ts";
 import {
@@ -506,6 +507,35 @@ describe("episodes", () => {
     expect(large).toBe(small);
     // The token lookup, the page and the tasks of the whole page.
     expect(small).toBeLessThanOrEqual(3);
+  });
+
+  // Queries run compiled (src/schema/compiled-queries.ts): a resolver's failure must still reach
+  // the client masked, at its path, as the standard executor's does.
+  it("masks an internal failure of a listing as for any operation", async () => {
+    const erin = await scenario.producer();
+    await prepare(erin, { title: "Erin 1" });
+    const execute = EntityManager.prototype.execute;
+    const failing = vi.spyOn(EntityManager.prototype, "execute").mockImplementation(function (
+      this: EntityManager,
+      ...args: Parameters<typeof execute>
+    ) {
+      if (String(args[0]).includes("from episodes e where")) {
+        return Promise.reject(new Error('column "secret_column" does not exist'));
+      }
+      return execute.apply(this, args);
+    });
+    try {
+      const { body } = await erin.gql<Page>(LIST, { first: 5 });
+      expect(body.data).toBeNull();
+      expect(body.errors).toEqual([
+        expect.objectContaining({ message: "Unexpected error.", path: ["episodes"] }),
+      ]);
+      expect(JSON.stringify(body)).not.toContain("secret_column");
+    } finally {
+      failing.mockRestore();
+    }
+    const { body } = await erin.gql<Page>(LIST, { first: 5 });
+    expect(body.data?.episodes.edges.map((edge) => edge.node.title)).toEqual(["Erin 1"]);
   });
 });
 

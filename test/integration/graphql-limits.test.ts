@@ -1,3 +1,4 @@
+import { request as httpRequest } from "node:http";
 import { encodeGlobalID } from "@pothos/plugin-relay";
 import { createClient } from "graphql-ws";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -103,6 +104,21 @@ describe("GraphQL limits", () => {
     expect((await graphql(url, deepest, {}, auth())).body.errors).toBeUndefined();
   });
 
+  it("refuses a NUL character in the document's own strings, each time it is sent", async () => {
+    const withNul = `{ episodes(first: 1, after: "a\\u0000b") { edges { cursor } } }`;
+    for (let attempt = 0; attempt < 2; attempt += 1) {
+      expect(await refused(withNul)).toBe("Text may not contain NUL characters (\\u0000)");
+    }
+    // The same place without one reaches the resolver, which judges the cursor itself.
+    const { body } = await graphql(
+      url,
+      `{ episodes(first: 1, after: "ab") { edges { cursor } } }`,
+      {},
+      auth(),
+    );
+    expect(body.errors?.[0]?.message).toMatch(/not a cursor/);
+  });
+
   it("refuses more directives than PODFLOW_GRAPHQL_MAX_DIRECTIVES", async () => {
     expect(await refused(`{ viewer ${"@include(if: true) ".repeat(21)} { id } }`)).toMatch(
       /Directives limit of 20 exceeded \(PODFLOW_GRAPHQL_MAX_DIRECTIVES\)/,
@@ -120,6 +136,9 @@ describe("GraphQL limits", () => {
     expect(message).toMatch(
       /Query cost \d+ exceeds the limit of 10000 \(PODFLOW_GRAPHQL_MAX_COST\)/,
     );
+    // Costs are kept per document and variables: each answer stays the one its variables get.
+    expect((await graphql(url, page, { first: 2 }, auth())).body.errors).toBeUndefined();
+    expect(await refused(page, { first: 100 })).toBe(message);
   });
 
   it("refuses 2,000 aliases of `episodes(first: 100)` (aliases first, then cost)", async () => {
@@ -153,6 +172,39 @@ describe("GraphQL limits", () => {
     expect(response.status).toBe(413);
     await response.arrayBuffer();
     expect(sql.slice(before)).toEqual([]);
+  });
+
+  // Without Content-Length (chunked), the body is counted as it arrives instead.
+  it("refuses a chunked body over 64 KiB with 413 before parsing it, and takes one within", async () => {
+    const post = (text: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const request = httpRequest(`${url}/graphql`, {
+          method: "POST",
+          headers: { "content-type": "application/json", ...auth() },
+        });
+        request.on("error", reject);
+        request.on("response", (response) => {
+          let body = "";
+          response.on("data", (chunk: Buffer) => (body += chunk.toString("utf8")));
+          response.on("end", () => resolve({ status: response.statusCode ?? 0, body }));
+        });
+        // Several writes, no Content-Length: Node sends them chunked.
+        for (let start = 0; start < text.length; start += 8 * 1024) {
+          request.write(text.slice(start, start + 8 * 1024));
+        }
+        request.end();
+      });
+    const before = sql.length;
+    const big = await post(
+      JSON.stringify({ query: `{ viewer { id } } # ${"x".repeat(70 * 1024)}` }),
+    );
+    expect(big.status).toBe(413);
+    expect(sql.slice(before)).toEqual([]);
+    const small = await post(
+      JSON.stringify({ query: `{ viewer { id } } # ${"x".repeat(20 * 1024)}` }),
+    );
+    expect(small.status).toBe(200);
+    expect(JSON.parse(small.body).data.viewer.id).toEqual(expect.any(String));
   });
 
   it("answers `health` from a recent check: fifteen aliases, repeated, cost one database check", async () => {

@@ -65,6 +65,18 @@ describe.each(["signature", "refetch"] as const)(
         title: "The Happy Path",
         metadata: { podflowEpisodeId: episode.uuid },
       });
+      // Made once, and kept on the episode (saved with the first task) for later attempts.
+      const mediaRequests = scenario.ittybit.requests.filter(
+        (request) =>
+          request.method === "POST" &&
+          request.path === "/media" &&
+          JSON.stringify(request.body).includes(episode.uuid),
+      );
+      expect(mediaRequests).toHaveLength(1);
+      const [saved] = await scenario
+        .em()
+        .execute("select ittybit_media_id from episodes where id = ?", [episode.uuid]);
+      expect(scenario.ittybit.media.has(saved?.ittybit_media_id)).toBe(true);
       // Ittybit is given the installation's secret webhook URL, the same for every task.
       const { token } = scenario.podflow.deps.webhook;
       expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);

@@ -51,11 +51,11 @@ export interface MediaEngine {
   checkUploadedFile(episode: Episode, fileId: string): Promise<{ bytes: number | null }>;
   /**
    * Makes the engine's side of one task attempt; the same (episode, type, attempt) always gets
-   * the same task back, never a second one. `em` may save what the engine keeps on the episode.
-   * An aborted `signal` (the job handed back on stop) ends the call with the signal's reason.
+   * the same task back, never a second one. What the engine keeps on the episode it sets on the
+   * entity: it is saved with the task, in the task's transaction. An aborted `signal` (the job
+   * handed back on stop) ends the call with the signal's reason.
    */
   createTask(
-    em: EntityManager,
     episode: Episode,
     type: TaskType,
     attempt: number,

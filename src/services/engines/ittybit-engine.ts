@@ -1,4 +1,3 @@
-import type { EntityManager } from "@mikro-orm/postgresql";
 import { taskLabel } from "../../domain/tasks.ts";
 import type { Episode } from "../../entities/episode.entity.ts";
 import type { ProcessingTask } from "../../entities/processing-task.entity.ts";
@@ -66,7 +65,7 @@ export function createIttybitEngine(options: {
       return { bytes: typeof file.filesize === "number" ? file.filesize : null };
     },
 
-    async createTask(em: EntityManager, episode: Episode, type, attempt, signal) {
+    async createTask(episode: Episode, type, attempt, signal) {
       const fileId = episode.fileId as string;
       try {
         if (!episode.ittybitMediaId) {
@@ -77,8 +76,11 @@ export function createIttybitEngine(options: {
             },
             { idempotencyKey: `podflow:media:${episode.id}`, signal },
           );
+          // Saved with the first task, in its transaction (startProcessing flushes the job's
+          // EntityManager, which manages this episode, there), not in one of its own before the
+          // task request: the idempotency key already makes a repeated createMedia answer this
+          // same media, so saving it first only added three round trips before the first task.
           episode.ittybitMediaId = media.id;
-          await em.flush();
         }
         const request = buildTaskRequest(type, { fileId, webhookUrl });
         const created = await ittybit.createTask(request, {

@@ -73,7 +73,7 @@ export function createLocalEngine(options: {
       return { bytes: stat.bytes };
     },
 
-    async createTask(_em, episode, type, attempt) {
+    async createTask(episode, type, attempt) {
       // Derived from what it names, so a repeated call makes the same task.
       const digest = createHash("sha256")
         .update(`${episode.id}:${type}:${attempt}`)

@@ -317,21 +317,57 @@ export async function listEpisodes(
      order by e.created_at desc, e.id desc limit ?`,
     params,
   );
-  const comparator = em.getComparator();
   const tasks = withTasks ? new Map<string, TaskView[]>() : null;
   const episodes = rows.map((row) => {
     const { latest_tasks: latest, ...columns } = row;
-    const data = comparator.mapResult(shape.meta, columns as never) as Record<string, unknown>;
-    shape.convert(data);
-    for (const relation of shape.relations) {
-      const id = data[relation];
-      data[relation] = id == null ? null : { id };
-    }
-    const episode = Object.assign(new EpisodeRow(), data) as EpisodeView;
+    const episode = episodeRowOf(shape, em, columns);
     tasks?.set(episode.id, sortTasks((latest as TaskViewRow[] | null) ?? [], taskView));
     return episode;
   });
   return { episodes, tasks };
+}
+
+/**
+ * The episodes with these ids (those that exist), each with the latest attempt of each of its
+ * tasks, as read-only rows (EpisodeRow, TaskView): one statement, no entity built. The live feed
+ * reads each committed state this way (src/services/episode-feed/loader.ts).
+ */
+export async function episodeViewsWithTasks(
+  em: EntityManager,
+  episodeIds: readonly string[],
+): Promise<Array<{ episode: EpisodeView; tasks: TaskView[] }>> {
+  const valid = [...new Set(episodeIds.filter((id) => UUID.test(id)))];
+  if (valid.length === 0) return [];
+  rowShape ??= episodeRowShape(em);
+  const shape = rowShape;
+  const rows = await em.execute<Array<Record<string, unknown>>>(
+    `select ${shape.columns}, ${LATEST_TASKS_JSON}
+     from episodes e where e.id = any(cast(? as uuid[]))`,
+    [`{${valid.join(",")}}`],
+  );
+  return rows.map((row) => {
+    const { latest_tasks: latest, ...columns } = row;
+    const episode = episodeRowOf(shape, em, columns);
+    return { episode, tasks: sortTasks((latest as TaskViewRow[] | null) ?? [], taskView) };
+  });
+}
+
+/** An EpisodeRow from the columns of `shape`, converted as the ORM converts them. */
+function episodeRowOf(
+  shape: ReturnType<typeof episodeRowShape>,
+  em: EntityManager,
+  columns: Record<string, unknown>,
+): EpisodeView {
+  const data = em.getComparator().mapResult(shape.meta, columns as never) as Record<
+    string,
+    unknown
+  >;
+  shape.convert(data);
+  for (const relation of shape.relations) {
+    const id = data[relation];
+    data[relation] = id == null ? null : { id };
+  }
+  return Object.assign(new EpisodeRow(), data) as EpisodeView;
 }
 
 /** latestTaskViews's rows of one episode (alias `e`), as a JSON array: a column of the page. */

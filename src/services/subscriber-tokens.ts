@@ -1,5 +1,4 @@
 import type { EntityManager } from "@mikro-orm/postgresql";
-import { ApiToken } from "../entities/api-token.entity.ts";
 import { bearerToken, hashToken } from "./accounts.ts";
 
 /**
@@ -11,17 +10,21 @@ export function bearerTokenHash(authorization: string | null | undefined): strin
   return token ? hashToken(token) : null;
 }
 
+const HEX_HASH = /^[0-9a-f]{64}$/;
+
 /** Which of these token hashes still belong to unrevoked tokens: one query for all of them. */
 export async function activeTokenHashes(
   em: EntityManager,
   tokenHashes: Iterable<string>,
 ): Promise<Set<string>> {
-  const wanted = [...new Set(tokenHashes)];
+  // Hashes are hex (hashToken); anything else cannot be a token's and is not asked about.
+  const wanted = [...new Set(tokenHashes)].filter((hash) => HEX_HASH.test(hash));
   if (wanted.length === 0) return new Set();
-  const tokens = await em.find(
-    ApiToken,
-    { tokenHash: { $in: wanted }, revokedAt: null },
-    { fields: ["tokenHash"] },
+  // Plain SQL: this runs with every burst of the live feed, and the ORM's find cost more than
+  // the query itself.
+  const rows = await em.execute<Array<{ token_hash: string }>>(
+    "select token_hash from api_tokens where token_hash = any(cast(? as text[])) and revoked_at is null",
+    [`{${wanted.join(",")}}`],
   );
-  return new Set(tokens.map((token) => token.tokenHash));
+  return new Set(rows.map((row) => row.token_hash));
 }

@@ -327,29 +327,32 @@ export async function listEpisodes(
   return { episodes, tasks };
 }
 
-/**
- * The episodes with these ids (those that exist), each with the latest attempt of each of its
- * tasks, as read-only rows (EpisodeRow, TaskView): one statement, no entity built. The live feed
- * reads each committed state this way (src/services/episode-feed/loader.ts).
- */
-export async function episodeViewsWithTasks(
-  em: EntityManager,
-  episodeIds: readonly string[],
-): Promise<Array<{ episode: EpisodeView; tasks: TaskView[] }>> {
+/** Episode ids as one uuid[] parameter (ids that are no uuid left out); null when none is left. */
+export function episodeIdsParam(episodeIds: readonly string[]): string | null {
   const valid = [...new Set(episodeIds.filter((id) => UUID.test(id)))];
-  if (valid.length === 0) return [];
+  return valid.length === 0 ? null : `{${valid.join(",")}}`;
+}
+
+/**
+ * The select list (episodes aliased `e`) of an episode as a read-only row (EpisodeRow) with the
+ * latest attempt of each of its tasks (TaskView), and what makes a row of it that pair: how the
+ * live feed reads each committed state (src/services/episode-feed/loader.ts), in one statement
+ * with the tokens it checks.
+ */
+export function episodeViewSelect(em: EntityManager): {
+  columns: string;
+  view: (row: Record<string, unknown>) => { episode: EpisodeView; tasks: TaskView[] };
+} {
   rowShape ??= episodeRowShape(em);
   const shape = rowShape;
-  const rows = await em.execute<Array<Record<string, unknown>>>(
-    `select ${shape.columns}, ${LATEST_TASKS_JSON}
-     from episodes e where e.id = any(cast(? as uuid[]))`,
-    [`{${valid.join(",")}}`],
-  );
-  return rows.map((row) => {
-    const { latest_tasks: latest, ...columns } = row;
-    const episode = episodeRowOf(shape, em, columns);
-    return { episode, tasks: sortTasks((latest as TaskViewRow[] | null) ?? [], taskView) };
-  });
+  return {
+    columns: `${shape.columns}, ${LATEST_TASKS_JSON}`,
+    view: (row) => {
+      const { latest_tasks: latest, ...columns } = row;
+      const episode = episodeRowOf(shape, em, columns);
+      return { episode, tasks: sortTasks((latest as TaskViewRow[] | null) ?? [], taskView) };
+    },
+  };
 }
 
 /** An EpisodeRow from the columns of `shape`, converted as the ORM converts them. */

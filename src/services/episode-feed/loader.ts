@@ -12,8 +12,8 @@ import type { EntityManager } from "@mikro-orm/postgresql";
 import type { Orm } from "../../database/orm.ts";
 import { Episode } from "../../entities/episode.entity.ts";
 import { ProcessingTask } from "../../entities/processing-task.entity.ts";
-import { episodeViewsWithTasks } from "../episodes.ts";
-import { activeTokenHashes } from "../subscriber-tokens.ts";
+import { episodeIdsParam, episodeViewSelect } from "../episodes.ts";
+import { ACTIVE_TOKEN_HASHES_SQL, tokenHashesParam } from "../subscriber-tokens.ts";
 import type { EpisodeUpdate } from "./types.ts";
 
 export interface BurstLoadRequest {
@@ -46,14 +46,41 @@ export async function loadBurst(orm: Orm, request: BurstLoadRequest): Promise<Bu
   }
 
   const ids = [...episodeIds];
-  const em = orm.em.fork();
-  const [episodes, activeTokens] = await Promise.all([
-    episodeViewsWithTasks(em, ids),
-    activeTokenHashes(em, request.tokenHashes),
-  ]);
-  const updates = new Map<string, EpisodeUpdate>();
-  for (const update of episodes) updates.set(update.episode.id, update);
+  const { updates, activeTokens } = await loadEpisodesAndTokens(
+    orm.em.fork(),
+    ids,
+    request.tokenHashes,
+  );
   return { episodeIds: ids, updates, recentlyChanged, activeTokens };
+}
+
+/**
+ * The episodes (with their latest tasks) and which of the token hashes are unrevoked, in one
+ * statement: one row per episode found, or one row with no episode, each saying the tokens.
+ */
+async function loadEpisodesAndTokens(
+  em: EntityManager,
+  episodeIds: readonly string[],
+  tokenHashes: Iterable<string>,
+): Promise<{ updates: Map<string, EpisodeUpdate>; activeTokens: Set<string> }> {
+  const ids = episodeIdsParam(episodeIds);
+  const hashes = tokenHashesParam(tokenHashes);
+  // Nobody here follows what changed: nothing to read.
+  if (ids === null && hashes === "{}") return { updates: new Map(), activeTokens: new Set() };
+  const select = episodeViewSelect(em);
+  const rows = await em.execute<Array<Record<string, unknown> & { active_tokens: string[] }>>(
+    `with active as (${ACTIVE_TOKEN_HASHES_SQL})
+     select active.hashes as active_tokens, ${select.columns}
+     from active left join episodes e on e.id = any(cast(? as uuid[]))`,
+    [hashes, ids ?? "{}"],
+  );
+  const updates = new Map<string, EpisodeUpdate>();
+  for (const { active_tokens: _, ...row } of rows) {
+    if (row.id == null) continue;
+    const update = select.view(row);
+    updates.set(update.episode.id, update);
+  }
+  return { updates, activeTokens: new Set(rows[0]?.active_tokens ?? []) };
 }
 
 /**

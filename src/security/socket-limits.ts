@@ -50,18 +50,21 @@ interface Tracked {
 export class SocketLimits {
   readonly #limits: Limits;
   readonly #logger: Logger;
-  readonly #wss: WebSocketServer;
   /** Sockets refused before authentication (too many from the address, an oversized message). */
   readonly #refused = new WeakSet<WebSocket>();
   /** Acknowledged sockets, with their token's hash. */
   readonly #tokens = new WeakMap<WebSocket, string>();
   /** Open sockets per client address (refused ones not counted). */
   readonly #perAddress = new Counter();
+  /**
+   * Open acknowledged sockets per token hash: counted, not found by looking through every open
+   * socket (10,000 dashboards connecting made that quadratic: seconds of CPU).
+   */
+  readonly #perToken = new Counter();
   readonly #tracked = new Map<WebSocket, Tracked>();
   readonly #sweeper: NodeJS.Timeout;
 
   constructor(wss: WebSocketServer, limits: Limits, logger: Logger) {
-    this.#wss = wss;
     this.#limits = limits;
     this.#logger = logger;
     wss.on("connection", (socket, request: IncomingMessage) => {
@@ -142,11 +145,9 @@ export class SocketLimits {
    * its share of sockets, else the socket counts against it from now on.
    */
   admit(socket: WebSocket, tokenHash: string, operations: RunningOperations): boolean {
-    let held = 0;
-    for (const other of this.#wss.clients) {
-      if (other !== socket && this.#tokens.get(other) === tokenHash) held += 1;
-    }
-    if (held >= this.#limits.wsMaxSocketsPerToken) {
+    // Closed while its token was looked up: nobody to admit, and its close has been and gone.
+    if (socket.readyState === socket.CLOSED) return false;
+    if (this.#perToken.get(tokenHash) >= this.#limits.wsMaxSocketsPerToken) {
       socket.close(
         CLOSE_TOO_MANY_SOCKETS,
         `Too many connections for this token (PODFLOW_WS_MAX_SOCKETS_PER_TOKEN=${this.#limits.wsMaxSocketsPerToken})`,
@@ -154,6 +155,8 @@ export class SocketLimits {
       return false;
     }
     this.#tokens.set(socket, tokenHash);
+    this.#perToken.add(tokenHash);
+    socket.once("close", () => this.#perToken.remove(tokenHash));
     const tracked = this.#tracked.get(socket);
     if (tracked) {
       tracked.operations = operations;

@@ -50,10 +50,9 @@ export function useSharedSubscriptionExecution(options: SharedExecutionOptions):
 
   /** The operation executed for this event: once per key, shared by every subscriber with it. */
   function executeEvent(args: ExecutionArgs, key: string | null, payload: unknown) {
-    const perEvent = { ...args, rootValue: payload };
     if (key === null || typeof payload !== "object" || payload === null) {
       options.onEvent?.("executed");
-      return execute(perEvent);
+      return execute({ ...args, rootValue: payload });
     }
     let byKey = results.get(payload);
     if (!byKey) {
@@ -66,7 +65,7 @@ export function useSharedSubscriptionExecution(options: SharedExecutionOptions):
       return known;
     }
     options.onEvent?.("executed");
-    const executed = execute(perEvent);
+    const executed = execute({ ...args, rootValue: payload });
     const result =
       executed instanceof Promise ? executed.then(serialisedOnce) : serialisedOnce(executed);
     byKey.set(key, result);
@@ -103,18 +102,25 @@ function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
 /**
  * Each event of `source` mapped through `map`. A hand-written iterator rather than an async
  * generator: `return()` must reach the source at once (ending the feed's follower) even while a
- * `next()` waits for an event, which a suspended generator would hold back.
+ * `next()` waits for an event, which a suspended generator would hold back. Promise chains
+ * rather than awaits: this runs once per event for every subscriber, and each await was one
+ * more turn of the microtask queue for all of them.
  */
 function mapEvents<T>(
   source: AsyncIterator<unknown>,
   map: (payload: unknown) => MaybePromise<T>,
 ): AsyncIterableIterator<T> {
   const done = { value: undefined, done: true } as const;
+  const mapped = (event: IteratorResult<unknown>): MaybePromise<IteratorResult<T>> => {
+    if (event.done) return done;
+    const value = map(event.value);
+    return value instanceof Promise
+      ? value.then((resolved) => ({ value: resolved, done: false }))
+      : { value, done: false };
+  };
   return {
-    async next() {
-      const event = await source.next();
-      if (event.done) return done;
-      return { value: await map(event.value), done: false };
+    next() {
+      return source.next().then(mapped);
     },
     async return() {
       await source.return?.();
@@ -179,11 +185,12 @@ export class SharedNextMessages {
     const send = socket.send.bind(socket) as (...args: unknown[]) => void;
     socket.send = ((data: unknown, ...rest: unknown[]) => {
       if (typeof data === "string" && data.endsWith(SENT_SUFFIX)) {
-        // Already sent: tell graphql-ws it went (its adapter waits for the callback).
+        // Already sent: tell graphql-ws it went (its adapter's promise waits for the callback;
+        // called at once, it resolves without another turn of the microtask queue).
         const callback = rest.find((arg) => typeof arg === "function") as
           | ((error?: Error) => void)
           | undefined;
-        if (callback) queueMicrotask(() => callback());
+        callback?.();
         return;
       }
       send(data, ...rest);

@@ -325,25 +325,62 @@ export async function listEpisodes(
      order by e.created_at desc, e.id desc limit ?`,
     params,
   );
-  const comparator = em.getComparator();
-  const episodes = rows.map((row) => {
-    // The ORM's mapping passes the tasks column (named as the property) through as it is; the
-    // object it builds becomes the row itself (copying ~30 columns onto a new EpisodeRow, and
-    // first out of the row without the tasks, was most of what mapping a page cost).
-    const data = comparator.mapResult(shape.meta, row as never) as Record<string, unknown>;
-    shape.convert(data);
-    for (const relation of shape.relations) {
-      const id = data[relation];
-      data[relation] = id == null ? null : { id };
-    }
-    const episode = Object.setPrototypeOf(data, EpisodeRow.prototype) as EpisodeView;
-    if (withTasks) {
-      const latest = data.latestTasks as TaskViewTuple[] | null;
-      episode.latestTasks = sortTasks(latest ?? [], taskViewOfTuple);
-    }
-    return episode;
-  });
+  const episodes = rows.map((row) => episodeRowOf(shape, em, row, withTasks));
   return { episodes };
+}
+
+/** Episode ids as one uuid[] parameter (ids that are no uuid left out); null when none is left. */
+export function episodeIdsParam(episodeIds: readonly string[]): string | null {
+  const valid = [...new Set(episodeIds.filter((id) => UUID.test(id)))];
+  return valid.length === 0 ? null : `{${valid.join(",")}}`;
+}
+
+/**
+ * The select list (episodes aliased `e`) of an episode as a read-only row (EpisodeRow) with the
+ * latest attempt of each of its tasks (TaskView), and what makes a row of it that pair: how the
+ * live feed reads each committed state (src/services/episode-feed/loader.ts), in one statement
+ * with the tokens it checks.
+ */
+export function episodeViewSelect(em: EntityManager): {
+  columns: string;
+  view: (row: Record<string, unknown>) => { episode: EpisodeView; tasks: TaskView[] };
+} {
+  rowShape ??= episodeRowShape(em);
+  const shape = rowShape;
+  return {
+    columns: `${shape.columns}, ${LATEST_TASKS_JSON}`,
+    view: (row) => {
+      const episode = episodeRowOf(shape, em, row, true);
+      return { episode, tasks: episode.latestTasks ?? [] };
+    },
+  };
+}
+
+/**
+ * An EpisodeRow from the columns of `shape`, converted as the ORM converts them, with its latest
+ * tasks when the row has LATEST_TASKS_JSON. The ORM's mapping passes the tasks column (named as
+ * the property) through as it is; the object it builds becomes the row itself (copying ~30
+ * columns onto a new EpisodeRow, and first out of the row without the tasks, was most of what
+ * mapping a page cost).
+ */
+function episodeRowOf(
+  shape: ReturnType<typeof episodeRowShape>,
+  em: EntityManager,
+  row: Record<string, unknown>,
+  withTasks: boolean,
+): EpisodeView {
+  const data = em.getComparator().mapResult(shape.meta, row as never) as Record<string, unknown>;
+  shape.convert(data);
+  for (const relation of shape.relations) {
+    const id = data[relation];
+    data[relation] = id == null ? null : { id };
+  }
+  const episode = Object.setPrototypeOf(data, EpisodeRow.prototype) as EpisodeView;
+  if (withTasks) {
+    const latest = data.latestTasks as TaskViewTuple[] | null;
+    episode.latestTasks = sortTasks(latest ?? [], taskViewOfTuple);
+  }
+  return episode;
 }
 
 /**

@@ -2,7 +2,12 @@ import { randomUUID } from "node:crypto";
 import pino from "pino";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type Orm, openOrm } from "../../src/database/orm.ts";
-import { createUser } from "../../src/services/accounts.ts";
+import {
+  createUser,
+  findUserByEmail,
+  issueToken,
+  revokeToken,
+} from "../../src/services/accounts.ts";
 import {
   createEpisodeFeed,
   type EpisodeFeed,
@@ -137,5 +142,43 @@ describe("followTasks", () => {
     await feed.stop();
     expect(await next(tasks)).toBe("done");
     expect(() => feed.followTasks(alice, episode.id)).toThrow(/shutting down/);
+  });
+});
+
+describe("followEpisode", () => {
+  it("ends, sending nothing, once the episode it follows belongs to someone else", async () => {
+    await startFeed();
+    const episode = await insertProcessingEpisode(deps(), alice.userId);
+    const stream = feed.followEpisode(alice, episode.id);
+    const first = await stream.next();
+    expect(first.done ? null : first.value.episode.id).toBe(episode.id);
+
+    await orm.em
+      .fork()
+      .execute("update episodes set user_id = ? where id = ?", [bob.userId, episode.id]);
+    listener.change({ episodeId: episode.id, userId: bob.userId });
+    expect((await stream.next()).done).toBe(true);
+  });
+});
+
+describe("token checks", () => {
+  it("a sweep with no episode to load ends the subscriptions of revoked tokens, and only those", async () => {
+    const owner = await findUserByEmail(orm.em.fork(), "alice@feed.test");
+    const kept = await issueToken(orm.em.fork(), owner, "kept");
+    const revoked = await issueToken(orm.em.fork(), owner, "revoked");
+    feed = createEpisodeFeed({ orm, pubsub: handDriven, logger }, { tokenRecheckMs: 20 });
+    await feed.start();
+    feed.followUserEpisodes({ userId: alice.userId, tokenHash: kept.token.tokenHash });
+    const revokedStream = feed.followUserEpisodes({
+      userId: alice.userId,
+      tokenHash: revoked.token.tokenHash,
+    });
+    expect(feed.size).toBe(2);
+
+    await revokeToken(orm.em.fork(), revoked.token.id);
+    // A sweep loads no episode (dashboards follow users): the tokens are still checked.
+    expect((await revokedStream.next()).done).toBe(true);
+    // The same sweep kept the other one.
+    expect(feed.size).toBe(1);
   });
 });

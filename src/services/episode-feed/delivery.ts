@@ -10,7 +10,7 @@
  * - a user follower each of the user's episodes that changed.
  * A follower whose episode is gone, or belongs to someone else, is ended: it may hear no more.
  */
-import type { ProcessingTask } from "../../entities/processing-task.entity.ts";
+import type { TaskView } from "../episodes.ts";
 import {
   episodeTopic,
   type Follower,
@@ -70,8 +70,8 @@ export function planBurst(
 export function deliverBurst(burst: Burst, followers: FollowerRegistry, loaded: BurstLoad): void {
   // One update object per task and burst, handed to each of its followers: subscribers given
   // the same object share one GraphQL execution of it (src/schema/shared-executions.ts).
-  const taskUpdates = new Map<ProcessingTask, TaskUpdate>();
-  const taskUpdate = (task: ProcessingTask) => {
+  const taskUpdates = new Map<TaskView, TaskUpdate>();
+  const taskUpdate = (task: TaskView) => {
     let update = taskUpdates.get(task);
     if (!update) {
       update = { task };
@@ -127,9 +127,9 @@ function sendToDashboards(followers: Follower[], update: EpisodeUpdate): void {
  */
 function sendTaskChanges(
   follower: TasksFollower,
-  tasks: readonly ProcessingTask[],
+  tasks: readonly TaskView[],
   all: boolean,
-  updateOf: (task: ProcessingTask) => TaskUpdate,
+  updateOf: (task: TaskView) => TaskUpdate,
 ): void {
   for (const task of tasks) {
     const fingerprint = taskFingerprint(task);
@@ -139,8 +139,8 @@ function sendTaskChanges(
   }
 }
 
-/** Every field a ProcessingTask shows in GraphQL that can change. */
-function taskFingerprint(task: ProcessingTask): string {
+/** Every field a TaskView shows in GraphQL that can change. */
+function taskFingerprint(task: TaskView): string {
   return JSON.stringify([
     task.status,
     task.progress,

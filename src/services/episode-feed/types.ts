@@ -3,8 +3,7 @@
  * the feed's parts so that each of them (scheduler, loader, followers, token watch) can name
  * these types without importing the module that wires them together.
  */
-import type { Episode } from "../../entities/episode.entity.ts";
-import type { ProcessingTask } from "../../entities/processing-task.entity.ts";
+import type { EpisodeView, TaskView } from "../episodes.ts";
 
 /** Who follows: the viewer, and the token they signed in with (null: never re-checked). */
 export interface Subscriber {
@@ -12,14 +11,17 @@ export interface Subscriber {
   tokenHash: string | null;
 }
 
-/** An episode as committed, with the latest attempt of each of its tasks, loaded together. */
+/**
+ * An episode as committed, with the latest attempt of each of its tasks, loaded together: plain
+ * read-only rows, as a list shows them (EpisodeRow, TaskView).
+ */
 export interface EpisodeUpdate {
-  episode: Episode;
-  tasks: ProcessingTask[];
+  episode: EpisodeView;
+  tasks: TaskView[];
 }
 
 export interface TaskUpdate {
-  task: ProcessingTask;
+  task: TaskView;
 }
 
 export interface EpisodeFeedOptions {

@@ -4,11 +4,14 @@ import { withTimeout } from "../support/environment.ts";
 import { type Check, check, type Figure, figure } from "../support/results.ts";
 import type { BenchScenario, ScenarioContext, ScenarioOutcome } from "../support/scenario.ts";
 import { latencyPercentiles } from "../support/stats.ts";
+import { type BroadcastBaseline, measureBroadcastBaseline } from "../support/ws-broadcast.ts";
 
 // Scenario 2: webhook → subscriber. The measurement itself is issue 6's
 // bench/subscription-latency.ts (two Podflow processes, graphql-ws subscribers); this file runs
 // it on a fresh database of the run, cuts each case's samples into rounds, and measures the
-// baseline: a committed UPDATE + NOTIFY reaching a LISTENing connection, straight through `pg`.
+// baseline: a committed UPDATE + NOTIFY reaching a LISTENing connection, straight through `pg`;
+// for a crowd of N subscribers, that NOTIFY sent on by a bare `ws` server to N sockets
+// (bench/support/ws-broadcast.ts).
 
 interface Sizes {
   rounds: number;
@@ -126,6 +129,22 @@ async function run(context: ScenarioContext): Promise<ScenarioOutcome> {
   );
   const baselinePercentiles = baseline.rounds.map((round) => latencyPercentiles(round));
   const baselineName = "UPDATE+NOTIFY→LISTEN (pg)";
+  // Per crowd size: the same change brought to as many bare WebSockets.
+  const broadcasts = new Map<number, BroadcastBaseline>();
+  for (const entry of result.cases) {
+    if (entry.subscribers < 2 || broadcasts.has(entry.subscribers)) continue;
+    context.log(`baseline: NOTIFY → bare ws broadcast to ${entry.subscribers} sockets`);
+    broadcasts.set(
+      entry.subscribers,
+      await measureBroadcastBaseline({
+        databaseUrl: database.url,
+        clients: entry.subscribers,
+        rounds: sizes.rounds,
+        changesPerRound: Math.max(1, Math.floor(entry.webhooks / sizes.rounds)),
+        cleanups: context.cleanups,
+      }),
+    );
+  }
 
   const figures: Figure[] = [];
   for (const entry of result.cases) {
@@ -133,26 +152,27 @@ async function run(context: ScenarioContext): Promise<ScenarioOutcome> {
       latencyPercentiles(slice),
     );
     const label = caseLabel(entry);
+    const broadcast = broadcasts.get(entry.subscribers);
+    const against = broadcast
+      ? {
+          name: `NOTIFY→bare ws to ${entry.subscribers.toLocaleString("en-US")} sockets`,
+          percentiles: broadcast.rounds.map((round) => latencyPercentiles(round)),
+        }
+      : { name: baselineName, percentiles: baselinePercentiles };
     figures.push(
       figure(
         `p50, ${label}`,
         "ms",
         "lower",
         perRound.map((p) => p.p50),
-        {
-          name: baselineName,
-          rounds: baselinePercentiles.map((p) => p.p50),
-        },
+        { name: against.name, rounds: against.percentiles.map((p) => p.p50) },
       ),
       figure(
         `p99, ${label}`,
         "ms",
         "lower",
         perRound.map((p) => p.p99),
-        {
-          name: baselineName,
-          rounds: baselinePercentiles.map((p) => p.p99),
-        },
+        { name: against.name, rounds: against.percentiles.map((p) => p.p99) },
       ),
     );
   }
@@ -184,6 +204,13 @@ async function run(context: ScenarioContext): Promise<ScenarioOutcome> {
       baseline.missing === 0,
       `${baseline.rounds.flat().length} notifications, ${baseline.missing} missing`,
     ),
+    ...[...broadcasts].map(([clients, broadcast]) =>
+      check(
+        `baseline: every bare ws client of ${clients} got every broadcast`,
+        broadcast.missing === 0,
+        `${broadcast.rounds.flat().length} messages, ${broadcast.missing} missing`,
+      ),
+    ),
   );
 
   return {
@@ -198,6 +225,7 @@ async function run(context: ScenarioContext): Promise<ScenarioOutcome> {
         .map((entry) => `${entry.rssBeforeMiB.toFixed(0)} MiB (before ${entry.subscribers})`)
         .join(", ")}.`,
       `Baseline: one autocommitted "UPDATE … RETURNING + pg_notify" through pg, timed until a second connection LISTENing has the message; ${sizes.rounds} rounds of ${sizes.baselineSamplesPerRound}, after the subscription cases.`,
+      "Baseline of the crowds (N subscribers of the episode): the same NOTIFY heard by a bare `ws` server in its own process (bench/support/ws-broadcast-server.ts), which sends a message of the size of Podflow's to each of N plain WebSocket clients in the benchmark's process; timed until each client has decoded its message. No GraphQL, no authentication, no database read: the floor of this machine for N sockets.",
     ],
     figures,
     checks,

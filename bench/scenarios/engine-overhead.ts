@@ -7,7 +7,12 @@ import { type BareTaskSeconds, codecsAt, runBareTasks } from "../support/local-m
 import { startInProcessPodflow } from "../support/podflow.ts";
 import { processAndReapedChildrenCpuMs } from "../support/proc.ts";
 import { type Check, check, figure } from "../support/results.ts";
-import type { BenchScenario, ScenarioContext, ScenarioOutcome } from "../support/scenario.ts";
+import {
+  type BenchScenario,
+  inAlternateOrder,
+  type ScenarioContext,
+  type ScenarioOutcome,
+} from "../support/scenario.ts";
 import { seedProducer } from "../support/seed.ts";
 import { median } from "../support/stats.ts";
 
@@ -201,14 +206,11 @@ async function run(context: ScenarioContext): Promise<ScenarioOutcome> {
     const podflowRun = () =>
       withCpu(podflowCpu, () => throughPodflow(url, token, database.url, video, timeoutMs));
     const bareRun = () => withCpu(bareCpu, () => runBareTasks(tools, input, TITLE));
-    // Alternate which goes first, so neither always runs on a cooler (or warmer) machine.
-    if (round % 2 === 1) {
-      bareRounds.push(await bareRun());
-      podflowRounds.push(await podflowRun());
-    } else {
-      podflowRounds.push(await podflowRun());
-      bareRounds.push(await bareRun());
-    }
+    await inAlternateOrder(
+      round,
+      async () => podflowRounds.push(await podflowRun()),
+      async () => bareRounds.push(await bareRun()),
+    );
   }
 
   const checks = await correctness(tools, podflowRounds);

@@ -5,7 +5,12 @@ import { timedGraphql } from "../support/http.ts";
 import { startInProcessPodflow, startStandIn } from "../support/podflow.ts";
 import { profiled } from "../support/profile.ts";
 import { check, figure } from "../support/results.ts";
-import type { BenchScenario, ScenarioContext, ScenarioOutcome } from "../support/scenario.ts";
+import {
+  type BenchScenario,
+  inAlternateOrder,
+  type ScenarioContext,
+  type ScenarioOutcome,
+} from "../support/scenario.ts";
 import { seedEpisodes, seedProducer } from "../support/seed.ts";
 import { latencyPercentiles, median } from "../support/stats.ts";
 
@@ -184,13 +189,7 @@ async function run(context: ScenarioContext): Promise<ScenarioOutcome> {
             samples.push((await baselineRequest()).ms);
           baselineRounds.push({ ms: samples, cpuMs: cpuMsPerRequest(cpu) });
         };
-        if (round % 2 === 1) {
-          await measureBaseline();
-          await measurePodflow();
-        } else {
-          await measurePodflow();
-          await measureBaseline();
-        }
+        await inAlternateOrder(round, measurePodflow, measureBaseline);
       }
     });
 

@@ -7,7 +7,12 @@ import { type FeedItem, type FeedShow, NAMESPACES, rfc2822 } from "../../src/ser
 import { withClient } from "../support/environment.ts";
 import { startInProcessPodflow } from "../support/podflow.ts";
 import { check, figure } from "../support/results.ts";
-import type { BenchScenario, ScenarioContext, ScenarioOutcome } from "../support/scenario.ts";
+import {
+  type BenchScenario,
+  inAlternateOrder,
+  type ScenarioContext,
+  type ScenarioOutcome,
+} from "../support/scenario.ts";
 import { seedProducer } from "../support/seed.ts";
 import { latencyPercentiles, median } from "../support/stats.ts";
 
@@ -205,13 +210,7 @@ async function run(context: ScenarioContext): Promise<ScenarioOutcome> {
   await time(() => buildShowFeed(deps, show), 2); // warm-up
   for (let round = 1; round <= sizes.rounds; round += 1) {
     context.log(`build round ${round}/${sizes.rounds}`);
-    if (round % 2 === 1) {
-      await measure.library();
-      await measure.podflow();
-    } else {
-      await measure.podflow();
-      await measure.library();
-    }
+    await inAlternateOrder(round, measure.podflow, measure.library);
   }
 
   // Repeated requests: after the first (which builds), answered from the cache.

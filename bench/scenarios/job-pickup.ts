@@ -5,7 +5,12 @@ import { timedGraphql } from "../support/http.ts";
 import { startInProcessPodflow, startStandIn } from "../support/podflow.ts";
 import { profiled } from "../support/profile.ts";
 import { type Check, check, figure } from "../support/results.ts";
-import type { BenchScenario, ScenarioContext, ScenarioOutcome } from "../support/scenario.ts";
+import {
+  type BenchScenario,
+  inAlternateOrder,
+  type ScenarioContext,
+  type ScenarioOutcome,
+} from "../support/scenario.ts";
 import { seedProducer } from "../support/seed.ts";
 import { latencyPercentiles } from "../support/stats.ts";
 
@@ -197,13 +202,11 @@ async function run(context: ScenarioContext): Promise<ScenarioOutcome> {
         for (let i = 0; i < sizes.samplesPerRound; i += 1) results.push(await sample());
         return results;
       };
-      if (round % 2 === 1) {
-        baselineRounds.push(await measure(bareRoundTrip));
-        podflowRounds.push(await measure(podflowSample));
-      } else {
-        podflowRounds.push(await measure(podflowSample));
-        baselineRounds.push(await measure(bareRoundTrip));
-      }
+      await inAlternateOrder(
+        round,
+        async () => podflowRounds.push(await measure(podflowSample)),
+        async () => baselineRounds.push(await measure(bareRoundTrip)),
+      );
     }
   });
 

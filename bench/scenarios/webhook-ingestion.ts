@@ -11,7 +11,12 @@ import {
   startStandIn,
 } from "../support/podflow.ts";
 import { type Check, check, type Figure, figure } from "../support/results.ts";
-import type { BenchScenario, ScenarioContext, ScenarioOutcome } from "../support/scenario.ts";
+import {
+  type BenchScenario,
+  inAlternateOrder,
+  type ScenarioContext,
+  type ScenarioOutcome,
+} from "../support/scenario.ts";
 import { type SeededEpisode, seedEpisodes, seedProducer } from "../support/seed.ts";
 import { latencyPercentiles } from "../support/stats.ts";
 
@@ -426,13 +431,7 @@ async function run(context: ScenarioContext): Promise<ScenarioOutcome> {
             sizes.roundDeadlineMs,
           ),
         );
-      if (round % 2 === 1) {
-        await measureBaseline();
-        await measurePodflow();
-      } else {
-        await measurePodflow();
-        await measureBaseline();
-      }
+      await inAlternateOrder(round, measurePodflow, measureBaseline);
       sentDeliveries.push(...deliveries);
       sentEpisodes.push(...episodesOf(tag));
     }

@@ -29,3 +29,21 @@ export interface BenchScenario {
 }
 
 export { Cleanups };
+
+/**
+ * A round's two measurements, the baseline first in odd rounds and Podflow first in even ones:
+ * neither always runs on the cooler (or the warmer) machine.
+ */
+export async function inAlternateOrder(
+  round: number,
+  podflow: () => Promise<unknown>,
+  baseline: () => Promise<unknown>,
+): Promise<void> {
+  if (round % 2 === 1) {
+    await baseline();
+    await podflow();
+  } else {
+    await podflow();
+    await baseline();
+  }
+}

@@ -1,7 +1,7 @@
 import type { EntityManager, PostgreSqlConnection } from "@mikro-orm/postgresql";
 import type pg from "pg";
 import type { AppDeps } from "../deps.ts";
-import { clampProgress, TASK_TYPES } from "../domain/tasks.ts";
+import { clampProgress, isTaskEnded, TASK_TYPES, type TaskStatus } from "../domain/tasks.ts";
 import type { Episode } from "../entities/episode.entity.ts";
 import type { ProcessingTask } from "../entities/processing-task.entity.ts";
 import type { Metrics } from "../metrics.ts";
@@ -66,8 +66,8 @@ export async function applyTaskEvent(
 /**
  * Applies several events in one transaction, in order, and answers once it has committed: each
  * outcome is exactly what applying the events one by one would have given (the database
- * function runs them in a loop). Two round trips whatever the number of events, plus one per
- * complete-episode job queued.
+ * function runs them in a loop). One round trip for events that end no task, else two whatever
+ * the number of events, plus one per complete-episode job queued.
  */
 export async function applyTaskEvents(
   deps: TaskEventDeps,
@@ -110,17 +110,30 @@ export async function applyTaskEvents(
 
 /**
  * The hot path's transaction, on a pooled connection of the ORM's pool without the ORM's unit of
- * work (nothing here is an entity): BEGIN and the function call go in one round trip (one simple
- * query of two statements; the transaction stays open after it), then COMMIT, with the
- * complete-episode jobs the function asked for queued before it on the same connection. Two
- * round trips when no completion is due. A failure rolls back (or drops the connection).
+ * work (nothing here is an entity). A batch of events that end no task is one autocommitted
+ * statement (`podflow_apply_progress_events`). Otherwise BEGIN and the function call go in one
+ * round trip (one simple query of two statements; the transaction stays open after it), then
+ * COMMIT, with the complete-episode jobs the function asked for queued before it on the same
+ * connection: two round trips when no completion is due. A failure rolls back (or drops the
+ * connection).
  */
-async function inTransaction(deps: TaskEventDeps, events: unknown[]): Promise<AppliedRow[]> {
+async function inTransaction(
+  deps: TaskEventDeps,
+  events: ReadonlyArray<{ status: TaskStatus }>,
+): Promise<AppliedRow[]> {
   const pool = await (deps.orm.em.getConnection() as PostgreSqlConnection).getNativeClient();
+  const json = JSON.stringify(events);
+  if (events.every((event) => !isTaskEnded(event.status))) {
+    // Events that end no task cannot mark a completion (the function refuses to if they ever
+    // did): nothing to queue, so the call is its own transaction, one round trip.
+    return (
+      await pool.query<AppliedRow>("select * from podflow_apply_progress_events($1::jsonb)", [json])
+    ).rows;
+  }
   const client = await pool.connect();
   try {
     const results = (await client.query(
-      `begin; select * from podflow_apply_task_events(${client.escapeLiteral(JSON.stringify(events))}::jsonb)`,
+      `begin; select * from podflow_apply_task_events(${client.escapeLiteral(json)}::jsonb)`,
     )) as unknown as pg.QueryResult[];
     const applied = (results[1] as pg.QueryResult<AppliedRow>).rows;
     const db = { executeSql: (text: string, values?: unknown[]) => client.query(text, values) };

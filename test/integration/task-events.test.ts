@@ -199,3 +199,71 @@ describe("group commit", () => {
     expect(await alsoGood).toBe("applied");
   });
 });
+
+describe("the one-statement path for events that end no task", () => {
+  const output = (taskId: string) => ({
+    fileId: `file_${taskId}`,
+    url: `https://example.com/${taskId}.mp3`,
+    kind: "audio",
+    type: "audio/mpeg",
+  });
+  const completionJobs = async (episodeId: string) =>
+    (
+      await db.query(
+        "select count(*)::int as n from pgboss.job where name = 'complete-episode' and data->>'episodeId' = $1",
+        [episodeId],
+      )
+    ).rows[0]?.n as number;
+
+  it("refuses, committing nothing, an event that would mark a completion without its job", async () => {
+    const { episode, tasks } = await processing("Progress path guard");
+    const events = tasks.map((task) => ({
+      taskId: task.engine_task_id,
+      status: "COMPLETED",
+      progress: 100,
+      output: output(task.engine_task_id),
+      error: null,
+      rawStatus: "completed",
+      deliveryId: `guard-${task.id}`,
+      payload: {},
+    }));
+    await expect(
+      db.query("select * from podflow_apply_progress_events($1::jsonb)", [JSON.stringify(events)]),
+    ).rejects.toThrow(/marked its episode's completion/);
+    const rows = await taskRows(scenario, episode.uuid);
+    expect(rows.filter((row) => row.status === "COMPLETED")).toEqual([]);
+    const inbox = await db.query(
+      "select count(*)::int as n from webhook_deliveries where id = any($1)",
+      [events.map((e) => e.deliveryId)],
+    );
+    expect(inbox.rows[0]?.n).toBe(0);
+    expect(await completionJobs(episode.uuid)).toBe(0);
+
+    // The same events through the committer: one transaction marks and queues, once.
+    const committer = createTaskEventCommitter(scenario.podflow.deps, { concurrency: 1 });
+    const outcomes = await Promise.all(
+      tasks.map((task) =>
+        committer.apply(
+          event(task.engine_task_id, "COMPLETED", { output: output(task.engine_task_id) }),
+          { id: `guard-${task.id}`, payload: {} },
+        ),
+      ),
+    );
+    expect(outcomes).toEqual(tasks.map(() => "applied"));
+    expect(await completionJobs(episode.uuid)).toBe(1);
+    // Progress reports after that go the one-statement way and are answered as before.
+    const late = tasks[0] as TaskRow;
+    expect(
+      await committer.apply(event(late.engine_task_id, "PROCESSING", { progress: 60 }), {
+        id: `guard-late-${late.id}`,
+        payload: {},
+      }),
+    ).toBe("stale");
+    expect(
+      await committer.apply(event(late.engine_task_id, "PROCESSING", { progress: 60 }), {
+        id: `guard-late-${late.id}`,
+        payload: {},
+      }),
+    ).toBe("duplicate");
+  });
+});

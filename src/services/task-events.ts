@@ -133,7 +133,7 @@ async function inTransaction(
   const client = await pool.connect();
   try {
     const results = (await client.query(
-      `begin; select * from podflow_apply_task_events(${client.escapeLiteral(json)}::jsonb)`,
+      `begin; select * from podflow_apply_task_events(${jsonLiteral(json)}::jsonb)`,
     )) as unknown as pg.QueryResult[];
     const applied = (results[1] as pg.QueryResult<AppliedRow>).rows;
     const db = { executeSql: (text: string, values?: unknown[]) => client.query(text, values) };
@@ -153,6 +153,15 @@ async function inTransaction(
     );
     throw error;
   }
+}
+
+/**
+ * JSON text as an SQL string literal: an escape string, so that it means the same whatever
+ * standard_conforming_strings says. What pg's escapeLiteral does, without its per-character loop
+ * (JSON.stringify leaves no control character unescaped, so backslash and quote are all).
+ */
+function jsonLiteral(json: string): string {
+  return `E'${json.replaceAll("\\", "\\\\").replaceAll("'", "''")}'`;
 }
 
 /**

@@ -245,11 +245,16 @@ describe("the one-statement path for events that end no task", () => {
       tasks.map((task) =>
         committer.apply(
           event(task.engine_task_id, "COMPLETED", { output: output(task.engine_task_id) }),
-          { id: `guard-${task.id}`, payload: {} },
+          { id: `guard-${task.id}`, payload: { note: 'it\'s \\ "quoted" \n é' } },
         ),
       ),
     );
     expect(outcomes).toEqual(tasks.map(() => "applied"));
+    // The events travel as an SQL literal on this path: quotes and backslashes arrive intact.
+    const stored = await db.query("select payload from webhook_deliveries where id = $1", [
+      `guard-${tasks[0]?.id}`,
+    ]);
+    expect(stored.rows[0]?.payload).toEqual({ note: 'it\'s \\ "quoted" \n é' });
     expect(await completionJobs(episode.uuid)).toBe(1);
     // Progress reports after that go the one-statement way and are answered as before.
     const late = tasks[0] as TaskRow;

@@ -175,6 +175,55 @@ describe("group commit", () => {
     expect(transactions.rows[0]?.n).toBe(2);
   });
 
+  it("answers events that end tasks (one transaction with the completion's job) only after commit", async () => {
+    const { episode, tasks } = await processing("Group commit, completions");
+    const committer = createTaskEventCommitter(scenario.podflow.deps, { concurrency: 1 });
+    await db.query("begin");
+    await db.query("select 1 from episodes where id = $1 for update", [episode.uuid]);
+
+    const answered: Array<{
+      id: string;
+      outcome: TaskEventOutcome;
+      visible: boolean;
+      jobs: number;
+    }> = [];
+    const pending = tasks.map((task) => {
+      const id = `group-complete-${task.id}`;
+      const output = {
+        fileId: `file_${task.id}`,
+        url: `https://example.com/${task.id}.mp3`,
+        kind: "audio",
+        type: "audio/mpeg",
+      };
+      return committer
+        .apply(event(task.engine_task_id, "COMPLETED", { output }), { id, payload: {} })
+        .then(async (outcome) => {
+          const other = new pg.Client({ connectionString: scenario.databaseUrl });
+          await other.connect();
+          try {
+            const found = await other.query("select 1 from webhook_deliveries where id = $1", [id]);
+            const jobs = await other.query(
+              "select count(*)::int as n from pgboss.job where name = 'complete-episode' and data->>'episodeId' = $1",
+              [episode.uuid],
+            );
+            answered.push({ id, outcome, visible: found.rowCount === 1, jobs: jobs.rows[0]?.n });
+          } finally {
+            await other.end();
+          }
+        });
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(answered).toEqual([]);
+    await db.query("commit");
+    await Promise.all(pending);
+
+    expect(answered.map(({ outcome, visible }) => ({ outcome, visible }))).toEqual(
+      tasks.map(() => ({ outcome: "applied", visible: true })),
+    );
+    // The event that completed the episode was answered with its job already committed.
+    expect(Math.max(...answered.map((answer) => answer.jobs))).toBe(1);
+  });
+
   it("fails only the bad event of a batch", async () => {
     const { tasks } = await processing("One bad event");
     const committer = createTaskEventCommitter(scenario.podflow.deps, { concurrency: 1 });

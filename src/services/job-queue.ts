@@ -1,5 +1,5 @@
 import type { EntityManager } from "@mikro-orm/postgresql";
-import { fromKysely, type PgBoss, type SendOptions } from "pg-boss";
+import { type Db, fromKysely, type PgBoss, type SendOptions } from "pg-boss";
 import type { JobPayloads } from "../jobs/queues.ts";
 
 /**
@@ -14,4 +14,18 @@ export async function enqueue<Queue extends keyof JobPayloads>(
   options: SendOptions = {},
 ): Promise<string | null> {
   return boss.send(queue, payload, { ...options, db: fromKysely(em.getKysely()) });
+}
+
+/**
+ * Queues a job on a connection whose transaction the caller holds (pg-boss's `db` adapter):
+ * the job exists if and only if that transaction commits.
+ */
+export async function enqueueOn<Queue extends keyof JobPayloads>(
+  boss: PgBoss,
+  db: Db,
+  queue: Queue,
+  payload: JobPayloads[Queue],
+  options: SendOptions = {},
+): Promise<string | null> {
+  return boss.send(queue, payload, { ...options, db });
 }

@@ -175,6 +175,55 @@ describe("group commit", () => {
     expect(transactions.rows[0]?.n).toBe(2);
   });
 
+  it("answers events that end tasks (one transaction with the completion's job) only after commit", async () => {
+    const { episode, tasks } = await processing("Group commit, completions");
+    const committer = createTaskEventCommitter(scenario.podflow.deps, { concurrency: 1 });
+    await db.query("begin");
+    await db.query("select 1 from episodes where id = $1 for update", [episode.uuid]);
+
+    const answered: Array<{
+      id: string;
+      outcome: TaskEventOutcome;
+      visible: boolean;
+      jobs: number;
+    }> = [];
+    const pending = tasks.map((task) => {
+      const id = `group-complete-${task.id}`;
+      const output = {
+        fileId: `file_${task.id}`,
+        url: `https://example.com/${task.id}.mp3`,
+        kind: "audio",
+        type: "audio/mpeg",
+      };
+      return committer
+        .apply(event(task.engine_task_id, "COMPLETED", { output }), { id, payload: {} })
+        .then(async (outcome) => {
+          const other = new pg.Client({ connectionString: scenario.databaseUrl });
+          await other.connect();
+          try {
+            const found = await other.query("select 1 from webhook_deliveries where id = $1", [id]);
+            const jobs = await other.query(
+              "select count(*)::int as n from pgboss.job where name = 'complete-episode' and data->>'episodeId' = $1",
+              [episode.uuid],
+            );
+            answered.push({ id, outcome, visible: found.rowCount === 1, jobs: jobs.rows[0]?.n });
+          } finally {
+            await other.end();
+          }
+        });
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(answered).toEqual([]);
+    await db.query("commit");
+    await Promise.all(pending);
+
+    expect(answered.map(({ outcome, visible }) => ({ outcome, visible }))).toEqual(
+      tasks.map(() => ({ outcome: "applied", visible: true })),
+    );
+    // The event that completed the episode was answered with its job already committed.
+    expect(Math.max(...answered.map((answer) => answer.jobs))).toBe(1);
+  });
+
   it("fails only the bad event of a batch", async () => {
     const { tasks } = await processing("One bad event");
     const committer = createTaskEventCommitter(scenario.podflow.deps, { concurrency: 1 });
@@ -197,5 +246,78 @@ describe("group commit", () => {
     expect(await good).toBe("applied");
     expect(String(await bad)).toMatch(/processing_tasks_status_check/);
     expect(await alsoGood).toBe("applied");
+  });
+});
+
+describe("the one-statement path for events that end no task", () => {
+  const output = (taskId: string) => ({
+    fileId: `file_${taskId}`,
+    url: `https://example.com/${taskId}.mp3`,
+    kind: "audio",
+    type: "audio/mpeg",
+  });
+  const completionJobs = async (episodeId: string) =>
+    (
+      await db.query(
+        "select count(*)::int as n from pgboss.job where name = 'complete-episode' and data->>'episodeId' = $1",
+        [episodeId],
+      )
+    ).rows[0]?.n as number;
+
+  it("refuses, committing nothing, an event that would mark a completion without its job", async () => {
+    const { episode, tasks } = await processing("Progress path guard");
+    const events = tasks.map((task) => ({
+      taskId: task.engine_task_id,
+      status: "COMPLETED",
+      progress: 100,
+      output: output(task.engine_task_id),
+      error: null,
+      rawStatus: "completed",
+      deliveryId: `guard-${task.id}`,
+      payload: {},
+    }));
+    await expect(
+      db.query("select * from podflow_apply_progress_events($1::jsonb)", [JSON.stringify(events)]),
+    ).rejects.toThrow(/marked its episode's completion/);
+    const rows = await taskRows(scenario, episode.uuid);
+    expect(rows.filter((row) => row.status === "COMPLETED")).toEqual([]);
+    const inbox = await db.query(
+      "select count(*)::int as n from webhook_deliveries where id = any($1)",
+      [events.map((e) => e.deliveryId)],
+    );
+    expect(inbox.rows[0]?.n).toBe(0);
+    expect(await completionJobs(episode.uuid)).toBe(0);
+
+    // The same events through the committer: one transaction marks and queues, once.
+    const committer = createTaskEventCommitter(scenario.podflow.deps, { concurrency: 1 });
+    const outcomes = await Promise.all(
+      tasks.map((task) =>
+        committer.apply(
+          event(task.engine_task_id, "COMPLETED", { output: output(task.engine_task_id) }),
+          { id: `guard-${task.id}`, payload: { note: 'it\'s \\ "quoted" \n é' } },
+        ),
+      ),
+    );
+    expect(outcomes).toEqual(tasks.map(() => "applied"));
+    // The events travel as an SQL literal on this path: quotes and backslashes arrive intact.
+    const stored = await db.query("select payload from webhook_deliveries where id = $1", [
+      `guard-${tasks[0]?.id}`,
+    ]);
+    expect(stored.rows[0]?.payload).toEqual({ note: 'it\'s \\ "quoted" \n é' });
+    expect(await completionJobs(episode.uuid)).toBe(1);
+    // Progress reports after that go the one-statement way and are answered as before.
+    const late = tasks[0] as TaskRow;
+    expect(
+      await committer.apply(event(late.engine_task_id, "PROCESSING", { progress: 60 }), {
+        id: `guard-late-${late.id}`,
+        payload: {},
+      }),
+    ).toBe("stale");
+    expect(
+      await committer.apply(event(late.engine_task_id, "PROCESSING", { progress: 60 }), {
+        id: `guard-late-${late.id}`,
+        payload: {},
+      }),
+    ).toBe("duplicate");
   });
 });

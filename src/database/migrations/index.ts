@@ -9,6 +9,7 @@ import { Migration20261202030000_apply_task_events } from "./Migration2026120203
 import { Migration20261202124212_publishing } from "./Migration20261202124212_publishing.ts";
 import { Migration20261202125500_producer_limits } from "./Migration20261202125500_producer_limits.ts";
 import { Migration20261202130000_operations } from "./Migration20261202130000_operations.ts";
+import { Migration20261202160000_progress_events } from "./Migration20261202160000_progress_events.ts";
 
 export const migrations: MigrationObject[] = [
   { name: "Migration20261130061822_initial", class: Migration20261130061822_initial },
@@ -29,4 +30,8 @@ export const migrations: MigrationObject[] = [
     class: Migration20261202125500_producer_limits,
   },
   { name: "Migration20261202130000_operations", class: Migration20261202130000_operations },
+  {
+    name: "Migration20261202160000_progress_events",
+    class: Migration20261202160000_progress_events,
+  },
 ];

@@ -75,9 +75,15 @@ export function verifyWebhook(input: {
   return { ok: true, webhookId: found.id, timestamp: new Date(Number(found.timestamp) * 1000) };
 }
 
+/** The last secret's verifier: the secret is decoded once, not per delivery. */
+let cached: { secret: string; webhook: Webhook } | null = null;
+
 function standardWebhook(secret: string): Webhook {
+  if (cached?.secret === secret) return cached.webhook;
   try {
-    return new Webhook(secret);
+    const webhook = new Webhook(secret);
+    cached = { secret, webhook };
+    return webhook;
   } catch (error) {
     throw new WebhookSecretError("the webhook secret must be whsec_ followed by base64", {
       cause: error,

@@ -3,29 +3,17 @@ import { type Db, fromKysely, type PgBoss, type SendOptions } from "pg-boss";
 import type { JobPayloads } from "../jobs/queues.ts";
 
 /**
- * Queues a job through the EntityManager's current transaction: the job exists if and only if
- * the transaction commits (pg-boss writes its row with our connection).
+ * Queues a job in the caller's transaction: that of an EntityManager, or of a connection the
+ * caller holds (pg-boss's `db` adapter). The job exists if and only if the transaction commits
+ * (pg-boss writes its row with that connection).
  */
 export async function enqueue<Queue extends keyof JobPayloads>(
   boss: PgBoss,
-  em: EntityManager,
+  on: EntityManager | Db,
   queue: Queue,
   payload: JobPayloads[Queue],
   options: SendOptions = {},
 ): Promise<string | null> {
-  return boss.send(queue, payload, { ...options, db: fromKysely(em.getKysely()) });
-}
-
-/**
- * Queues a job on a connection whose transaction the caller holds (pg-boss's `db` adapter):
- * the job exists if and only if that transaction commits.
- */
-export async function enqueueOn<Queue extends keyof JobPayloads>(
-  boss: PgBoss,
-  db: Db,
-  queue: Queue,
-  payload: JobPayloads[Queue],
-  options: SendOptions = {},
-): Promise<string | null> {
+  const db = "executeSql" in on ? on : fromKysely(on.getKysely());
   return boss.send(queue, payload, { ...options, db });
 }

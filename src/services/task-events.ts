@@ -8,7 +8,7 @@ import type { Metrics } from "../metrics.ts";
 import { type RequestContext, requestContext, runInRequest } from "../request-context.ts";
 import { latestTasksByEpisode } from "./episodes.ts";
 import type { TaskEvent } from "./ittybit/index.ts";
-import { enqueue, enqueueOn } from "./job-queue.ts";
+import { enqueue } from "./job-queue.ts";
 
 /**
  * What became of a task event:
@@ -139,7 +139,7 @@ async function inTransaction(
     const db = { executeSql: (text: string, values?: unknown[]) => client.query(text, values) };
     for (const row of applied) {
       if (row.queue_completion && row.episode_id) {
-        await enqueueOn(deps.boss, db, "complete-episode", { episodeId: row.episode_id });
+        await enqueue(deps.boss, db, "complete-episode", { episodeId: row.episode_id });
       }
     }
     await client.query("commit");

@@ -7,7 +7,7 @@ import { webhookHeaders } from "../../test/support/webhook-signing.ts";
 import { withClient } from "../support/environment.ts";
 import { createLoadClient, timedGraphql } from "../support/http.ts";
 import { BENCH_WEBHOOK_PATH, BENCH_WEBHOOK_SECRET, spawnPodflow } from "../support/podflow.ts";
-import { processRssBytes } from "../support/proc.ts";
+import { processResidentBreakdown, processRssBytes } from "../support/proc.ts";
 import { type Check, check, type Figure, figure } from "../support/results.ts";
 import type { BenchScenario, ScenarioContext, ScenarioOutcome } from "../support/scenario.ts";
 import { type SeededEpisode, seedEpisodes, seedProducer } from "../support/seed.ts";
@@ -90,6 +90,7 @@ async function processMetrics(url: string) {
 async function measure(url: string, pid: number) {
   return {
     rss: await processRssBytes(pid),
+    ...(await processResidentBreakdown(pid)),
     fds: await openDescriptors(pid),
     ...(await processMetrics(url)),
   };
@@ -356,7 +357,7 @@ async function run(context: ScenarioContext): Promise<ScenarioOutcome> {
     void measure(podflow.url, podflow.pid).then((now) => {
       const minute = ((performance.now() - loadStarted) / 60_000).toFixed(1);
       samples.push(
-        `${minute} min: RSS ${mib(now.rss).toFixed(1)}, heap ${mib(now.heapUsed).toFixed(1)}/${mib(now.heapTotal).toFixed(1)} (code ${mib(now.codeSpace).toFixed(1)}), external ${mib(now.external).toFixed(1)} MiB`,
+        `${minute} min: RSS ${mib(now.rss).toFixed(1)} (anonymous ${mib(now.anonymousBytes).toFixed(1)}, files ${mib(now.fileBytes).toFixed(1)}), heap ${mib(now.heapUsed).toFixed(1)}/${mib(now.heapTotal).toFixed(1)} (code ${mib(now.codeSpace).toFixed(1)}), external ${mib(now.external).toFixed(1)} MiB`,
       );
     });
   }, sizes.loadMs / 10);
@@ -451,7 +452,7 @@ async function run(context: ScenarioContext): Promise<ScenarioOutcome> {
       `One Podflow process (API and workers, --max-old-space-size=${HEAP_LIMIT_MIB}) on a fresh database; ${episodes.length} seeded episodes, 4 tasks each.`,
       `${sizes.warmupMs / 1000} s warm-up, then ${sizes.loadMs / 1000} s of ${sizes.webhooksPerSecond} signed progress deliveries/s, ${sizes.queriesPerSecond} episode-list queries/s and ${sizes.subscriptionsPerSecond} new subscriptions/s (WebSocket and SSE alternately, each held 0.5–3 s).`,
       `Start = after the warm-up and ${sizes.settleMs / 1000} s of quiet; end = after the load and as long again. × baseline is end ÷ start.`,
-      `Start: RSS ${mib(start.rss).toFixed(1)}, heap used/reserved ${mib(start.heapUsed).toFixed(1)}/${mib(start.heapTotal).toFixed(1)}, external ${mib(start.external).toFixed(1)} MiB; end: RSS ${mib(end.rss).toFixed(1)}, heap ${mib(end.heapUsed).toFixed(1)}/${mib(end.heapTotal).toFixed(1)}, external ${mib(end.external).toFixed(1)} MiB.`,
+      `Start: RSS ${mib(start.rss).toFixed(1)} (anonymous ${mib(start.anonymousBytes).toFixed(1)}, files ${mib(start.fileBytes).toFixed(1)}), heap used/reserved ${mib(start.heapUsed).toFixed(1)}/${mib(start.heapTotal).toFixed(1)}, external ${mib(start.external).toFixed(1)} MiB; end: RSS ${mib(end.rss).toFixed(1)} (anonymous ${mib(end.anonymousBytes).toFixed(1)}, files ${mib(end.fileBytes).toFixed(1)}), heap ${mib(end.heapUsed).toFixed(1)}/${mib(end.heapTotal).toFixed(1)}, external ${mib(end.external).toFixed(1)} MiB.`,
       `During the load: ${samples.join("; ")}.`,
     ],
     figures,

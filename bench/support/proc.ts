@@ -71,3 +71,19 @@ export async function processRssBytes(pid: number): Promise<number> {
     return Number.NaN;
   }
 }
+
+/**
+ * The process's resident memory split by what backs it (/proc/<pid>/smaps_rollup): anonymous
+ * memory (heaps, stacks, allocator arenas) and pages of files (the node binary, libraries), which
+ * are clean, shared and reclaimable. NaN when it cannot be read.
+ */
+export async function processResidentBreakdown(
+  pid: number,
+): Promise<{ anonymousBytes: number; fileBytes: number }> {
+  const text = await readFile(`/proc/${pid}/smaps_rollup`, "utf8").catch(() => "");
+  const kib = (field: string) =>
+    Number(new RegExp(`^${field}:\\s+(\\d+)\\s+kB`, "m").exec(text)?.[1] ?? Number.NaN) * 1024;
+  const rss = kib("Rss");
+  const anonymousBytes = kib("Anonymous");
+  return { anonymousBytes, fileBytes: rss - anonymousBytes };
+}

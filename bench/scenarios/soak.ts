@@ -34,10 +34,9 @@ interface Sizes {
 }
 
 const FULL: Sizes = {
-  // Resident memory is a high-water mark: what glibc's and V8's allocators took at the load's
-  // peaks is kept, not given back. Under this mix it climbs for the first ~5 minutes and then
-  // levels off (a 24-minute load, BENCH_SOAK_MINUTES=24: 335 MiB at 5 min, 340 MiB from 14 min
-  // to 24 min), so the start is taken after 5 minutes: what grows after that is held.
+  // Five minutes: the steepest part of resident memory's climb under this mix. It levels off
+  // later (a 24-minute load, BENCH_SOAK_MINUTES=24: 335 MiB at minute 5, 340 MiB from minute 14
+  // to 24), and what grows between minutes 5 and 15 is still over the bound (README, soak).
   warmupMs: 300_000,
   loadMs: 600_000,
   webhooksPerSecond: 60,

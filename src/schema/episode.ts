@@ -1,4 +1,4 @@
-import { decodeGlobalID, resolveCursorConnection } from "@pothos/plugin-relay";
+import { resolveCursorConnection } from "@pothos/plugin-relay";
 import { GraphQLError, type GraphQLResolveInfo, Kind, type SelectionSetNode } from "graphql";
 import { z } from "zod";
 import type { EngineKind } from "../domain/engines.ts";
@@ -17,6 +17,7 @@ import {
 import { type ExportFlags, exportFlags } from "../services/exports/exports.ts";
 import { builder } from "./builder.ts";
 import { type GraphQLContext, requireViewer } from "./context.ts";
+import { uuidFromGlobalId } from "./global-ids.ts";
 import { ProcessingTaskRef } from "./task.ts";
 
 export const EpisodeStatusEnum = builder.enumType("EpisodeStatus", {
@@ -253,16 +254,8 @@ export const EpisodeRef = builder.node(builder.objectRef<EpisodeView>("Episode")
 });
 
 /** A global Episode id → the uuid, or null for anything else (which then finds nothing). */
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 export function episodeIdFromGlobalId(globalId: string): string | null {
-  try {
-    const { typename, id } = decodeGlobalID(globalId);
-    // Not a uuid is no episode (rather than an error from the database).
-    return typename === "Episode" && UUID.test(id) ? id : null;
-  } catch {
-    return null;
-  }
+  return uuidFromGlobalId(globalId, "Episode");
 }
 
 builder.queryField("episode", (t) =>

@@ -3,7 +3,7 @@
  * for both inputs) and `prepareCoverUpload`. Over 300 lines because these are one domain that
  * reads best together; what an episode has of its show is in publishing.ts.
  */
-import { decodeGlobalID, resolveCursorConnection } from "@pothos/plugin-relay";
+import { resolveCursorConnection } from "@pothos/plugin-relay";
 import { GraphQLError } from "graphql";
 import { z } from "zod";
 import { Show } from "../entities/show.entity.ts";
@@ -23,6 +23,7 @@ import {
 } from "../services/shows.ts";
 import { builder } from "./builder.ts";
 import { type GraphQLContext, requireViewer } from "./context.ts";
+import { uuidFromGlobalId } from "./global-ids.ts";
 
 async function loadShows(ids: readonly string[], context: GraphQLContext) {
   const shows = await findShows(context.em, requireViewer(context), ids);
@@ -94,16 +95,9 @@ export const ShowRef = builder.node(Show, {
   }),
 });
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
+/** A global Show id → the uuid, or null for anything else (which then finds nothing). */
 export function showIdFromGlobalId(globalId: string): string | null {
-  try {
-    const { typename, id } = decodeGlobalID(globalId);
-    // Not a uuid is no show (rather than an error from the database).
-    return typename === "Show" && UUID.test(id) ? id : null;
-  } catch {
-    return null;
-  }
+  return uuidFromGlobalId(globalId, "Show");
 }
 
 builder.queryField("show", (t) =>

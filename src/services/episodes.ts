@@ -4,6 +4,7 @@ import type { PgBoss } from "pg-boss";
 import { z } from "zod";
 import type { EngineKind } from "../domain/engines.ts";
 import type { EpisodeStatus } from "../domain/episode-lifecycle.ts";
+import { isUuid } from "../domain/ids.ts";
 import { isTaskEnded, TASK_TYPES, type TaskStatus, type TaskType } from "../domain/tasks.ts";
 import { type Chapter, Episode, type TranscriptSegment } from "../entities/episode.entity.ts";
 import { ProcessingTask } from "../entities/processing-task.entity.ts";
@@ -331,7 +332,7 @@ export async function listEpisodes(
 
 /** Episode ids as one uuid[] parameter (ids that are no uuid left out); null when none is left. */
 export function episodeIdsParam(episodeIds: readonly string[]): string | null {
-  const valid = [...new Set(episodeIds.filter((id) => UUID.test(id)))];
+  const valid = [...new Set(episodeIds.filter(isUuid))];
   return valid.length === 0 ? null : `{${valid.join(",")}}`;
 }
 
@@ -487,8 +488,6 @@ export type TaskView = Pick<
   | "updatedAt"
 >;
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 interface TaskViewRow {
   id: string;
   episode_id: string;
@@ -513,16 +512,15 @@ export async function latestTaskViews(
   episodeIds: readonly string[],
 ): Promise<Map<string, TaskView[]>> {
   const byEpisode = new Map<string, TaskView[]>(episodeIds.map((id) => [id, []]));
-  // Ids of episodes already loaded; checked only so a stray one cannot fail the cast (a regular
-  // expression: a zod schema per id was a measurable part of a page).
-  const valid = episodeIds.filter((id) => UUID.test(id));
-  if (valid.length === 0) return byEpisode;
+  // Ids of episodes already loaded; checked only so a stray one cannot fail the cast.
+  const ids = episodeIdsParam(episodeIds);
+  if (ids === null) return byEpisode;
   const rows = await em.execute<TaskViewRow[]>(
     `select distinct on (episode_id, type) id, episode_id, type, status, progress, error_message,
        output_url, engine_task_id, attempt, updated_at
      from processing_tasks where episode_id = any(cast(? as uuid[]))
      order by episode_id, type, attempt desc`,
-    [`{${[...new Set(valid)].join(",")}}`],
+    [ids],
   );
   const rowsOf = new Map<string, TaskViewRow[]>();
   for (const row of rows) {

@@ -17,19 +17,23 @@ const OPERATION_TYPES = new Set(["query", "mutation", "subscription"]);
  */
 export function useOperationMetrics(metrics: OperationMetrics): Plugin {
   const since = (started: number) => (performance.now() - started) / 1_000;
-  const typeOf = (args: {
+  /** The operation's type (for the metric's label) and name, from one look at the document. */
+  const describe = (args: {
     document: Parameters<typeof getOperationAST>[0];
     operationName?: string | null;
   }) => {
-    const operation = getOperationAST(args.document, args.operationName)?.operation;
-    return operation && OPERATION_TYPES.has(operation) ? operation : "unknown";
+    const ast = getOperationAST(args.document, args.operationName);
+    const operation = ast?.operation;
+    return {
+      operation: operation && OPERATION_TYPES.has(operation) ? operation : "unknown",
+      name: ast?.name?.value,
+    };
   };
   const tracer = trace.getTracer(TRACER_NAME);
   return {
     onExecute({ args, executeFn, setExecuteFn }) {
       const started = performance.now();
-      const operation = typeOf(args);
-      const name = getOperationAST(args.document, args.operationName)?.name?.value;
+      const { operation, name } = describe(args);
       const span = tracer.startSpan(name ? `${operation} ${name}` : operation, {
         attributes: {
           "graphql.operation.type": operation,
@@ -54,7 +58,7 @@ export function useOperationMetrics(metrics: OperationMetrics): Plugin {
     },
     onSubscribe({ args }) {
       const started = performance.now();
-      const operation = typeOf(args);
+      const { operation } = describe(args);
       return {
         onSubscribeError() {
           metrics.graphqlOperationDuration.observe({ operation, result: "error" }, since(started));

@@ -6,10 +6,13 @@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { movesForward, TASK_STATUSES, type TaskStatus } from "../../src/domain/tasks.ts";
+import type { Episode } from "../../src/entities/episode.entity.ts";
+import type { ProcessingTask } from "../../src/entities/processing-task.entity.ts";
 import type { TaskEvent } from "../../src/services/ittybit/index.ts";
 import {
   applyTaskEvent,
   createTaskEventCommitter,
+  readyToComplete,
   type TaskEventOutcome,
 } from "../../src/services/task-events.ts";
 import {
@@ -126,6 +129,100 @@ describe("podflow_apply_task_events follows the domain's rules", () => {
       ),
     ).toBe("stale");
     expect(await apply(event("task_not_ours", "COMPLETED"))).toBe("ignored");
+  });
+});
+
+describe("the completion rule is the same in SQL and in JS", () => {
+  // The webhook path decides in SQL (podflow_apply_task_events) whether an ended task was the
+  // last one the episode waited for; processing start and complete-episode decide in JS
+  // (readyToComplete). Every state the three other tasks can be in, times every way the last one
+  // ends: both must say the same. Each case runs in a transaction that is rolled back, so no job
+  // is queued and the episode is as it was for the next.
+  const OTHER_STATES = {
+    "completed with its output": { status: "COMPLETED", output: true, round: 2 },
+    "completed, output still to come": { status: "COMPLETED", output: false, round: 2 },
+    skipped: { status: "SKIPPED", output: false, round: 2 },
+    "failed this round": { status: "FAILED", output: false, round: 2 },
+    "failed in an earlier round (a retry will re-create it)": {
+      status: "FAILED",
+      output: false,
+      round: 1,
+    },
+    running: { status: "PROCESSING", output: false, round: 2 },
+  } as const;
+  type OtherState = (typeof OTHER_STATES)[keyof typeof OTHER_STATES];
+  const ENDINGS = ["COMPLETED", "SKIPPED", "FAILED"] as const;
+
+  it("marks a completion exactly when readyToComplete says the episode is ready", async () => {
+    const { episode, tasks } = await processing("One rule");
+    const [last, ...others] = tasks as [TaskRow, ...TaskRow[]];
+    expect(others).toHaveLength(3);
+    const states = Object.entries(OTHER_STATES);
+    let ready = 0;
+    let cases = 0;
+    for (const [nameA, a] of states) {
+      for (const [nameB, b] of states) {
+        for (const [nameC, c] of states) {
+          for (const ending of ENDINGS) {
+            const combination: Array<[TaskRow, OtherState]> = [
+              [others[0] as TaskRow, a],
+              [others[1] as TaskRow, b],
+              [others[2] as TaskRow, c],
+            ];
+            await db.query("begin");
+            try {
+              await db.query(
+                "update episodes set status = 'PROCESSING', processing_round = 2, completion_queued_round = 1 where id = $1",
+                [episode.uuid],
+              );
+              await db.query(
+                "update processing_tasks set status = 'PROCESSING', round = 2, output_url = null, output_file_id = null where id = $1",
+                [last.id],
+              );
+              for (const [task, state] of combination) {
+                await db.query(
+                  "update processing_tasks set status = $2, round = $3, output_url = $4 where id = $1",
+                  [task.id, state.status, state.round, state.output ? "https://x.test/out" : null],
+                );
+              }
+              const output =
+                ending === "COMPLETED"
+                  ? { fileId: "f", url: "https://x.test/o", kind: null, type: null }
+                  : null;
+              const [sql] = (
+                await db.query<{ queue_completion: boolean }>(
+                  "select queue_completion from podflow_apply_task_events($1::jsonb)",
+                  [JSON.stringify([event(last.engine_task_id, ending, { output, error: null })])],
+                )
+              ).rows;
+              const after = (
+                await db.query<{ status: string; output_url: string | null; round: number }>(
+                  "select status, output_url, round from processing_tasks where episode_id = $1",
+                  [episode.uuid],
+                )
+              ).rows;
+              const js = readyToComplete(
+                { processingRound: 2 } as Episode,
+                after.map((row) => ({
+                  status: row.status,
+                  outputUrl: row.output_url,
+                  round: row.round,
+                })) as unknown as ProcessingTask[],
+              );
+              expect({ others: [nameA, nameB, nameC], ending, sql: sql?.queue_completion }).toEqual(
+                { others: [nameA, nameB, nameC], ending, sql: js },
+              );
+              if (js) ready += 1;
+              cases += 1;
+            } finally {
+              await db.query("rollback");
+            }
+          }
+        }
+      }
+    }
+    // Both answers occur: 3 ready states of 6 for each other task, every ending ready.
+    expect({ cases, ready }).toEqual({ cases: 6 ** 3 * 3, ready: 3 ** 3 * 3 });
   });
 });
 

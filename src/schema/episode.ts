@@ -1,5 +1,11 @@
 import { resolveCursorConnection } from "@pothos/plugin-relay";
-import { GraphQLError, type GraphQLResolveInfo, Kind, type SelectionSetNode } from "graphql";
+import {
+  GraphQLError,
+  GraphQLObjectType,
+  type GraphQLResolveInfo,
+  Kind,
+  type SelectionSetNode,
+} from "graphql";
 import { z } from "zod";
 import type { EngineKind } from "../domain/engines.ts";
 import type { EpisodeStatus } from "../domain/episode-lifecycle.ts";
@@ -89,6 +95,21 @@ async function lazyOutput<F extends "transcript" | "transcriptSegments" | "chapt
   return (outputs?.[field] ?? null) as Episode[F] | null;
 }
 
+/** The Episode properties a field of Episode reads, as its extensions say (listedWith). */
+const EPISODE_PROPERTIES = "episodeProperties";
+
+/**
+ * The Episode properties (entity property names) a field of Episode reads from the episode: a
+ * list reads only those of the fields it is asked for (and the id, user and createdAt). A field
+ * without them makes a list read every column, so leaving them out costs speed, never a value;
+ * naming too few would (test/integration/episodes.test.ts asks each field both ways).
+ */
+export function listedWith(...properties: Array<keyof EpisodeView & string>): {
+  extensions: Record<string, readonly string[]>;
+} {
+  return { extensions: { [EPISODE_PROPERTIES]: properties } };
+}
+
 /**
  * The latest attempt of each of the episode's tasks: a list's row has them already (taken as
  * they are, no promise: a page has 100 episodes, each asking for tasks and progress); anything
@@ -170,20 +191,26 @@ export const EpisodeRef = builder.node(builder.objectRef<EpisodeView>("Episode")
   id: { resolve: (episode) => episode.id },
   loadManyWithoutCache: loadEpisodes,
   fields: (t) => ({
-    title: t.exposeString("title", { description: "The episode's title." }),
+    title: t.exposeString("title", {
+      description: "The episode's title.",
+      ...listedWith("title"),
+    }),
     description: t.string({
       nullable: true,
+      ...listedWith("description"),
       description: "The episode's description (show notes).",
       resolve: (episode) => episode.description ?? null,
     }),
     status: t.field({
       type: EpisodeStatusEnum,
       description: "Where the episode is.",
+      ...listedWith("status"),
       resolve: (episode) => episode.status,
     }),
     progress: t.int({
       description:
         "0–100: the share of the episode's processing tasks that ended (completed or failed).",
+      ...listedWith("status"),
       resolve: (episode, _args, context) => {
         const tasks = tasksOf(episode, context);
         return tasks instanceof Promise
@@ -194,60 +221,71 @@ export const EpisodeRef = builder.node(builder.objectRef<EpisodeView>("Episode")
     originalFilename: t.string({
       nullable: true,
       description: "The name of the uploaded file.",
+      ...listedWith("originalFilename"),
       resolve: (episode) => episode.originalFilename ?? null,
     }),
     fileSize: t.field({
       type: "SafeInt",
       nullable: true,
       description: "The size of the uploaded file, in bytes.",
+      ...listedWith("fileSize"),
       resolve: (episode) => episode.fileSize ?? null,
     }),
     failureReason: t.string({
       nullable: true,
       description: "Why processing failed, when it did.",
+      ...listedWith("failureReason"),
       resolve: (episode) => episode.failureReason ?? null,
     }),
     fileId: t.string({
       nullable: true,
       description: "The uploaded file's id at the episode's media engine, once confirmed.",
+      ...listedWith("fileId"),
       resolve: (episode) => episode.fileId ?? null,
     }),
     ittybitFileId: t.string({
       nullable: true,
       description: "The uploaded file's id at Ittybit, once confirmed.",
+      ...listedWith("fileId"),
       deprecationReason: "Use fileId: episodes may be processed by the local engine.",
       resolve: (episode) => episode.fileId ?? null,
     }),
     engine: t.field({
       type: MediaEngineEnum,
       description: "The media engine that processes this episode, fixed when it was created.",
+      ...listedWith("engine"),
       resolve: (episode) => episode.engine,
     }),
     createdAt: t.field({
       type: "DateTime",
       description: "When the episode was created.",
+      ...listedWith("createdAt"),
       resolve: (episode) => episode.createdAt,
     }),
     processingStartedAt: t.field({
       type: "DateTime",
       nullable: true,
       description: "When its processing tasks were created.",
+      ...listedWith("processingStartedAt"),
       resolve: (episode) => episode.processingStartedAt ?? null,
     }),
     processingCompletedAt: t.field({
       type: "DateTime",
       nullable: true,
       description: "When processing ended.",
+      ...listedWith("processingCompletedAt"),
       resolve: (episode) => episode.processingCompletedAt ?? null,
     }),
     tasks: t.field({
       type: [ProcessingTaskRef],
       description: "The latest attempt of each processing task.",
+      ...listedWith(),
       resolve: (episode, _args, context) => tasksOf(episode, context),
     }),
     outputs: t.field({
       type: EpisodeOutputsRef,
       description: "What processing made of the episode.",
+      ...listedWith("audioUrl", "videoUrl"),
       resolve: (episode) => episode,
     }),
   }),
@@ -336,6 +374,7 @@ builder.queryField("episodes", (t) =>
             after,
             status: args.status ?? null,
             withTasks: selectsAny(info, TASK_FIELDS),
+            properties: listedProperties(info),
           });
           return episodes;
         },
@@ -367,6 +406,48 @@ function selectsAny(info: GraphQLResolveInfo, names: ReadonlySet<string>): boole
       return visit(info.fragments[selection.name.value]?.selectionSet);
     });
   return info.fieldNodes.some((node) => visit(node.selectionSet));
+}
+
+/**
+ * The Episode properties the connection's nodes (`edges { node { … } }`) read, from the
+ * extensions of the fields asked for (listedWith); null (every column) when one of them has none.
+ */
+function listedProperties(info: GraphQLResolveInfo): Set<string> | null {
+  const episodeType = info.schema.getType("Episode");
+  if (!(episodeType instanceof GraphQLObjectType)) return null;
+  const fields = episodeType.getFields();
+  const properties = new Set<string>();
+  for (const name of fieldsAt(info, ["edges", "node"])) {
+    if (name === "id" || name === "__typename") continue;
+    const read = fields[name]?.extensions?.[EPISODE_PROPERTIES] as readonly string[] | undefined;
+    if (!read) return null;
+    for (const property of read) properties.add(property);
+  }
+  return properties;
+}
+
+/**
+ * The names of the fields asked for at `path` below the field (fragments included; @skip and
+ * @include ignored: at worst something is read that is not shown).
+ */
+function fieldsAt(info: GraphQLResolveInfo, path: readonly string[]): Set<string> {
+  const names = new Set<string>();
+  const visited = new Set<string>();
+  const visit = (selectionSet: SelectionSetNode | undefined, depth: number): void => {
+    for (const selection of selectionSet?.selections ?? []) {
+      if (selection.kind === Kind.FIELD) {
+        if (depth === path.length) names.add(selection.name.value);
+        else if (selection.name.value === path[depth]) visit(selection.selectionSet, depth + 1);
+      } else if (selection.kind === Kind.INLINE_FRAGMENT) {
+        visit(selection.selectionSet, depth);
+      } else if (!visited.has(`${depth}:${selection.name.value}`)) {
+        visited.add(`${depth}:${selection.name.value}`);
+        visit(info.fragments[selection.name.value]?.selectionSet, depth);
+      }
+    }
+  };
+  for (const node of info.fieldNodes) visit(node.selectionSet, 0);
+  return names;
 }
 
 function badInput(message: string): GraphQLError {

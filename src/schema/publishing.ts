@@ -7,7 +7,7 @@ import { publishEpisode, setEpisodeShow, unpublishEpisode } from "../services/pu
 import { builder } from "./builder.ts";
 import { requireViewer } from "./context.ts";
 import { DestinationEnum, YouTubePrivacyEnum } from "./distribution.ts";
-import { EpisodeRef, episodeExportFlags, episodeIdFromGlobalId } from "./episode.ts";
+import { EpisodeRef, episodeExportFlags, episodeIdFromGlobalId, listedWith } from "./episode.ts";
 import { ShowRef, showIdFromGlobalId } from "./show.ts";
 
 /** An episode's place in a show's feed: its show, publication, numbers and export files. */
@@ -64,43 +64,51 @@ builder.objectFields(EpisodeRef, (t) => ({
     type: ShowRef,
     nullable: true,
     description: "The show whose feed the episode belongs to.",
+    ...listedWith("show"),
     resolve: (episode, _args, context) =>
       episode.show ? context.loaders.showsById.load(episode.show.id) : null,
   }),
   published: t.exposeBoolean("published", {
     description: "True while the episode is in its show's feed.",
+    ...listedWith("published"),
   }),
   publishAt: t.field({
     type: "DateTime",
     nullable: true,
     description:
       "When the episode is (or is scheduled to be) in its show's feed: its `pubDate`. Null when not published.",
+    ...listedWith("publishAt"),
     resolve: (episode) => episode.publishAt ?? null,
   }),
   feedGuid: t.string({
     nullable: true,
     description: "The feed item's GUID, fixed at the first publication.",
+    ...listedWith("feedGuid"),
     resolve: (episode) => episode.feedGuid ?? null,
   }),
   episodeNumber: t.int({
     nullable: true,
     description: "The episode's number in the feed.",
+    ...listedWith("episodeNumber"),
     resolve: (episode) => episode.episodeNumber ?? null,
   }),
   seasonNumber: t.int({
     nullable: true,
     description: "The season's number in the feed.",
+    ...listedWith("seasonNumber"),
     resolve: (episode) => episode.seasonNumber ?? null,
   }),
   episodeType: t.field({
     type: EpisodeTypeEnum,
     description: "Full, trailer or bonus.",
+    ...listedWith("episodeType"),
     resolve: (episode) => episode.episodeType,
   }),
   exports: t.field({
     type: EpisodeExportsRef,
     nullable: true,
     description: "The transcript and chapters as files; null until the episode is PROCESSED.",
+    ...listedWith("status"),
     resolve: (episode) => (episode.status === "PROCESSED" ? episode : null),
   }),
 }));

@@ -256,9 +256,10 @@ export type EpisodeView = Omit<Episode, "user" | "show" | LazyEpisodeColumn> & {
 } & Partial<Pick<Episode, LazyEpisodeColumn>>;
 
 /**
- * An episode of a list: the row's columns, converted as the ORM converts them, without an
- * entity. A list changes nothing, and building 100 entities (identity map, change tracking,
- * property accessors) was most of what a page cost once its tasks were plain rows too.
+ * An episode of a list: the row's columns (those the list asked for: listEpisodes'
+ * `properties`), converted as the ORM converts them, without an entity. A list changes
+ * nothing, and building 100 entities (identity map, change tracking, property accessors) was
+ * most of what a page cost once its tasks were plain rows too.
  */
 export class EpisodeRow {}
 
@@ -272,9 +273,17 @@ function episodeRowShape(em: EntityManager) {
     (prop) => prop.kind === "scalar" && prop.customType && prop.runtimeType === "number",
   );
   const platform = em.getPlatform();
+  const columnsOf = (selected: typeof props) =>
+    selected.flatMap((prop) => prop.fieldNames.map((name) => `e."${name}"`)).join(", ");
   return {
     meta,
-    columns: props.flatMap((prop) => prop.fieldNames.map((name) => `e."${name}"`)).join(", "),
+    columns: columnsOf(props),
+    /**
+     * The select list of only these properties, and of those a row always has: the id, the
+     * user and createdAt (the keyset's). Unknown names are ignored.
+     */
+    columnsOf: (names: ReadonlySet<string>) =>
+      columnsOf(props.filter((prop) => ALWAYS_READ.has(prop.name) || names.has(prop.name))),
     relations: props.filter((prop) => prop.kind === "m:1").map((prop) => prop.name),
     convert: (data: Record<string, unknown>) => {
       for (const prop of converted) {
@@ -284,6 +293,9 @@ function episodeRowShape(em: EntityManager) {
     },
   };
 }
+
+/** What every EpisodeRow holds, whichever columns its list asked for. */
+const ALWAYS_READ: ReadonlySet<string> = new Set(["id", "user", "createdAt"]);
 
 let rowShape: ReturnType<typeof episodeRowShape> | null = null;
 
@@ -304,9 +316,15 @@ export async function listEpisodes(
      * each row's `latestTasks`.
      */
     withTasks?: boolean;
+    /**
+     * Only these properties of each episode (and the id, user and createdAt): what the list
+     * shows. Every column but the lazy ones when omitted. A row read without a property has it
+     * undefined; it is not for anything that reads more than the list asked for.
+     */
+    properties?: ReadonlySet<string> | null;
   },
 ): Promise<{ episodes: EpisodeView[] }> {
-  const { limit, after, status, withTasks = false } = options;
+  const { limit, after, status, withTasks = false, properties } = options;
   rowShape ??= episodeRowShape(em);
   const shape = rowShape;
   const where = ["e.user_id = ?"];
@@ -321,7 +339,7 @@ export async function listEpisodes(
   }
   params.push(limit);
   const rows = await em.execute<Array<Record<string, unknown>>>(
-    `select ${shape.columns}${withTasks ? `, ${LATEST_TASKS_JSON}` : ""}
+    `select ${properties ? shape.columnsOf(properties) : shape.columns}${withTasks ? `, ${LATEST_TASKS_JSON}` : ""}
      from episodes e where ${where.join(" and ")}
      order by e.created_at desc, e.id desc limit ?`,
     params,
@@ -374,7 +392,8 @@ function episodeRowOf(
   shape.convert(data);
   for (const relation of shape.relations) {
     const id = data[relation];
-    data[relation] = id == null ? null : { id };
+    // Undefined: not read (a list that asked for less).
+    if (id !== undefined) data[relation] = id === null ? null : { id };
   }
   const episode = Object.setPrototypeOf(data, EpisodeRow.prototype) as EpisodeView;
   if (withTasks) {

@@ -23,6 +23,7 @@ import {
 import { type ExportFlags, exportFlags } from "../services/exports/exports.ts";
 import { builder } from "./builder.ts";
 import { type GraphQLContext, requireViewer } from "./context.ts";
+import { isoDateTime } from "./date-time.ts";
 import { uuidFromGlobalId } from "./global-ids.ts";
 import { ProcessingTaskRef } from "./task.ts";
 
@@ -316,7 +317,7 @@ const MAX_PAGE_SIZE = 100;
 
 /** An episode's place in the newest-first order, opaque to clients. */
 function encodeEpisodeCursor(episode: EpisodeCursor): string {
-  return Buffer.from(`${episode.createdAt.toISOString()}|${episode.id}`).toString("base64url");
+  return Buffer.from(`${isoDateTime(episode.createdAt)}|${episode.id}`).toString("base64url");
 }
 
 function decodeEpisodeCursor(cursor: string): EpisodeCursor | null {

@@ -58,10 +58,9 @@ const TranscriptSegmentRef = builder
       start: t.exposeFloat("start", { description: "Seconds from the start of the episode." }),
       end: t.exposeFloat("end", { description: "Seconds from the start of the episode." }),
       text: t.exposeString("text", { description: "What was said." }),
-      speaker: t.string({
+      speaker: t.exposeString("speaker", {
         nullable: true,
         description: "Who said it, when the transcript tells.",
-        resolve: (segment) => segment.speaker ?? null,
       }),
     }),
   });
@@ -72,10 +71,9 @@ const ChapterRef = builder
     description: "A chapter marker.",
     fields: (t) => ({
       start: t.exposeFloat("start", { description: "Seconds from the start of the episode." }),
-      end: t.float({
+      end: t.exposeFloat("end", {
         nullable: true,
         description: "Seconds from the start of the episode; null for an open end.",
-        resolve: (chapter) => chapter.end,
       }),
       title: t.exposeString("title", { description: "The chapter's title." }),
     }),
@@ -142,15 +140,13 @@ export async function episodeExportFlags(
 const EpisodeOutputsRef = builder.objectRef<EpisodeView>("EpisodeOutputs").implement({
   description: "What processing made of the episode, as far as it got.",
   fields: (t) => ({
-    audioUrl: t.string({
+    audioUrl: t.exposeString("audioUrl", {
       nullable: true,
       description: "The podcast MP3.",
-      resolve: (episode) => episode.audioUrl ?? null,
     }),
-    videoUrl: t.string({
+    videoUrl: t.exposeString("videoUrl", {
       nullable: true,
       description: "The YouTube-ready MP4.",
-      resolve: (episode) => episode.videoUrl ?? null,
     }),
     transcriptAvailable: t.boolean({
       description: "True once the transcript is stored.",
@@ -196,17 +192,15 @@ export const EpisodeRef = builder.node(builder.objectRef<EpisodeView>("Episode")
       description: "The episode's title.",
       ...listedWith("title"),
     }),
-    description: t.string({
+    description: t.exposeString("description", {
       nullable: true,
       ...listedWith("description"),
       description: "The episode's description (show notes).",
-      resolve: (episode) => episode.description ?? null,
     }),
-    status: t.field({
+    status: t.expose("status", {
       type: EpisodeStatusEnum,
       description: "Where the episode is.",
       ...listedWith("status"),
-      resolve: (episode) => episode.status,
     }),
     progress: t.int({
       description:
@@ -219,30 +213,26 @@ export const EpisodeRef = builder.node(builder.objectRef<EpisodeView>("Episode")
           : episodeProgress(episode, tasks);
       },
     }),
-    originalFilename: t.string({
+    originalFilename: t.exposeString("originalFilename", {
       nullable: true,
       description: "The name of the uploaded file.",
       ...listedWith("originalFilename"),
-      resolve: (episode) => episode.originalFilename ?? null,
     }),
-    fileSize: t.field({
+    fileSize: t.expose("fileSize", {
       type: "SafeInt",
       nullable: true,
       description: "The size of the uploaded file, in bytes.",
       ...listedWith("fileSize"),
-      resolve: (episode) => episode.fileSize ?? null,
     }),
-    failureReason: t.string({
+    failureReason: t.exposeString("failureReason", {
       nullable: true,
       description: "Why processing failed, when it did.",
       ...listedWith("failureReason"),
-      resolve: (episode) => episode.failureReason ?? null,
     }),
-    fileId: t.string({
+    fileId: t.exposeString("fileId", {
       nullable: true,
       description: "The uploaded file's id at the episode's media engine, once confirmed.",
       ...listedWith("fileId"),
-      resolve: (episode) => episode.fileId ?? null,
     }),
     ittybitFileId: t.string({
       nullable: true,
@@ -251,31 +241,27 @@ export const EpisodeRef = builder.node(builder.objectRef<EpisodeView>("Episode")
       deprecationReason: "Use fileId: episodes may be processed by the local engine.",
       resolve: (episode) => episode.fileId ?? null,
     }),
-    engine: t.field({
+    engine: t.expose("engine", {
       type: MediaEngineEnum,
       description: "The media engine that processes this episode, fixed when it was created.",
       ...listedWith("engine"),
-      resolve: (episode) => episode.engine,
     }),
-    createdAt: t.field({
+    createdAt: t.expose("createdAt", {
       type: "DateTime",
       description: "When the episode was created.",
       ...listedWith("createdAt"),
-      resolve: (episode) => episode.createdAt,
     }),
-    processingStartedAt: t.field({
+    processingStartedAt: t.expose("processingStartedAt", {
       type: "DateTime",
       nullable: true,
       description: "When its processing tasks were created.",
       ...listedWith("processingStartedAt"),
-      resolve: (episode) => episode.processingStartedAt ?? null,
     }),
-    processingCompletedAt: t.field({
+    processingCompletedAt: t.expose("processingCompletedAt", {
       type: "DateTime",
       nullable: true,
       description: "When processing ended.",
       ...listedWith("processingCompletedAt"),
-      resolve: (episode) => episode.processingCompletedAt ?? null,
     }),
     tasks: t.field({
       type: [ProcessingTaskRef],

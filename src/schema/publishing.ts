@@ -72,37 +72,32 @@ builder.objectFields(EpisodeRef, (t) => ({
     description: "True while the episode is in its show's feed.",
     ...listedWith("published"),
   }),
-  publishAt: t.field({
+  publishAt: t.expose("publishAt", {
     type: "DateTime",
     nullable: true,
     description:
       "When the episode is (or is scheduled to be) in its show's feed: its `pubDate`. Null when not published.",
     ...listedWith("publishAt"),
-    resolve: (episode) => episode.publishAt ?? null,
   }),
-  feedGuid: t.string({
+  feedGuid: t.exposeString("feedGuid", {
     nullable: true,
     description: "The feed item's GUID, fixed at the first publication.",
     ...listedWith("feedGuid"),
-    resolve: (episode) => episode.feedGuid ?? null,
   }),
-  episodeNumber: t.int({
+  episodeNumber: t.exposeInt("episodeNumber", {
     nullable: true,
     description: "The episode's number in the feed.",
     ...listedWith("episodeNumber"),
-    resolve: (episode) => episode.episodeNumber ?? null,
   }),
-  seasonNumber: t.int({
+  seasonNumber: t.exposeInt("seasonNumber", {
     nullable: true,
     description: "The season's number in the feed.",
     ...listedWith("seasonNumber"),
-    resolve: (episode) => episode.seasonNumber ?? null,
   }),
-  episodeType: t.field({
+  episodeType: t.expose("episodeType", {
     type: EpisodeTypeEnum,
     description: "Full, trailer or bonus.",
     ...listedWith("episodeType"),
-    resolve: (episode) => episode.episodeType,
   }),
   exports: t.field({
     type: EpisodeExportsRef,

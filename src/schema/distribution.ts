@@ -20,7 +20,7 @@ import type { TransistorShow } from "../services/distribution/transistor-client.
 import { ConflictError, DomainError, NotFoundError, ValidationError } from "../services/errors.ts";
 import { builder } from "./builder.ts";
 import { type GraphQLContext, requireViewer } from "./context.ts";
-import { EpisodeRef } from "./episode.ts";
+import { EpisodeRef, listedWith } from "./episode.ts";
 
 /** Connections to Transistor and YouTube, and the episode's publications. */
 
@@ -153,6 +153,7 @@ builder.objectFields(EpisodeRef, (t) => ({
     type: [PublicationRef],
     description:
       "Where the episode is published or being published: one per destination asked for with publishEpisode.",
+    ...listedWith(),
     resolve: (episode, _args, context) => context.loaders.publicationsByEpisode.load(episode.id),
   }),
 }));

@@ -1,5 +1,11 @@
 import { resolveCursorConnection } from "@pothos/plugin-relay";
-import { GraphQLError, type GraphQLResolveInfo, Kind, type SelectionSetNode } from "graphql";
+import {
+  GraphQLError,
+  GraphQLObjectType,
+  type GraphQLResolveInfo,
+  Kind,
+  type SelectionSetNode,
+} from "graphql";
 import { z } from "zod";
 import type { EngineKind } from "../domain/engines.ts";
 import type { EpisodeStatus } from "../domain/episode-lifecycle.ts";
@@ -17,6 +23,7 @@ import {
 import { type ExportFlags, exportFlags } from "../services/exports/exports.ts";
 import { builder } from "./builder.ts";
 import { type GraphQLContext, requireViewer } from "./context.ts";
+import { isoDateTime } from "./date-time.ts";
 import { uuidFromGlobalId } from "./global-ids.ts";
 import { ProcessingTaskRef } from "./task.ts";
 
@@ -51,10 +58,9 @@ const TranscriptSegmentRef = builder
       start: t.exposeFloat("start", { description: "Seconds from the start of the episode." }),
       end: t.exposeFloat("end", { description: "Seconds from the start of the episode." }),
       text: t.exposeString("text", { description: "What was said." }),
-      speaker: t.string({
+      speaker: t.exposeString("speaker", {
         nullable: true,
         description: "Who said it, when the transcript tells.",
-        resolve: (segment) => segment.speaker ?? null,
       }),
     }),
   });
@@ -65,10 +71,9 @@ const ChapterRef = builder
     description: "A chapter marker.",
     fields: (t) => ({
       start: t.exposeFloat("start", { description: "Seconds from the start of the episode." }),
-      end: t.float({
+      end: t.exposeFloat("end", {
         nullable: true,
         description: "Seconds from the start of the episode; null for an open end.",
-        resolve: (chapter) => chapter.end,
       }),
       title: t.exposeString("title", { description: "The chapter's title." }),
     }),
@@ -87,6 +92,21 @@ async function lazyOutput<F extends "transcript" | "transcriptSegments" | "chapt
   if (loaded !== undefined) return (loaded ?? null) as Episode[F] | null;
   const outputs = await context.loaders.episodeOutputs.load({ episodeId: episode.id, field });
   return (outputs?.[field] ?? null) as Episode[F] | null;
+}
+
+/** The Episode properties a field of Episode reads, as its extensions say (listedWith). */
+const EPISODE_PROPERTIES = "episodeProperties";
+
+/**
+ * The Episode properties (entity property names) a field of Episode reads from the episode: a
+ * list reads only those of the fields it is asked for (and the id, user and createdAt). A field
+ * without them makes a list read every column, so leaving them out costs speed, never a value;
+ * naming too few would (test/integration/episodes.test.ts asks each field both ways).
+ */
+export function listedWith(...properties: Array<keyof EpisodeView & string>): {
+  extensions: Record<string, readonly string[]>;
+} {
+  return { extensions: { [EPISODE_PROPERTIES]: properties } };
 }
 
 /**
@@ -120,15 +140,13 @@ export async function episodeExportFlags(
 const EpisodeOutputsRef = builder.objectRef<EpisodeView>("EpisodeOutputs").implement({
   description: "What processing made of the episode, as far as it got.",
   fields: (t) => ({
-    audioUrl: t.string({
+    audioUrl: t.exposeString("audioUrl", {
       nullable: true,
       description: "The podcast MP3.",
-      resolve: (episode) => episode.audioUrl ?? null,
     }),
-    videoUrl: t.string({
+    videoUrl: t.exposeString("videoUrl", {
       nullable: true,
       description: "The YouTube-ready MP4.",
-      resolve: (episode) => episode.videoUrl ?? null,
     }),
     transcriptAvailable: t.boolean({
       description: "True once the transcript is stored.",
@@ -170,20 +188,24 @@ export const EpisodeRef = builder.node(builder.objectRef<EpisodeView>("Episode")
   id: { resolve: (episode) => episode.id },
   loadManyWithoutCache: loadEpisodes,
   fields: (t) => ({
-    title: t.exposeString("title", { description: "The episode's title." }),
-    description: t.string({
-      nullable: true,
-      description: "The episode's description (show notes).",
-      resolve: (episode) => episode.description ?? null,
+    title: t.exposeString("title", {
+      description: "The episode's title.",
+      ...listedWith("title"),
     }),
-    status: t.field({
+    description: t.exposeString("description", {
+      nullable: true,
+      ...listedWith("description"),
+      description: "The episode's description (show notes).",
+    }),
+    status: t.expose("status", {
       type: EpisodeStatusEnum,
       description: "Where the episode is.",
-      resolve: (episode) => episode.status,
+      ...listedWith("status"),
     }),
     progress: t.int({
       description:
         "0–100: the share of the episode's processing tasks that ended (completed or failed).",
+      ...listedWith("status"),
       resolve: (episode, _args, context) => {
         const tasks = tasksOf(episode, context);
         return tasks instanceof Promise
@@ -191,63 +213,66 @@ export const EpisodeRef = builder.node(builder.objectRef<EpisodeView>("Episode")
           : episodeProgress(episode, tasks);
       },
     }),
-    originalFilename: t.string({
+    originalFilename: t.exposeString("originalFilename", {
       nullable: true,
       description: "The name of the uploaded file.",
-      resolve: (episode) => episode.originalFilename ?? null,
+      ...listedWith("originalFilename"),
     }),
-    fileSize: t.field({
+    fileSize: t.expose("fileSize", {
       type: "SafeInt",
       nullable: true,
       description: "The size of the uploaded file, in bytes.",
-      resolve: (episode) => episode.fileSize ?? null,
+      ...listedWith("fileSize"),
     }),
-    failureReason: t.string({
+    failureReason: t.exposeString("failureReason", {
       nullable: true,
       description: "Why processing failed, when it did.",
-      resolve: (episode) => episode.failureReason ?? null,
+      ...listedWith("failureReason"),
     }),
-    fileId: t.string({
+    fileId: t.exposeString("fileId", {
       nullable: true,
       description: "The uploaded file's id at the episode's media engine, once confirmed.",
-      resolve: (episode) => episode.fileId ?? null,
+      ...listedWith("fileId"),
     }),
     ittybitFileId: t.string({
       nullable: true,
       description: "The uploaded file's id at Ittybit, once confirmed.",
+      ...listedWith("fileId"),
       deprecationReason: "Use fileId: episodes may be processed by the local engine.",
       resolve: (episode) => episode.fileId ?? null,
     }),
-    engine: t.field({
+    engine: t.expose("engine", {
       type: MediaEngineEnum,
       description: "The media engine that processes this episode, fixed when it was created.",
-      resolve: (episode) => episode.engine,
+      ...listedWith("engine"),
     }),
-    createdAt: t.field({
+    createdAt: t.expose("createdAt", {
       type: "DateTime",
       description: "When the episode was created.",
-      resolve: (episode) => episode.createdAt,
+      ...listedWith("createdAt"),
     }),
-    processingStartedAt: t.field({
+    processingStartedAt: t.expose("processingStartedAt", {
       type: "DateTime",
       nullable: true,
       description: "When its processing tasks were created.",
-      resolve: (episode) => episode.processingStartedAt ?? null,
+      ...listedWith("processingStartedAt"),
     }),
-    processingCompletedAt: t.field({
+    processingCompletedAt: t.expose("processingCompletedAt", {
       type: "DateTime",
       nullable: true,
       description: "When processing ended.",
-      resolve: (episode) => episode.processingCompletedAt ?? null,
+      ...listedWith("processingCompletedAt"),
     }),
     tasks: t.field({
       type: [ProcessingTaskRef],
       description: "The latest attempt of each processing task.",
+      ...listedWith(),
       resolve: (episode, _args, context) => tasksOf(episode, context),
     }),
     outputs: t.field({
       type: EpisodeOutputsRef,
       description: "What processing made of the episode.",
+      ...listedWith("audioUrl", "videoUrl"),
       resolve: (episode) => episode,
     }),
   }),
@@ -278,7 +303,7 @@ const MAX_PAGE_SIZE = 100;
 
 /** An episode's place in the newest-first order, opaque to clients. */
 function encodeEpisodeCursor(episode: EpisodeCursor): string {
-  return Buffer.from(`${episode.createdAt.toISOString()}|${episode.id}`).toString("base64url");
+  return Buffer.from(`${isoDateTime(episode.createdAt)}|${episode.id}`).toString("base64url");
 }
 
 function decodeEpisodeCursor(cursor: string): EpisodeCursor | null {
@@ -336,6 +361,7 @@ builder.queryField("episodes", (t) =>
             after,
             status: args.status ?? null,
             withTasks: selectsAny(info, TASK_FIELDS),
+            properties: listedProperties(info),
           });
           return episodes;
         },
@@ -367,6 +393,48 @@ function selectsAny(info: GraphQLResolveInfo, names: ReadonlySet<string>): boole
       return visit(info.fragments[selection.name.value]?.selectionSet);
     });
   return info.fieldNodes.some((node) => visit(node.selectionSet));
+}
+
+/**
+ * The Episode properties the connection's nodes (`edges { node { … } }`) read, from the
+ * extensions of the fields asked for (listedWith); null (every column) when one of them has none.
+ */
+function listedProperties(info: GraphQLResolveInfo): Set<string> | null {
+  const episodeType = info.schema.getType("Episode");
+  if (!(episodeType instanceof GraphQLObjectType)) return null;
+  const fields = episodeType.getFields();
+  const properties = new Set<string>();
+  for (const name of fieldsAt(info, ["edges", "node"])) {
+    if (name === "id" || name === "__typename") continue;
+    const read = fields[name]?.extensions?.[EPISODE_PROPERTIES] as readonly string[] | undefined;
+    if (!read) return null;
+    for (const property of read) properties.add(property);
+  }
+  return properties;
+}
+
+/**
+ * The names of the fields asked for at `path` below the field (fragments included; @skip and
+ * @include ignored: at worst something is read that is not shown).
+ */
+function fieldsAt(info: GraphQLResolveInfo, path: readonly string[]): Set<string> {
+  const names = new Set<string>();
+  const visited = new Set<string>();
+  const visit = (selectionSet: SelectionSetNode | undefined, depth: number): void => {
+    for (const selection of selectionSet?.selections ?? []) {
+      if (selection.kind === Kind.FIELD) {
+        if (depth === path.length) names.add(selection.name.value);
+        else if (selection.name.value === path[depth]) visit(selection.selectionSet, depth + 1);
+      } else if (selection.kind === Kind.INLINE_FRAGMENT) {
+        visit(selection.selectionSet, depth);
+      } else if (!visited.has(`${depth}:${selection.name.value}`)) {
+        visited.add(`${depth}:${selection.name.value}`);
+        visit(info.fragments[selection.name.value]?.selectionSet, depth);
+      }
+    }
+  };
+  for (const node of info.fieldNodes) visit(node.selectionSet, 0);
+  return names;
 }
 
 function badInput(message: string): GraphQLError {

@@ -7,7 +7,7 @@ import { publishEpisode, setEpisodeShow, unpublishEpisode } from "../services/pu
 import { builder } from "./builder.ts";
 import { requireViewer } from "./context.ts";
 import { DestinationEnum, YouTubePrivacyEnum } from "./distribution.ts";
-import { EpisodeRef, episodeExportFlags, episodeIdFromGlobalId } from "./episode.ts";
+import { EpisodeRef, episodeExportFlags, episodeIdFromGlobalId, listedWith } from "./episode.ts";
 import { ShowRef, showIdFromGlobalId } from "./show.ts";
 
 /** An episode's place in a show's feed: its show, publication, numbers and export files. */
@@ -64,43 +64,46 @@ builder.objectFields(EpisodeRef, (t) => ({
     type: ShowRef,
     nullable: true,
     description: "The show whose feed the episode belongs to.",
+    ...listedWith("show"),
     resolve: (episode, _args, context) =>
       episode.show ? context.loaders.showsById.load(episode.show.id) : null,
   }),
   published: t.exposeBoolean("published", {
     description: "True while the episode is in its show's feed.",
+    ...listedWith("published"),
   }),
-  publishAt: t.field({
+  publishAt: t.expose("publishAt", {
     type: "DateTime",
     nullable: true,
     description:
       "When the episode is (or is scheduled to be) in its show's feed: its `pubDate`. Null when not published.",
-    resolve: (episode) => episode.publishAt ?? null,
+    ...listedWith("publishAt"),
   }),
-  feedGuid: t.string({
+  feedGuid: t.exposeString("feedGuid", {
     nullable: true,
     description: "The feed item's GUID, fixed at the first publication.",
-    resolve: (episode) => episode.feedGuid ?? null,
+    ...listedWith("feedGuid"),
   }),
-  episodeNumber: t.int({
+  episodeNumber: t.exposeInt("episodeNumber", {
     nullable: true,
     description: "The episode's number in the feed.",
-    resolve: (episode) => episode.episodeNumber ?? null,
+    ...listedWith("episodeNumber"),
   }),
-  seasonNumber: t.int({
+  seasonNumber: t.exposeInt("seasonNumber", {
     nullable: true,
     description: "The season's number in the feed.",
-    resolve: (episode) => episode.seasonNumber ?? null,
+    ...listedWith("seasonNumber"),
   }),
-  episodeType: t.field({
+  episodeType: t.expose("episodeType", {
     type: EpisodeTypeEnum,
     description: "Full, trailer or bonus.",
-    resolve: (episode) => episode.episodeType,
+    ...listedWith("episodeType"),
   }),
   exports: t.field({
     type: EpisodeExportsRef,
     nullable: true,
     description: "The transcript and chapters as files; null until the episode is PROCESSED.",
+    ...listedWith("status"),
     resolve: (episode) => (episode.status === "PROCESSED" ? episode : null),
   }),
 }));

@@ -1,7 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { EntityManager } from "@mikro-orm/postgresql";
+import { type GraphQLField, GraphQLObjectType, getNamedType, isLeafType } from "graphql";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { User } from "../../src/entities/user.entity.ts";
+import { schema } from "../../src/schema/index.ts";
 import { listEpisodes } from "../../src/services/episodes.ts";
 import {
   ITTYBIT_TEST_ATTEMPTS,
@@ -581,6 +583,37 @@ describe("a page of episodes and their outputs", () => {
     );
   }
 
+  /** seedOutputs, and a value in every other column a field shows; the show's id. */
+  async function seedEveryColumn(producer: TestProducer): Promise<string> {
+    await seedOutputs(producer);
+    const showId = randomUUID();
+    await scenario.em().execute(
+      `insert into shows (id, user_id, title, description, author, owner_name, owner_email, language,
+         category, feed_key, podcast_guid, feed_updated_at, created_at, updated_at)
+       values (?, ?, 'Hana''s show', 'About things.', 'Hana', 'Hana', 'hana@example.com', 'en',
+         'Technology', ?, gen_random_uuid(), now(), now(), now())`,
+      [showId, producer.userId, randomUUID().replaceAll("-", "")],
+    );
+    await scenario
+      .em()
+      .execute("update episodes set show_id = ? where user_id = ? and title = 'Full'", [
+        showId,
+        producer.userId,
+      ]);
+    await scenario.em().execute(
+      `update episodes set file_size = 4000000000, audio_bytes = 12345678901,
+         audio_duration_seconds = 61.5, publish_at = now(), episode_number = 7,
+         failure_reason = case title when 'Blank' then 'Broken' end,
+         description = 'Notes on ' || title, file_id = 'file_' || title, season_number = 2,
+         feed_guid = 'guid-' || id, audio_url = 'https://cdn.example/' || id || '.mp3',
+         video_url = 'https://cdn.example/' || id || '.mp4', published = true,
+         processing_started_at = now() - interval '1 hour', processing_completed_at = now()
+       where user_id = ?`,
+      [producer.userId],
+    );
+    return showId;
+  }
+
   it("lists with tasks, without transcripts, segments or chapters, in two statements", async () => {
     const frank = await scenario.producer();
     await seedOutputs(frank);
@@ -610,28 +643,7 @@ describe("a page of episodes and their outputs", () => {
 
   it("shows a listed episode exactly as the episode itself (rows, not entities)", async () => {
     const hana = await scenario.producer();
-    await seedOutputs(hana);
-    const showId = randomUUID();
-    await scenario.em().execute(
-      `insert into shows (id, user_id, title, description, author, owner_name, owner_email, language,
-         category, feed_key, podcast_guid, feed_updated_at, created_at, updated_at)
-       values (?, ?, 'Hana''s show', 'About things.', 'Hana', 'Hana', 'hana@example.com', 'en',
-         'Technology', ?, gen_random_uuid(), now(), now(), now())`,
-      [showId, hana.userId, randomUUID().replaceAll("-", "")],
-    );
-    await scenario
-      .em()
-      .execute("update episodes set show_id = ? where user_id = ? and title = 'Full'", [
-        showId,
-        hana.userId,
-      ]);
-    await scenario.em().execute(
-      `update episodes set file_size = 4000000000, audio_bytes = 12345678901,
-         audio_duration_seconds = 61.5, publish_at = now(), episode_number = 7,
-         failure_reason = case title when 'Blank' then 'Broken' end
-       where user_id = ?`,
-      [hana.userId],
-    );
+    const showId = await seedEveryColumn(hana);
     const FIELDS = `id title description status progress originalFilename fileSize failureReason
       fileId engine createdAt processingStartedAt processingCompletedAt published publishAt
       feedGuid episodeNumber seasonNumber episodeType show { id title }
@@ -671,6 +683,62 @@ describe("a page of episodes and their outputs", () => {
       createdAt: expect.any(Date),
     });
     expect(full?.transcript).toBeUndefined();
+  });
+
+  it("reads only the columns of the fields a list asks for, each shown as the episode itself", async () => {
+    const ivan = await scenario.producer();
+    await seedEveryColumn(ivan);
+    const episodeType = schema.getType("Episode") as GraphQLObjectType;
+    const selectionOf = (field: GraphQLField<unknown, unknown>): string => {
+      const type = getNamedType(field.type);
+      if (!(type instanceof GraphQLObjectType)) return field.name;
+      const leaves = Object.values(type.getFields()).filter((sub) =>
+        isLeafType(getNamedType(sub.type)),
+      );
+      return `${field.name} { ${leaves.map((sub) => sub.name).join(" ") || "__typename"} }`;
+    };
+    const fields = Object.values(episodeType.getFields());
+    expect(fields.length).toBeGreaterThan(20);
+    for (const field of fields) {
+      const selection = selectionOf(field);
+      sqlLog.length = 0;
+      const { body } = await ivan.gql<{ episodes: { edges: Array<{ node: { id: string } }> } }>(
+        `query { episodes(first: 10) { edges { node { id ${selection} } } } }`,
+      );
+      expect(body.errors, field.name).toBeUndefined();
+      const page = sqlLog.find((sql) => /from episodes e\b/.test(sql)) ?? "";
+      // Only what the field reads (or everything, for a field that does not say what it reads).
+      if (field.extensions.episodeProperties)
+        expect(page, field.name).not.toMatch(/e\."video_file_id"/);
+      const listed = body.data?.episodes.edges.map((edge) => edge.node) ?? [];
+      expect(listed).toHaveLength(3);
+      for (const node of listed) {
+        const one = await ivan.gql<{ episode: unknown }>(
+          `query($id: ID!) { episode(id: $id) { id ${selection} } }`,
+          { id: node.id },
+        );
+        expect(one.body.errors).toBeUndefined();
+        expect(node, field.name).toEqual(one.body.data?.episode);
+      }
+    }
+    // Through a fragment too: the page reads the title and what the cursor needs, nothing else.
+    sqlLog.length = 0;
+    const { body } = await ivan.gql<{ episodes: { edges: Array<{ node: { title: string } }> } }>(
+      `query { episodes(first: 10) { edges { cursor node { ...Row } } } }
+       fragment Row on Episode { id title }`,
+    );
+    expect(body.data?.episodes.edges.map((edge) => edge.node.title).sort()).toEqual([
+      "Blank",
+      "Full",
+      "Nothing",
+    ]);
+    const page = sqlLog.find((sql) => /from episodes e\b/.test(sql)) ?? "";
+    expect(page.match(/e\."\w+"/g)).toEqual([
+      'e."id"',
+      'e."user_id"',
+      'e."title"',
+      'e."created_at"',
+    ]);
   });
 
   it("loads the outputs a list asks for, all of them with one more statement", async () => {

@@ -80,9 +80,6 @@ interface EnvelopedRoot {
 export function buildServer(deps: AppDeps): PodflowServer {
   const { logger } = deps;
   const security = yogaSecurityOptions(deps.config.security);
-  // graphql-ws messages of shared results (written as soon as each result exists), within the
-  // socket's send limits.
-  const sharedSends = new SharedNextMessages((socket) => socketLimits.checkSendBuffer(socket));
   const yoga = createYoga<Record<string, never>, GraphQLContext>({
     schema,
     graphqlEndpoint: GRAPHQL_PATH,
@@ -101,7 +98,6 @@ export function buildServer(deps: AppDeps): PodflowServer {
       useSharedSubscriptionExecution({
         viewerOf: (context) => (context as GraphQLContext).viewer?.id ?? null,
         onEvent: (execution) => deps.metrics.subscriptionEvents.inc({ execution }),
-        onResult: (context, result) => sharedSends.sendEarly(context, result),
       }),
     ],
     logging: {
@@ -292,6 +288,7 @@ export function buildServer(deps: AppDeps): PodflowServer {
       if (socketTokens.get(socket) === tokenHash) socket.close(4401, "Token revoked");
     }
   });
+  const sharedSends = new SharedNextMessages();
   useServer<Record<string, unknown>, SocketExtra>(
     {
       // A connection without a valid token is refused with 4401 (graphql-ws would say 4403).
@@ -315,13 +312,11 @@ export function buildServer(deps: AppDeps): PodflowServer {
       },
       execute: (args) => (args.rootValue as EnvelopedRoot).execute(args) as never,
       subscribe: (args) => (args.rootValue as EnvelopedRoot).subscribe(args) as never,
-      onNext: (ctx, id, _payload, args, result) => {
-        const early = sharedSends.sentEarly(args.contextValue, result);
-        if (early) return early;
+      onNext: (ctx, id, _payload, _args, result) => {
         socketLimits.checkSendBuffer(ctx.extra.socket);
         return sharedSends.send(ctx.extra.socket, id, result);
       },
-      onSubscribe: async (ctx, id, sent) => {
+      onSubscribe: async (ctx, _id, sent) => {
         let params = sent;
         const tooMany = socketLimits.subscriptionRefusal(Object.keys(ctx.subscriptions).length);
         if (tooMany) return tooMany;
@@ -364,7 +359,6 @@ export function buildServer(deps: AppDeps): PodflowServer {
           contextValue: await contextFactory(),
           rootValue: { execute, subscribe },
         };
-        sharedSends.bind(args.contextValue, ctx.extra.socket, id);
         return args;
       },
     },

@@ -13,12 +13,6 @@
  *
  * Installed as an envelop plugin, so it applies to graphql-ws and server-sent events alike; the
  * rest of the pipeline (error masking, limits) still runs per subscriber on the shared result.
- *
- * A crowd's messages are written as soon as the shared result exists (`onResult`, see
- * SharedNextMessages.sendEarly), not at the end of each subscriber's pipeline: an event reaches
- * every subscriber's iterator together, so each step of the pipeline (this plugin's map, yoga's
- * and envelop's wrappers, graphql-ws's loop) ran for all of them before the first socket was
- * written to, and with 10,000 subscribers that was most of the time to the first one.
  */
 import {
   createSourceEventStream,
@@ -37,11 +31,6 @@ export interface SharedExecutionOptions {
   viewerOf: (context: unknown) => string | null;
   /** Called once per event for each subscriber: `executed` ran it, `shared` reused a result. */
   onEvent?: (outcome: "executed" | "shared") => void;
-  /**
-   * Called for each subscriber as soon as its shared result of an event exists (before the rest
-   * of the pipeline runs), with the operation's context: see SharedNextMessages.sendEarly.
-   */
-  onResult?: (context: unknown, result: ExecutionResult) => void;
 }
 
 type MaybePromise<T> = T | Promise<T>;
@@ -96,12 +85,7 @@ export function useSharedSubscriptionExecution(options: SharedExecutionOptions):
             args.operationName ?? null,
             args.variableValues ?? null,
           ]);
-    const onResult = key === null ? undefined : options.onResult;
-    return mapEvents(
-      source[Symbol.asyncIterator](),
-      (payload) => executeEvent(args, key, payload),
-      onResult && ((result) => onResult(args.contextValue, result)),
-    );
+    return mapEvents(source[Symbol.asyncIterator](), (payload) => executeEvent(args, key, payload));
   }
 
   return {
@@ -116,30 +100,23 @@ function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
 }
 
 /**
- * Each event of `source` mapped through `map` (and `mapped` called with each value, before the
- * caller gets it). A hand-written iterator rather than an async generator: `return()` must reach
- * the source at once (ending the feed's follower) even while a `next()` waits for an event, which
- * a suspended generator would hold back. Promise chains rather than awaits: this runs once per
- * event for every subscriber, and each await was one more turn of the microtask queue for all of
- * them.
+ * Each event of `source` mapped through `map`. A hand-written iterator rather than an async
+ * generator: `return()` must reach the source at once (ending the feed's follower) even while a
+ * `next()` waits for an event, which a suspended generator would hold back. Promise chains
+ * rather than awaits: this runs once per event for every subscriber, and each await was one
+ * more turn of the microtask queue for all of them.
  */
 function mapEvents<T>(
   source: AsyncIterator<unknown>,
   map: (payload: unknown) => MaybePromise<T>,
-  onMapped?: (value: T) => void,
 ): AsyncIterableIterator<T> {
   const done = { value: undefined, done: true } as const;
   const mapped = (event: IteratorResult<unknown>): MaybePromise<IteratorResult<T>> => {
     if (event.done) return done;
     const value = map(event.value);
-    if (value instanceof Promise) {
-      return value.then((resolved) => {
-        onMapped?.(resolved);
-        return { value: resolved, done: false };
-      });
-    }
-    onMapped?.(value);
-    return { value, done: false };
+    return value instanceof Promise
+      ? value.then((resolved) => ({ value: resolved, done: false }))
+      : { value, done: false };
   };
   return {
     next() {
@@ -192,36 +169,14 @@ export function sharedPayloadJson(result: ExecutionResult): string | null {
 const SENT = Object.freeze({ podflowSharedSent: true });
 const SENT_SUFFIX = `,"payload":${JSON.stringify(SENT)}}`;
 
-/** A graphql-ws subscription, as `sendEarly` finds it from its operation's context. */
-interface BoundSubscription {
-  socket: WebSocket;
-  id: string;
-  /** The result `sendEarly` wrote and graphql-ws has yet to pass to onNext. */
-  sent: ExecutionResult | null;
-}
-
 /**
  * graphql-ws "next" messages written from sharedPayloadJson: graphql-ws serialises each
- * message whole (its subscription id is in it), so the message is written here (the
- * subscription id spliced around the shared JSON) and graphql-ws is given a marker instead,
+ * message whole (its subscription id is in it), so `send` writes the message itself (the
+ * subscription id spliced around the shared JSON) and has graphql-ws send a marker instead,
  * which the socket installed here drops. Results with errors go graphql-ws's own way.
- *
- * A subscription bound to its operation's context (`bind`) has each shared result written as
- * soon as it exists (`sendEarly`, from useSharedSubscriptionExecution's onResult); graphql-ws
- * then finds it sent when the result reaches onNext (`send`). Order holds: graphql-ws asks a
- * subscription for its next event only once it has passed on the previous one, so an event is
- * written after the one before it, and never once the subscription is over (its iterator has
- * returned, and no further event is mapped).
  */
 export class SharedNextMessages {
   readonly #installed = new WeakSet<WebSocket>();
-  readonly #subscriptions = new WeakMap<object, BoundSubscription>();
-  readonly #beforeSend: (socket: WebSocket) => void;
-
-  /** `beforeSend`: called with the socket before each message written here (its send limits). */
-  constructor(beforeSend: (socket: WebSocket) => void = () => {}) {
-    this.#beforeSend = beforeSend;
-  }
 
   /** Before the socket's first subscription (on connect). */
   install(socket: WebSocket): void {
@@ -242,51 +197,16 @@ export class SharedNextMessages {
     }) as WebSocket["send"];
   }
 
-  /** The subscription `id` on `socket` runs with `context` (on subscribe, once it is made). */
-  bind(context: unknown, socket: WebSocket, id: string): void {
-    if (typeof context !== "object" || context === null || !this.#installed.has(socket)) return;
-    this.#subscriptions.set(context, { socket, id, sent: null });
-  }
-
-  /** A shared result of the operation run with `context`: written now, if it can be. */
-  sendEarly(context: unknown, result: ExecutionResult): void {
-    const subscription = this.#bound(context);
-    if (!subscription || subscription.sent !== null) return;
-    const { socket, id } = subscription;
-    if (socket.readyState !== socket.OPEN || sharedPayloadJson(result) === null) return;
-    this.#beforeSend(socket);
-    // The send limits may have dropped it.
-    if (this.#write(socket, id, result)) subscription.sent = result;
-  }
-
-  /** For graphql-ws's onNext: the marker when sendEarly wrote `result` already, else undefined. */
-  sentEarly(context: unknown, result: ExecutionResult): FormattedExecutionResult | undefined {
-    const subscription = this.#bound(context);
-    if (!subscription || subscription.sent !== result) return undefined;
-    subscription.sent = null;
-    return SENT as FormattedExecutionResult;
-  }
-
   /** For graphql-ws's onNext: sends `result` for subscription `id`, or returns undefined. */
   send(
     socket: WebSocket,
     id: string,
     result: ExecutionResult,
   ): FormattedExecutionResult | undefined {
-    return this.#write(socket, id, result) ? (SENT as FormattedExecutionResult) : undefined;
-  }
-
-  #bound(context: unknown): BoundSubscription | undefined {
-    return typeof context === "object" && context !== null
-      ? this.#subscriptions.get(context)
-      : undefined;
-  }
-
-  #write(socket: WebSocket, id: string, result: ExecutionResult): boolean {
-    if (!this.#installed.has(socket) || socket.readyState !== socket.OPEN) return false;
+    if (!this.#installed.has(socket) || socket.readyState !== socket.OPEN) return undefined;
     const json = sharedPayloadJson(result);
-    if (json === null) return false;
+    if (json === null) return undefined;
     socket.send(`{"id":${JSON.stringify(id)},"type":"next","payload":${json}}`);
-    return true;
+    return SENT as FormattedExecutionResult;
   }
 }

@@ -7,12 +7,7 @@ import {
   parse,
 } from "graphql";
 import { describe, expect, it } from "vitest";
-import type { WebSocket } from "ws";
-import {
-  SharedNextMessages,
-  sharedPayloadJson,
-  useSharedSubscriptionExecution,
-} from "../../src/schema/shared-executions.ts";
+import { useSharedSubscriptionExecution } from "../../src/schema/shared-executions.ts";
 
 // A subscription whose resolver shows who it runs for: a result handed to the wrong viewer
 // would say so. Every subscriber's stream yields the payload objects the test gives it, as the
@@ -44,12 +39,11 @@ const schema = new GraphQLSchema({
 });
 const DOCUMENT = parse("subscription($prefix: String) { changed(prefix: $prefix) }");
 
-function sharedSubscribe(onResult?: (context: unknown, result: ExecutionResult) => void) {
+function sharedSubscribe() {
   const outcomes: string[] = [];
   const plugin = useSharedSubscriptionExecution({
     viewerOf: (context) => (context as Viewer).viewer,
     onEvent: (outcome) => outcomes.push(outcome),
-    onResult,
   });
   let subscribe: ((args: ExecutionArgs) => Promise<unknown>) | null = null;
   plugin.onSubscribe?.({
@@ -64,21 +58,15 @@ function sharedSubscribe(onResult?: (context: unknown, result: ExecutionResult) 
     viewer: string | null,
     payloads: object[],
     variableValues: Record<string, unknown> = {},
-    contextValue: Viewer = { viewer, payloads },
-    /** Called with each result as the subscriber's loop takes it (graphql-ws's onNext). */
-    onNext: (result: ExecutionResult) => void = () => {},
   ) => {
     const stream = (await run({
       schema,
       document: DOCUMENT,
       variableValues,
-      contextValue,
+      contextValue: { viewer, payloads },
     })) as AsyncIterable<ExecutionResult>;
     const results: ExecutionResult[] = [];
-    for await (const result of stream) {
-      onNext(result);
-      results.push(result);
-    }
+    for await (const result of stream) results.push(result);
     return results;
   };
   return { follow, outcomes };
@@ -134,84 +122,5 @@ describe("shared subscription executions", () => {
     expect(stringify?.(result)).toBe(JSON.stringify({ data: { changed: "changed for alice" } }));
     // Not part of the result itself.
     expect(Object.keys(result ?? {})).toEqual(["data"]);
-  });
-});
-
-/** A WebSocket as SharedNextMessages uses it: what was written to it, and whether it is open. */
-function fakeSocket() {
-  const written: string[] = [];
-  const socket = {
-    OPEN: 1,
-    readyState: 1,
-    send: (data: string, callback?: () => void) => {
-      written.push(data);
-      callback?.();
-    },
-  };
-  return { socket: socket as unknown as WebSocket, written, raw: socket };
-}
-
-describe("graphql-ws messages of shared results", () => {
-  it("writes each shared result as soon as it exists, once, in order, and tells graphql-ws it went", async () => {
-    const messages = new SharedNextMessages();
-    const { socket, written } = fakeSocket();
-    messages.install(socket);
-    const { follow } = sharedSubscribe((context, result) => messages.sendEarly(context, result));
-    const context: Viewer = { viewer: "alice", payloads: [{ text: "one" }, { text: "two" }] };
-    messages.bind(context, socket, "sub-1");
-    const found: Array<unknown> = [];
-    const results = await follow("alice", context.payloads, {}, context, (result) => {
-      // On the socket before the subscriber's pipeline hands it on.
-      expect(written.at(-1)).toContain(JSON.stringify(result.data));
-      found.push(messages.sentEarly(context, result));
-    });
-    expect(written).toEqual(
-      results.map(
-        (result) => `{"id":"sub-1","type":"next","payload":${sharedPayloadJson(result)}}`,
-      ),
-    );
-    expect(written.map((message) => JSON.parse(message).payload.data.changed)).toEqual([
-      "one for alice",
-      "two for alice",
-    ]);
-    // graphql-ws finds each sent, so it sends the marker (which the installed socket drops).
-    expect(found).toEqual([{ podflowSharedSent: true }, { podflowSharedSent: true }]);
-    expect(messages.sentEarly(context, results[1] as ExecutionResult)).toBeUndefined();
-  });
-
-  it("leaves results with errors, unbound operations and closed sockets to graphql-ws's own send", () => {
-    const messages = new SharedNextMessages();
-    const { socket, written, raw } = fakeSocket();
-    messages.install(socket);
-    const bound = {};
-    messages.bind(bound, socket, "sub-1");
-    const failed: ExecutionResult = { data: null, errors: [] };
-    (failed.errors as unknown[]).push(new Error("boom"));
-    messages.sendEarly(bound, failed);
-    messages.sendEarly({}, { data: { changed: "not bound" } });
-    expect(written).toEqual([]);
-    expect(messages.sentEarly(bound, failed)).toBeUndefined();
-    raw.readyState = 3;
-    const result: ExecutionResult = { data: { changed: "closed" } };
-    messages.sendEarly(bound, result);
-    expect(written).toEqual([]);
-    expect(messages.sentEarly(bound, result)).toBeUndefined();
-  });
-
-  it("checks the socket's send limits before an early write, and writes nothing to a socket they dropped", () => {
-    const { socket, written, raw } = fakeSocket();
-    const checked: WebSocket[] = [];
-    const messages = new SharedNextMessages((checkedSocket) => {
-      checked.push(checkedSocket);
-      raw.readyState = 3;
-    });
-    messages.install(socket);
-    const bound = {};
-    messages.bind(bound, socket, "sub-1");
-    const result: ExecutionResult = { data: { changed: "too much buffered" } };
-    messages.sendEarly(bound, result);
-    expect(checked).toEqual([socket]);
-    expect(written).toEqual([]);
-    expect(messages.sentEarly(bound, result)).toBeUndefined();
   });
 });

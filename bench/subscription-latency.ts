@@ -118,19 +118,8 @@ export async function measureSubscriptionLatency(
     log("starting Podflow A (receives the webhooks) and B (serves subscribers)");
     // One after the other: the first migrates the database.
     const instance = { databaseUrl, standIn: null, env: { PODFLOW_ROLES: "api" } };
-    const td = process.env.TIMELINE_DIR;
-    const a = await spawnPodflow(
-      cleanups,
-      td
-        ? { ...instance, env: { ...instance.env, PODFLOW_TIMELINE_FILE: `${td}/a.json` } }
-        : instance,
-    );
-    const b = await spawnPodflow(
-      cleanups,
-      td
-        ? { ...instance, env: { ...instance.env, PODFLOW_TIMELINE_FILE: `${td}/b.json` } }
-        : instance,
-    );
+    const a = await spawnPodflow(cleanups, instance);
+    const b = await spawnPodflow(cleanups, instance);
 
     const db = new pg.Client({ connectionString: databaseUrl, application_name: "podflow-bench" });
     await db.connect();

@@ -41,7 +41,6 @@ import { EXPORTS_PATH_PREFIX } from "./services/exports/exports.ts";
 import { serveExport } from "./services/exports/exports-http.ts";
 import { createFeedServer, FEED_PATH_PREFIX } from "./services/feed/feed-http.ts";
 import { bearerTokenHash } from "./services/subscriber-tokens.ts";
-import { stamp } from "./timeline.ts";
 import { TRACER_NAME } from "./tracing.ts";
 import { createIttybitWebhookReceiver } from "./webhooks.ts";
 
@@ -135,7 +134,6 @@ export function buildServer(deps: AppDeps): PodflowServer {
   // A no-op unless tracing is on (OTEL_EXPORTER_OTLP_ENDPOINT, src/tracing.ts).
   const tracer = trace.getTracer(TRACER_NAME);
   const http = createServer(httpServerOptions(limits), (req, res) => {
-    if (req.url?.startsWith("/webhooks")) stamp("a.http.in");
     // Every response says its request id, and every log line written for it carries the id.
     const requestId = requestIdFrom(req.headers[REQUEST_ID_HEADER]);
     res.setHeader(REQUEST_ID_HEADER, requestId);
@@ -315,11 +313,8 @@ export function buildServer(deps: AppDeps): PodflowServer {
       execute: (args) => (args.rootValue as EnvelopedRoot).execute(args) as never,
       subscribe: (args) => (args.rootValue as EnvelopedRoot).subscribe(args) as never,
       onNext: (ctx, id, _payload, _args, result) => {
-        stamp("r.onNext");
         socketLimits.checkSendBuffer(ctx.extra.socket);
-        const sent = sharedSends.send(ctx.extra.socket, id, result);
-        stamp("r.ws.sent");
-        return sent;
+        return sharedSends.send(ctx.extra.socket, id, result);
       },
       onSubscribe: async (ctx, _id, sent) => {
         let params = sent;

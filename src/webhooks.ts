@@ -16,7 +16,6 @@ import {
   type IttybitTaskState,
 } from "./services/ittybit-refetch.ts";
 import { createTaskEventCommitter } from "./services/task-events.ts";
-import { stamp } from "./timeline.ts";
 
 /**
  * Where Ittybit's deliveries arrive: `/webhooks/ittybit/<token>`, the token a secret of the
@@ -114,9 +113,7 @@ export function createIttybitWebhookReceiver(deps: ReceiverDeps): IttybitWebhook
     if (checkUrl(path) === null) {
       return finish(reply, 404, { error: "not found" }, "refused_url", "url");
     }
-    stamp("a.handle");
     const rawBody = await readBody(req, MAX_WEBHOOK_BYTES);
-    stamp("a.body");
     if (!rawBody) {
       return finish(
         reply,
@@ -155,13 +152,11 @@ export function createIttybitWebhookReceiver(deps: ReceiverDeps): IttybitWebhook
       return finish(reply, 400, { error: message }, "malformed", mode);
     }
 
-    stamp("a.verified.parsed");
     if (mode === "signature") {
       const deliveryId =
         event.deliveryId ??
         `sha256:${createHash("sha256").update(`${event.taskId}\n${event.rawStatus}\n`).update(rawBody).digest("hex")}`;
       const outcome = await committer.apply(event, { id: deliveryId, payload });
-      stamp("a.applied");
       const result = outcome === "applied" || outcome === "stale" ? "received" : outcome;
       return finish(reply, 200, { status: result }, result, mode, { engineTaskId: event.taskId });
     }

@@ -25,7 +25,6 @@ import {
 } from "graphql";
 import type { Plugin } from "graphql-yoga";
 import type { WebSocket } from "ws";
-import { stamp } from "../timeline.ts";
 
 export interface SharedExecutionOptions {
   /** Who the operation runs for (what decides visibility); null: never shared. */
@@ -66,7 +65,6 @@ export function useSharedSubscriptionExecution(options: SharedExecutionOptions):
       return known;
     }
     options.onEvent?.("executed");
-    stamp("r.exec.start");
     const executed = execute({ ...args, rootValue: payload });
     const result =
       executed instanceof Promise ? executed.then(serialisedOnce) : serialisedOnce(executed);

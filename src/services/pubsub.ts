@@ -1,6 +1,5 @@
 import pg from "pg";
 import type { Logger } from "pino";
-import { stamp } from "../timeline.ts";
 
 /**
  * A committed change of an episode or of one of its tasks, as announced to subscribers: ids
@@ -89,7 +88,6 @@ export function createPostgresPubSub(options: PostgresPubSubOptions): PostgresPu
     next.on("error", (error) => lost(next, error));
     next.on("end", () => lost(next, null));
     next.on("notification", (message) => {
-      stamp("r.notify");
       if (message.channel === CHANGES_CHANNEL) receive(message.payload);
     });
     try {

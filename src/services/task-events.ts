@@ -6,7 +6,6 @@ import type { Episode } from "../entities/episode.entity.ts";
 import type { ProcessingTask } from "../entities/processing-task.entity.ts";
 import type { Metrics } from "../metrics.ts";
 import { type RequestContext, requestContext, runInRequest } from "../request-context.ts";
-import { stamp } from "../timeline.ts";
 import { latestTasksByEpisode } from "./episodes.ts";
 import type { TaskEvent } from "./ittybit/index.ts";
 import { enqueue } from "./job-queue.ts";
@@ -127,12 +126,9 @@ async function inTransaction(
   if (events.every((event) => !isTaskEnded(event.status))) {
     // Events that end no task cannot mark a completion (the function refuses to if they ever
     // did): nothing to queue, so the call is its own transaction, one round trip.
-    stamp("a.db.sent");
-    const applied = (
+    return (
       await pool.query<AppliedRow>("select * from podflow_apply_progress_events($1::jsonb)", [json])
     ).rows;
-    stamp("a.db.done");
-    return applied;
   }
   const client = await pool.connect();
   try {

@@ -8,7 +8,6 @@
  */
 import type { Logger } from "pino";
 import type { Orm } from "../../database/orm.ts";
-import { stamp } from "../../timeline.ts";
 import { FeedSubscription } from "../feed-subscription.ts";
 import type { ChangeListener, PubSub } from "../pubsub.ts";
 import { deliverBurst, planBurst } from "./delivery.ts";
@@ -50,16 +49,11 @@ export function createEpisodeFeed(
   let stopped = false;
 
   async function runBurst(burst: Burst): Promise<void> {
-    stamp("r.burst.start");
     const plan = planBurst(burst, followers, resyncMarginMs);
-    stamp("r.burst.planned");
     const loaded = await loadBurst(orm, plan.load);
-    stamp("r.burst.loaded");
     if (stopped) return;
     tokenWatch.endRevoked(plan.recipients, loaded.activeTokens);
-    stamp("r.burst.tokens");
     deliverBurst(burst, followers, loaded);
-    stamp("r.burst.delivered");
   }
 
   function follow<F extends Follower>(make: (firstBurst: number) => F): F["stream"] {

@@ -8,12 +8,10 @@
  * resync first asks which of the followed users' episodes changed while it was away (two
  * indexed lookups), since no notification of those will ever come.
  */
-
 import type { EntityManager, PostgreSqlConnection } from "@mikro-orm/postgresql";
 import type { Orm } from "../../database/orm.ts";
 import { Episode } from "../../entities/episode.entity.ts";
 import { ProcessingTask } from "../../entities/processing-task.entity.ts";
-import { stamp } from "../../timeline.ts";
 import { episodeIdsParam, episodeViewSelect } from "../episodes.ts";
 import { ACTIVE_TOKEN_HASHES_SQL, tokenHashesParam } from "../subscriber-tokens.ts";
 import type { EpisodeUpdate } from "./types.ts";
@@ -74,20 +72,17 @@ async function loadEpisodesAndTokens(
   // Nobody here follows what changed: nothing to read.
   if (ids === null && hashes === "{}") return { updates: new Map(), activeTokens: new Set() };
   const select = episodeViewSelect(em);
-  stamp("r.load.before-pool");
   const pool = await (em.getConnection() as PostgreSqlConnection).getNativeClient();
   const text = `with active as (${ACTIVE_TOKEN_HASHES_SQL.replace("?", "$1")})
      select active.hashes as active_tokens, ${select.columns}
      from active left join episodes e on e.id = any(cast($2 as uuid[]))`;
   // Past the ORM, but still in its query log (LOG_LEVEL=trace, and onSqlQuery in tests).
   em.config.getLogger().logQuery({ query: text, level: "info" });
-  stamp("r.load.sent");
   const { rows } = await pool.query<Record<string, unknown> & { active_tokens: string[] }>({
     name: LOAD_STATEMENT,
     text,
     values: [hashes, ids ?? "{}"],
   });
-  stamp("r.load.rows");
   const updates = new Map<string, EpisodeUpdate>();
   for (const { active_tokens: _, ...row } of rows) {
     if (row.id == null) continue;

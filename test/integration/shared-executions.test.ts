@@ -101,4 +101,29 @@ describe.each(transports)("shared executions over %s", (_name, transport) => {
     expect(after.executed - before.executed).toBe(3);
     expect(after.shared - before.shared).toBe(2);
   });
+
+  it("brings each shared result to each subscriber once, in commit order", async () => {
+    const ours = await insertProcessingEpisode(podflow.deps, alice.userId, "Alice's");
+    const streams = await Promise.all(
+      [1, 2, 3].map(async () => {
+        const stream = await follow<Update>(transport, podflow, alice.token, EPISODE_UPDATED, {
+          id: ours.globalId,
+        });
+        open.push(stream as SubscriptionStream<unknown>);
+        await stream.waitForCount(1);
+        return stream;
+      }),
+    );
+    const progressOf = (data: Update | null | undefined) =>
+      (data?.episodeUpdated.tasks as Array<{ progress: number | null }> | undefined)?.map(
+        (task) => task.progress,
+      );
+    for (const [index, progress] of [30, 60, 90].entries()) {
+      await changeTask(podflow.deps, ours, ours.tasks.AUDIO_EXTRACTION.id, { progress });
+      // Each change is the next message: a repeat of the one before would take its place.
+      const received = await Promise.all(streams.map((stream) => stream.waitForCount(index + 2)));
+      for (const message of received) expect(progressOf(message.data)).toContain(progress);
+    }
+    for (const stream of streams) expect(stream.messages).toHaveLength(4);
+  });
 });

@@ -355,13 +355,15 @@ builder.queryField("episodes", (t) =>
           toCursor: encodeEpisodeCursor,
         },
         async ({ limit }) => {
-          // Their tasks in the same statement when the page shows them (tasks, progress).
+          // Only the columns of the fields the page shows, and their tasks in the same
+          // statement when it shows them (tasks, progress).
+          const shown = fieldsAt(info, ["edges", "node"]);
           const { episodes } = await listEpisodes(context.em, viewer, {
             limit,
             after,
             status: args.status ?? null,
-            withTasks: selectsAny(info, TASK_FIELDS),
-            properties: listedProperties(info),
+            withTasks: [...TASK_FIELDS].some((name) => shown.has(name)),
+            properties: listedProperties(info, shown),
           });
           return episodes;
         },
@@ -377,34 +379,19 @@ builder.queryField("episodes", (t) =>
 const TASK_FIELDS: ReadonlySet<string> = new Set(["tasks", "progress"]);
 
 /**
- * Whether the field's selection asks for one of `names` anywhere below it (fragments included;
- * @skip/@include ignored: at worst something is loaded that is not shown).
+ * The Episode properties the connection's nodes read, given the fields they ask for
+ * (`edges { node { … } }`), from those fields' extensions (listedWith); null (every column)
+ * when one of them has none.
  */
-function selectsAny(info: GraphQLResolveInfo, names: ReadonlySet<string>): boolean {
-  const visited = new Set<string>();
-  const visit = (selectionSet: SelectionSetNode | undefined): boolean =>
-    (selectionSet?.selections ?? []).some((selection) => {
-      if (selection.kind === Kind.FIELD) {
-        return names.has(selection.name.value) || visit(selection.selectionSet);
-      }
-      if (selection.kind === Kind.INLINE_FRAGMENT) return visit(selection.selectionSet);
-      if (visited.has(selection.name.value)) return false;
-      visited.add(selection.name.value);
-      return visit(info.fragments[selection.name.value]?.selectionSet);
-    });
-  return info.fieldNodes.some((node) => visit(node.selectionSet));
-}
-
-/**
- * The Episode properties the connection's nodes (`edges { node { … } }`) read, from the
- * extensions of the fields asked for (listedWith); null (every column) when one of them has none.
- */
-function listedProperties(info: GraphQLResolveInfo): Set<string> | null {
+function listedProperties(
+  info: GraphQLResolveInfo,
+  shown: ReadonlySet<string>,
+): Set<string> | null {
   const episodeType = info.schema.getType("Episode");
   if (!(episodeType instanceof GraphQLObjectType)) return null;
   const fields = episodeType.getFields();
   const properties = new Set<string>();
-  for (const name of fieldsAt(info, ["edges", "node"])) {
+  for (const name of shown) {
     if (name === "id" || name === "__typename") continue;
     const read = fields[name]?.extensions?.[EPISODE_PROPERTIES] as readonly string[] | undefined;
     if (!read) return null;

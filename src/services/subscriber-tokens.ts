@@ -12,12 +12,12 @@ export function bearerTokenHash(authorization: string | null | undefined): strin
 const HEX_HASH = /^[0-9a-f]{64}$/;
 
 /**
- * One row, `hashes`: those of the hashes in the parameter (tokenHashesParam) that belong to
- * unrevoked tokens. Plain SQL: the live feed runs it beside each burst's load, in the same
- * statement (src/services/episode-feed/loader.ts).
+ * One row, `hashes`: those of the hashes in parameter $1 (tokenHashesParam) that belong to
+ * unrevoked tokens. Plain SQL for pg's own placeholders: the live feed runs it beside each
+ * burst's load, in the same prepared statement (src/services/episode-feed/loader.ts).
  */
 export const ACTIVE_TOKEN_HASHES_SQL = `select coalesce(array_agg(token_hash), '{}') as hashes
-  from api_tokens where token_hash = any(cast(? as text[])) and revoked_at is null`;
+  from api_tokens where token_hash = any(cast($1 as text[])) and revoked_at is null`;
 
 /** Token hashes as one text[] parameter; only hex ones (hashToken's): no other is a token's. */
 export function tokenHashesParam(tokenHashes: Iterable<string>): string {

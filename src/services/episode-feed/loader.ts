@@ -73,7 +73,7 @@ async function loadEpisodesAndTokens(
   if (ids === null && hashes === "{}") return { updates: new Map(), activeTokens: new Set() };
   const select = episodeViewSelect(em);
   const pool = await (em.getConnection() as PostgreSqlConnection).getNativeClient();
-  const text = `with active as (${ACTIVE_TOKEN_HASHES_SQL.replace("?", "$1")})
+  const text = `with active as (${ACTIVE_TOKEN_HASHES_SQL})
      select active.hashes as active_tokens, ${select.columns}
      from active left join episodes e on e.id = any(cast($2 as uuid[]))`;
   // Past the ORM, but still in its query log (LOG_LEVEL=trace, and onSqlQuery in tests).

@@ -1,4 +1,4 @@
-import { readdir } from "node:fs/promises";
+import { get as httpGet } from "node:http";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createClient } from "graphql-ws";
 import WebSocket from "ws";
@@ -7,7 +7,11 @@ import { webhookHeaders } from "../../test/support/webhook-signing.ts";
 import { withClient } from "../support/environment.ts";
 import { createLoadClient, timedGraphql } from "../support/http.ts";
 import { BENCH_WEBHOOK_PATH, BENCH_WEBHOOK_SECRET, spawnPodflow } from "../support/podflow.ts";
-import { processResidentBreakdown, processRssBytes } from "../support/proc.ts";
+import {
+  processDescriptorKinds,
+  processResidentBreakdown,
+  processRssBytes,
+} from "../support/proc.ts";
 import { type Check, check, type Figure, figure } from "../support/results.ts";
 import type { BenchScenario, ScenarioContext, ScenarioOutcome } from "../support/scenario.ts";
 import { type SeededEpisode, seedEpisodes, seedProducer } from "../support/seed.ts";
@@ -62,6 +66,15 @@ const HEAP_LIMIT_MIB = 192;
 const SEMI_SPACE_MIB = 16;
 /** How long a new subscription may take to its first result. */
 const FIRST_RESULT_MS = 10_000;
+/** Samples, a second apart, of each quiet measurement (measureQuiet). */
+const QUIET_SAMPLES = 10;
+/** The soaked process's ORM pool (PODFLOW_DATABASE_POOL_SIZE). */
+const ORM_POOL_SIZE = 10;
+/**
+ * Database connections Podflow may hold at most: its ORM pool, pg-boss's pool (10, src/jobs/boss.ts)
+ * and the change listener's own connection.
+ */
+const DATABASE_CONNECTIONS_BOUND = ORM_POOL_SIZE + 10 + 1;
 /** How much RSS and open descriptors may grow from start to end. */
 const TOLERANCE = 0.1;
 
@@ -69,19 +82,29 @@ const EPISODES_QUERY = `query { episodes(first: 20) { edges { node { id status p
 const EPISODE_UPDATED = `subscription($id: ID!) { episodeUpdated(id: $id) { id status tasks { progress } } }`;
 const KIND = ["audio", "video", "speech", "chapters"];
 
-async function openDescriptors(pid: number): Promise<number> {
-  return (await readdir(`/proc/${pid}/fd`).catch(() => [] as string[])).length;
-}
-
 /**
  * The process's own view, from its GET /metrics: V8 heap in use and reserved, memory held
  * outside the heap for JavaScript objects (external, of which array buffers), and active libuv
- * handles.
+ * handles. Asked over a connection of its own that is closed with the answer (no keep-alive
+ * agent), so the probe leaves no socket behind in the process it counts.
  */
 async function processMetrics(url: string) {
-  const text = await fetch(`${url}/metrics`)
-    .then((response) => response.text())
-    .catch(() => "");
+  const text = await new Promise<string>((resolve) => {
+    const request = httpGet(
+      `${url}/metrics`,
+      { agent: false, headers: { connection: "close" } },
+      (response) => {
+        let body = "";
+        response.setEncoding("utf8");
+        response.on("data", (chunk: string) => {
+          body += chunk;
+        });
+        response.on("end", () => resolve(body));
+        response.on("error", () => resolve(""));
+      },
+    );
+    request.on("error", () => resolve(""));
+  });
   const value = (name: string) =>
     Number(new RegExp(`^podflow_${name} ([0-9.e+]+)`, "m").exec(text)?.[1] ?? Number.NaN);
   return {
@@ -94,14 +117,58 @@ async function processMetrics(url: string) {
   };
 }
 
-/** What is measured at the start and at the end. */
-async function measure(url: string, pid: number) {
+/** What is measured at the start and at the end; `databasePort` names the database's sockets. */
+async function measure(url: string, pid: number, databasePort: number) {
+  const descriptors = await processDescriptorKinds(pid, Number(new URL(url).port));
+  const fds = [...descriptors.values()].reduce((sum, count) => sum + count, 0);
+  const databaseConnections = descriptors.get(`tcp out to :${databasePort}`) ?? 0;
+  const metrics = await processMetrics(url);
   return {
     rss: await processRssBytes(pid),
     ...(await processResidentBreakdown(pid)),
-    fds: await openDescriptors(pid),
-    ...(await processMetrics(url)),
+    ...metrics,
+    descriptors,
+    databaseConnections,
+    /** Descriptors and handles other than the pools' database connections. */
+    ownFds: fds - databaseConnections,
+    ownHandles: metrics.handles - databaseConnections,
   };
+}
+
+/**
+ * A measurement in the quiet after a phase: QUIET_SAMPLES taken a second apart. The pools' database
+ * connections come and go in the quiet too: pg-boss polls each queue every 2 s on its own pool, pg
+ * closes a connection idle for 10 s, so how many are open depends on how the queues' timers line
+ * up, up to the pools' maximum. They are kept apart (the most seen), and the other descriptors and
+ * handles (sockets accepted, pipes, timers…) are the fewest seen: something leaked is held in
+ * every sample, so it stays in the minimum. Memory is the last sample's.
+ */
+async function measureQuiet(url: string, pid: number, databasePort: number) {
+  let fewest = await measure(url, pid, databasePort);
+  let { ownHandles, databaseConnections } = fewest;
+  let last = fewest;
+  for (let sample = 1; sample < QUIET_SAMPLES; sample++) {
+    await sleep(1000);
+    last = await measure(url, pid, databasePort);
+    if (last.ownFds < fewest.ownFds) fewest = last;
+    ownHandles = Math.min(ownHandles, last.ownHandles);
+    databaseConnections = Math.max(databaseConnections, last.databaseConnections);
+  }
+  return {
+    ...last,
+    ownFds: fewest.ownFds,
+    descriptors: fewest.descriptors,
+    ownHandles,
+    databaseConnections,
+  };
+}
+
+/** "tcp out to :5432 ×4, pipe ×2, …": a measurement's descriptors, most numerous first. */
+function describeDescriptors(descriptors: Map<string, number>): string {
+  return [...descriptors]
+    .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+    .map(([kind, count]) => `${kind} ×${count}`)
+    .join(", ");
 }
 
 /**
@@ -153,12 +220,14 @@ async function run(context: ScenarioContext): Promise<ScenarioOutcome> {
   const sizes = { ...(context.quick ? QUICK : FULL) };
   if (soakMinutes > 0) sizes.loadMs = soakMinutes * 60_000;
   const database = await context.server.createDatabase("soak");
+  const databasePort = Number(new URL(database.url).port);
   context.cleanups.add("drop the soak database", () => database.drop());
   const podflow = await spawnPodflow(context.cleanups, {
     databaseUrl: database.url,
     standIn: null,
     env: {
       PODFLOW_ROLES: "api,worker",
+      PODFLOW_DATABASE_POOL_SIZE: String(ORM_POOL_SIZE),
       // The stand-in is not started: nothing may ask Ittybit about the soaked tasks.
       PODFLOW_RECONCILE_AFTER_SECONDS: "86400",
       // A bounded old space: V8 collects instead of growing into the machine's free memory, so
@@ -357,12 +426,12 @@ async function run(context: ScenarioContext): Promise<ScenarioOutcome> {
   http.close();
   await sleep(sizes.settleMs);
   const mib = (bytes: number) => bytes / 1024 ** 2;
-  const start = await measure(podflow.url, podflow.pid);
+  const start = await measureQuiet(podflow.url, podflow.pid, databasePort);
   const loadStarted = performance.now();
   // The shape of the growth, not only its size: a plateau is warm-up, a steady climb a leak.
   const samples: string[] = [];
   const sampler = setInterval(() => {
-    void measure(podflow.url, podflow.pid).then((now) => {
+    void measure(podflow.url, podflow.pid, databasePort).then((now) => {
       const minute = ((performance.now() - loadStarted) / 60_000).toFixed(1);
       samples.push(
         `${minute} min: RSS ${mib(now.rss).toFixed(1)} (anonymous ${mib(now.anonymousBytes).toFixed(1)}, files ${mib(now.fileBytes).toFixed(1)}), heap ${mib(now.heapUsed).toFixed(1)}/${mib(now.heapTotal).toFixed(1)} (code ${mib(now.codeSpace).toFixed(1)}, young generation ${mib(now.newSpace).toFixed(1)}), external ${mib(now.external).toFixed(1)} MiB`,
@@ -379,7 +448,7 @@ async function run(context: ScenarioContext): Promise<ScenarioOutcome> {
   clearInterval(sampler);
   http.close();
   await sleep(sizes.settleMs);
-  const end = await measure(podflow.url, podflow.pid);
+  const end = await measureQuiet(podflow.url, podflow.pid, databasePort);
 
   // Lost deliveries: answered "received" but not in the inbox, or not the task's progress.
   const stored = await withClient(database.url, async (client) => {
@@ -404,17 +473,21 @@ async function run(context: ScenarioContext): Promise<ScenarioOutcome> {
       name: "RSS after the warm-up",
       rounds: [mib(start.rss)],
     }),
-    figure("open file descriptors after the load", "fds", "lower", [end.fds], {
+    figure("open file descriptors after the load, not database", "fds", "lower", [end.ownFds], {
       name: "after the warm-up",
-      rounds: [start.fds],
+      rounds: [start.ownFds],
+    }),
+    figure("database connections after the load", "conn.", "lower", [end.databaseConnections], {
+      name: "after the warm-up",
+      rounds: [start.databaseConnections],
     }),
     figure("V8 heap in use after the load", "MiB", "lower", [mib(end.heapUsed)], {
       name: "after the warm-up",
       rounds: [mib(start.heapUsed)],
     }),
-    figure("active handles after the load", "handles", "lower", [end.handles], {
+    figure("active handles after the load, not database", "handles", "lower", [end.ownHandles], {
       name: "after the warm-up",
-      rounds: [start.handles],
+      rounds: [start.ownHandles],
     }),
     figure("webhook deliveries under load", "/s", "higher", [
       (load.webhookIds.length - deliveredBefore) / loadSeconds,
@@ -451,15 +524,22 @@ async function run(context: ScenarioContext): Promise<ScenarioOutcome> {
     ),
     check(
       `open file descriptors and active handles within ${TOLERANCE * 100} % of the start`,
-      growth(start.fds, end.fds) <= TOLERANCE && growth(start.handles, end.handles) <= TOLERANCE,
-      `descriptors ${start.fds} → ${end.fds}, handles ${start.handles} → ${end.handles}`,
+      growth(start.ownFds, end.ownFds) <= TOLERANCE &&
+        growth(start.ownHandles, end.ownHandles) <= TOLERANCE,
+      `not counting database connections: descriptors ${start.ownFds} → ${end.ownFds}, handles ${start.ownHandles} → ${end.ownHandles}`,
+    ),
+    check(
+      `database connections within the pools' bound (${DATABASE_CONNECTIONS_BOUND})`,
+      Math.max(start.databaseConnections, end.databaseConnections) <= DATABASE_CONNECTIONS_BOUND,
+      `at most ${start.databaseConnections} in the quiet after the warm-up, ${end.databaseConnections} after the load`,
     ),
   ];
   return {
     notes: [
       `One Podflow process (API and workers, --max-old-space-size=${HEAP_LIMIT_MIB} --max-semi-space-size=${SEMI_SPACE_MIB}) on a fresh database; ${episodes.length} seeded episodes, 4 tasks each.`,
       `${sizes.warmupMs / 1000} s warm-up, then ${sizes.loadMs / 1000} s of ${sizes.webhooksPerSecond} signed progress deliveries/s, ${sizes.queriesPerSecond} episode-list queries/s and ${sizes.subscriptionsPerSecond} new subscriptions/s (WebSocket and SSE alternately, each held 0.5–3 s).`,
-      `Start = after the warm-up and ${sizes.settleMs / 1000} s of quiet; end = after the load and as long again. × baseline is end ÷ start.`,
+      `Start = after the warm-up and ${sizes.settleMs / 1000} s of quiet; end = after the load and as long again. Then ${QUIET_SAMPLES} samples a second apart: database connections are the most seen (pools open and close them as pg-boss's polls line up), other descriptors and handles the fewest (something leaked is in every sample). × baseline is end ÷ start.`,
+      `Descriptors at the start: ${describeDescriptors(start.descriptors)}; at the end: ${describeDescriptors(end.descriptors)}.`,
       `Start: RSS ${mib(start.rss).toFixed(1)} (anonymous ${mib(start.anonymousBytes).toFixed(1)}, files ${mib(start.fileBytes).toFixed(1)}), heap used/reserved ${mib(start.heapUsed).toFixed(1)}/${mib(start.heapTotal).toFixed(1)}, external ${mib(start.external).toFixed(1)} MiB; end: RSS ${mib(end.rss).toFixed(1)} (anonymous ${mib(end.anonymousBytes).toFixed(1)}, files ${mib(end.fileBytes).toFixed(1)}), heap ${mib(end.heapUsed).toFixed(1)}/${mib(end.heapTotal).toFixed(1)}, external ${mib(end.external).toFixed(1)} MiB.`,
       `During the load: ${samples.join("; ")}.`,
     ],

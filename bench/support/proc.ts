@@ -1,4 +1,4 @@
-import { readdir, readFile } from "node:fs/promises";
+import { readdir, readFile, readlink } from "node:fs/promises";
 
 // CPU and memory of processes, from /proc (Linux). Elsewhere every figure is NaN and the table
 // shows "–".
@@ -86,4 +86,51 @@ export async function processResidentBreakdown(
   const rss = kib("Rss");
   const anonymousBytes = kib("Anonymous");
   return { anonymousBytes, fileBytes: rss - anonymousBytes };
+}
+
+/**
+ * What a process's open file descriptors are, counted by kind (/proc/<pid>/fd with
+ * /proc/<pid>/net/tcp{,6}): TCP sockets by role — listening, accepted on `ownPort`, or connected
+ * out to a port (5432: PostgreSQL) — and everything else by its link (pipes, eventfds, files).
+ * Empty where there is no /proc.
+ */
+export async function processDescriptorKinds(
+  pid: number,
+  ownPort: number,
+): Promise<Map<string, number>> {
+  const kinds = new Map<string, number>();
+  const entries = await readdir(`/proc/${pid}/fd`).catch(() => [] as string[]);
+  const links = await Promise.all(
+    entries.map((fd) => readlink(`/proc/${pid}/fd/${fd}`).catch(() => null)),
+  );
+  // inode → role, from the process's network namespace's TCP tables.
+  const tcp = new Map<string, string>();
+  for (const table of ["tcp", "tcp6"]) {
+    const text = await readFile(`/proc/${pid}/net/${table}`, "utf8").catch(() => "");
+    for (const line of text.split("\n").slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      const [local, remote, state, inode] = [fields[1], fields[2], fields[3], fields[9]];
+      if (!local || !remote || !inode) continue;
+      const port = (address: string) => Number.parseInt(address.split(":").pop() ?? "", 16);
+      const role =
+        state === "0A"
+          ? `tcp listening :${port(local)}`
+          : port(local) === ownPort
+            ? `tcp accepted on :${ownPort}`
+            : `tcp out to :${port(remote)}`;
+      tcp.set(inode, role);
+    }
+  }
+  for (const link of links) {
+    if (link === null) continue;
+    const socket = /^socket:\[(\d+)\]$/.exec(link);
+    // Pipes by kind alone (their inode differs each time); eventfds, epoll and files as named.
+    const kind = socket
+      ? (tcp.get(socket[1] ?? "") ?? "socket (not TCP)")
+      : link.startsWith("pipe:")
+        ? "pipe"
+        : link;
+    kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
+  }
+  return kinds;
 }

@@ -24,7 +24,7 @@ import { type ExportFlags, exportFlags } from "../services/exports/exports.ts";
 import { builder } from "./builder.ts";
 import { type GraphQLContext, requireViewer } from "./context.ts";
 import { isoDateTime } from "./date-time.ts";
-import { uuidFromGlobalId } from "./global-ids.ts";
+import { nodeId, uuidFromGlobalId } from "./global-ids.ts";
 import { ProcessingTaskRef } from "./task.ts";
 
 export const EpisodeStatusEnum = builder.enumType("EpisodeStatus", {
@@ -185,7 +185,7 @@ async function loadEpisodes(ids: readonly string[], context: GraphQLContext) {
 export const EpisodeRef = builder.node(builder.objectRef<EpisodeView>("Episode"), {
   description: "An episode a producer uploaded, and everything Podflow made of it.",
   isTypeOf: (value) => value instanceof Episode || value instanceof EpisodeRow,
-  id: { resolve: (episode) => episode.id },
+  id: nodeId,
   loadManyWithoutCache: loadEpisodes,
   fields: (t) => ({
     title: t.exposeString("title", {

@@ -1,5 +1,6 @@
 import { lexicographicSortSchema, printSchema } from "graphql";
 import { builder } from "./builder.ts";
+import { resolveNodeIdsInStep } from "./global-ids.ts";
 import "./errors.ts";
 import "./health.ts";
 import "./viewer.ts";
@@ -12,7 +13,7 @@ import "./upload.ts";
 import "./processing.ts";
 import "./subscription.ts";
 
-export const schema = builder.toSchema();
+export const schema = resolveNodeIdsInStep(builder.toSchema());
 
 /** The SDL committed as schema.graphql; a test fails when the two differ. */
 export function printPodflowSchema(): string {

@@ -23,7 +23,7 @@ import {
 } from "../services/shows.ts";
 import { builder } from "./builder.ts";
 import { type GraphQLContext, requireViewer } from "./context.ts";
-import { uuidFromGlobalId } from "./global-ids.ts";
+import { nodeId, uuidFromGlobalId } from "./global-ids.ts";
 
 async function loadShows(ids: readonly string[], context: GraphQLContext) {
   const shows = await findShows(context.em, requireViewer(context), ids);
@@ -34,7 +34,7 @@ async function loadShows(ids: readonly string[], context: GraphQLContext) {
 export const ShowRef = builder.node(Show, {
   name: "Show",
   description: "A producer's podcast: what its feed says about it, and where the feed is.",
-  id: { resolve: (show) => show.id },
+  id: nodeId,
   loadManyWithoutCache: loadShows,
   fields: (t) => ({
     title: t.exposeString("title", { description: "The show's title." }),

@@ -12,6 +12,7 @@ import { TASK_TYPES } from "../src/domain/tasks.ts";
 import { hashToken } from "../src/services/accounts.ts";
 import { webhookHeaders } from "../test/support/webhook-signing.ts";
 import { Cleanups } from "./support/environment.ts";
+import { createLoadClient } from "./support/http.ts";
 import {
   BENCH_WEBHOOK_PATH,
   BENCH_WEBHOOK_SECRET,
@@ -161,6 +162,18 @@ export async function measureSubscriptionLatency(
       return subscribers;
     };
 
+    // A warm-up, not recorded, as every other scenario has before its rounds: the first case
+    // would otherwise time both processes' webhook, notification and subscription paths while
+    // V8 still interprets them (its first slice of webhooks was the slowest of the run).
+    log(`warm-up: ${singleWebhooks} webhooks to one subscriber on each instance`);
+    const warmEpisode = await seedEpisode(db, producer.userId);
+    const warm = [
+      ...(await connectSubscribers(a.url, warmEpisode, 1, subscriberOptions)),
+      ...(await connectSubscribers(b.url, warmEpisode, 1, subscriberOptions)),
+    ];
+    await sendWebhooks(a.url, warmEpisode, warm, singleWebhooks);
+    await disconnect(warm);
+
     await disconnect(
       await measure("same instance, 1 subscriber", "same", a, 1, singleWebhooks, []),
     );
@@ -195,7 +208,7 @@ export async function measureSubscriptionLatency(
       ok,
       cases,
       notes: [
-        "Latency: from just before the signed webhook POST to A starts, to the graphql-ws message (episodeUpdated showing the new progress) arriving at a subscriber.",
+        "Latency: from just before the signed webhook POST to A starts (node:http, one keep-alive socket), to the graphql-ws message (episodeUpdated showing the new progress) arriving at a subscriber.",
         "A and B are separate `node src/main.ts` processes (api role, NODE_ENV=production) on one PostgreSQL; subscribers are graphql-ws clients, one WebSocket each, in the benchmark's own process, so decoding thousands of messages there is part of the figure.",
         "Webhooks are sent one at a time, each once every subscriber has the previous one; each moves one task's progress up by one (applied, committed, NOTIFY).",
         "RSS is that of the subscribers' Podflow process: before the case's subscribers connected, once they were connected, and after the webhooks. It includes heap V8 has not given back: in a --expose-gc check the heap in use stayed flat across rounds of events and fell back once subscribers left.",
@@ -337,64 +350,72 @@ async function sendWebhooks(
   const answered: number[] = [];
   let missing = 0;
   let incompleteWebhooks = 0;
-  for (let index = 0; index < count; index += 1) {
-    const task = episode.tasks[
-      Math.floor(index / 99) % episode.tasks.length
-    ] as SeededEpisode["tasks"][number];
-    const progress = (index % 99) + 1;
-    const body = JSON.stringify({
-      id: task.engineTaskId,
-      object: "task",
-      kind: task.kind,
-      status: "processing",
-      progress,
-    });
-    const pending = new Set(subscribers);
-    let lastAt = 0;
-    let allArrived!: () => void;
-    const arrived = new Promise<void>((resolve) => {
-      allArrived = resolve;
-    });
-    const headers = {
-      "content-type": "application/json",
-      ...webhookHeaders(
-        BENCH_WEBHOOK_SECRET,
-        `msg_${randomUUID()}`,
-        Math.floor(Date.now() / 1000),
-        body,
-      ),
-    };
-    const sentAt = performance.now();
-    for (const subscriber of subscribers) {
-      subscriber.onMessage = () => {
-        if (!pending.has(subscriber) || (subscriber.progress.get(task.id) ?? 0) < progress) return;
-        const at = performance.now();
-        pending.delete(subscriber);
-        all.push(at - sentAt);
-        lastAt = at;
-        if (pending.size === 0) allArrived();
+  // The sender is Ittybit's HTTP client, not Podflow: one keep-alive socket through node:http,
+  // as in scenario 1 (fetch's own machinery added ~0.2 ms per request to every figure here).
+  const sender = createLoadClient(aUrl, 1);
+  try {
+    for (let index = 0; index < count; index += 1) {
+      const task = episode.tasks[
+        Math.floor(index / 99) % episode.tasks.length
+      ] as SeededEpisode["tasks"][number];
+      const progress = (index % 99) + 1;
+      const body = JSON.stringify({
+        id: task.engineTaskId,
+        object: "task",
+        kind: task.kind,
+        status: "processing",
+        progress,
+      });
+      const pending = new Set(subscribers);
+      let lastAt = 0;
+      let allArrived!: () => void;
+      const arrived = new Promise<void>((resolve) => {
+        allArrived = resolve;
+      });
+      const headers = {
+        "content-type": "application/json",
+        ...webhookHeaders(
+          BENCH_WEBHOOK_SECRET,
+          `msg_${randomUUID()}`,
+          Math.floor(Date.now() / 1000),
+          body,
+        ),
       };
+      const sentAt = performance.now();
+      for (const subscriber of subscribers) {
+        subscriber.onMessage = () => {
+          if (!pending.has(subscriber) || (subscriber.progress.get(task.id) ?? 0) < progress)
+            return;
+          const at = performance.now();
+          pending.delete(subscriber);
+          all.push(at - sentAt);
+          lastAt = at;
+          if (pending.size === 0) allArrived();
+        };
+      }
+      const response = await sender.post(BENCH_WEBHOOK_PATH, headers, body);
+      answered.push(performance.now() - sentAt);
+      if (response.status !== 200) {
+        throw new Error(`the webhook was answered ${response.status}: ${response.body}`);
+      }
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        arrived,
+        new Promise((resolve) => {
+          timer = setTimeout(resolve, DELIVERY_TIMEOUT_MS);
+        }),
+      ]);
+      clearTimeout(timer);
+      for (const subscriber of subscribers) subscriber.onMessage = null;
+      if (pending.size > 0) {
+        missing += pending.size;
+        incompleteWebhooks += 1;
+      } else {
+        last.push(lastAt - sentAt);
+      }
     }
-    const response = await fetch(`${aUrl}${BENCH_WEBHOOK_PATH}`, { method: "POST", headers, body });
-    answered.push(performance.now() - sentAt);
-    if (response.status !== 200) {
-      throw new Error(`the webhook was answered ${response.status}: ${await response.text()}`);
-    }
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      arrived,
-      new Promise((resolve) => {
-        timer = setTimeout(resolve, DELIVERY_TIMEOUT_MS);
-      }),
-    ]);
-    clearTimeout(timer);
-    for (const subscriber of subscribers) subscriber.onMessage = null;
-    if (pending.size > 0) {
-      missing += pending.size;
-      incompleteWebhooks += 1;
-    } else {
-      last.push(lastAt - sentAt);
-    }
+  } finally {
+    sender.close();
   }
   return { all, last, answered, missing, incompleteWebhooks };
 }

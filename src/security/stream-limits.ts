@@ -91,41 +91,82 @@ export function useStreamLimits(limits: Limits): Plugin {
 /**
  * The source's results until `ms` pass, then `last`, then done. Hand-written rather than an
  * async generator: a generator waiting on the source could not be ended (`return()`) before
- * the next result, so a client leaving would hold its place until then.
+ * the next result, so a client leaving would hold its place until then. The lifetime's timer
+ * answers the `next()` waiting at that moment itself, rather than each `next()` racing the
+ * source against one promise of the lifetime: every Promise.race left a reaction on that
+ * promise until it settled, ~350 bytes per event held for up to the whole lifetime (24 h by
+ * default) by every open stream. One `next()` at a time, as `for await` and yoga's event stream
+ * ask.
  */
-function expiring<T>(source: AsyncIterable<T>, ms: number, last: T): AsyncIterableIterator<T> {
+export function expiring<T>(
+  source: AsyncIterable<T>,
+  ms: number,
+  last: T,
+): AsyncIterableIterator<T> {
   const iterator = source[Symbol.asyncIterator]();
-  const EXPIRED = Symbol("expired");
-  let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<typeof EXPIRED>((resolve) => {
-    // setTimeout takes at most 2^31 - 1 ms (24.8 days); a longer lifetime is that long.
-    timer = setTimeout(() => resolve(EXPIRED), Math.min(ms, 2 ** 31 - 1));
-  });
-  let done = false;
+  const ended: IteratorResult<T> = { done: true, value: undefined };
+  /** "expired": the lifetime passed with no `next()` waiting; the next one gets `last`. */
+  let state: "open" | "expired" | "done" = "open";
+  /** The `next()` waiting for the source, answered by whichever comes first. */
+  let waiting: ((result: IteratorResult<T>) => void) | null = null;
+  const endSource = () => {
+    // Not awaited: the source may only notice at its next result.
+    Promise.resolve(iterator.return?.()).catch(() => {});
+  };
+  // setTimeout takes at most 2^31 - 1 ms (24.8 days); a longer lifetime is that long.
+  const timer = setTimeout(
+    () => {
+      if (state !== "open") return;
+      endSource();
+      if (waiting) {
+        state = "done";
+        const answer = waiting;
+        waiting = null;
+        answer({ done: false, value: last });
+      } else {
+        state = "expired";
+      }
+    },
+    Math.min(ms, 2 ** 31 - 1),
+  );
   const finish = async (value?: unknown): Promise<IteratorResult<T>> => {
-    done = true;
+    state = "done";
     clearTimeout(timer);
+    waiting?.(ended);
+    waiting = null;
     await iterator.return?.(value);
-    return { done: true, value: undefined };
+    return ended;
   };
   return {
     [Symbol.asyncIterator]() {
       return this;
     },
-    async next() {
-      if (done) return { done: true, value: undefined };
-      const result = await Promise.race([iterator.next(), expired]);
-      if (result === EXPIRED) {
-        done = true;
-        // Not awaited: the source may only notice at its next result.
-        Promise.resolve(iterator.return?.()).catch(() => {});
-        return { done: false, value: last };
+    next() {
+      if (state === "done") return Promise.resolve(ended);
+      if (state === "expired") {
+        state = "done";
+        return Promise.resolve({ done: false, value: last });
       }
-      if (result.done) {
-        done = true;
-        clearTimeout(timer);
-      }
-      return result;
+      return new Promise<IteratorResult<T>>((resolve, reject) => {
+        waiting = resolve;
+        iterator.next().then(
+          (result) => {
+            // Answered already: by the lifetime (then `last`) or by return().
+            if (waiting !== resolve) return;
+            waiting = null;
+            if (result.done) {
+              state = "done";
+              clearTimeout(timer);
+            }
+            resolve(result);
+          },
+          (error: unknown) => {
+            if (waiting !== resolve) return;
+            waiting = null;
+            reject(error);
+          },
+        );
+      });
     },
     return: finish,
     async throw(error: unknown) {

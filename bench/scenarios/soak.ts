@@ -64,6 +64,8 @@ const HEAP_LIMIT_MIB = 192;
  * space is bounded, leaves the growth that is held (README, soak).
  */
 const SEMI_SPACE_MIB = 16;
+/** How close to the load's last delivery a long-lived dashboard's last result must be. */
+const LAST_RESULT_WITHIN_MS = 5_000;
 /** How long a new subscription may take to its first result. */
 const FIRST_RESULT_MS = 10_000;
 /** Samples, a second apart, of each quiet measurement (measureQuiet). */
@@ -80,6 +82,8 @@ const TOLERANCE = 0.1;
 
 const EPISODES_QUERY = `query { episodes(first: 20) { edges { node { id status progress tasks { type status progress } } } } }`;
 const EPISODE_UPDATED = `subscription($id: ID!) { episodeUpdated(id: $id) { id status tasks { progress } } }`;
+/** The long-lived dashboards' feed: every change of any of the producer's episodes. */
+const MY_EPISODES_UPDATED = `subscription { myEpisodesUpdated { id progress } }`;
 const KIND = ["audio", "video", "speech", "chapters"];
 
 /**
@@ -208,6 +212,8 @@ interface Load {
   /** The last progress sent per engine task id. */
   lastProgress: Map<string, number>;
   webhookIds: string[];
+  /** When the last delivery was answered "received" (performance.now()). */
+  lastAnsweredAt: number;
   webhookMs: number[];
   queryMs: number[];
   queryErrors: string[];
@@ -267,6 +273,7 @@ async function run(context: ScenarioContext): Promise<ScenarioOutcome> {
     resent: 0,
     lastProgress: new Map(),
     webhookIds: [],
+    lastAnsweredAt: 0,
     webhookMs: [],
     queryMs: [],
     queryErrors: [],
@@ -314,6 +321,7 @@ async function run(context: ScenarioContext): Promise<ScenarioOutcome> {
       return;
     }
     load.webhookIds.push(webhookId);
+    load.lastAnsweredAt = performance.now();
     load.webhookMs.push(answer.ms);
     const last = load.lastProgress.get(task.engineTaskId) ?? 0;
     load.lastProgress.set(task.engineTaskId, Math.max(last, progress));
@@ -412,6 +420,77 @@ async function run(context: ScenarioContext): Promise<ScenarioOutcome> {
     return hasResult();
   };
 
+  /** A dashboard held open: counts its results and when the last came, until closed. */
+  interface Dashboard {
+    close(): Promise<{ transport: string; results: number; lastAt: number; error: string | null }>;
+  }
+  const longLivedWs = (): Dashboard => {
+    const seen = { results: 0, lastAt: 0, error: null as string | null };
+    const client = createClient({
+      url: `${podflow.url.replace(/^http/, "ws")}/graphql`,
+      webSocketImpl: WebSocket,
+      connectionParams: { authorization: `Bearer ${token}` },
+      retryAttempts: 0,
+    });
+    client.subscribe(
+      { query: MY_EPISODES_UPDATED },
+      {
+        next: (result) => {
+          if (result.errors) seen.error ??= JSON.stringify(result.errors).slice(0, 200);
+          seen.results += 1;
+          seen.lastAt = performance.now();
+        },
+        error: (error) => {
+          seen.error ??= String(error);
+        },
+        complete: () => {},
+      },
+    );
+    return {
+      close: async () => {
+        await client.dispose();
+        return { transport: "WebSocket", ...seen };
+      },
+    };
+  };
+  const longLivedSse = (): Dashboard => {
+    const seen = { results: 0, lastAt: 0, error: null as string | null };
+    const abort = new AbortController();
+    const reading = (async () => {
+      const response = await fetch(`${podflow.url}/graphql`, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          accept: "text/event-stream",
+          authorization: `Bearer ${token}`,
+        },
+        body: JSON.stringify({ query: MY_EPISODES_UPDATED }),
+        signal: abort.signal,
+      });
+      let text = "";
+      for await (const chunk of response.body ?? []) {
+        text += Buffer.from(chunk).toString("utf8");
+        const events = text.split("\n\n");
+        text = events.pop() ?? "";
+        for (const event of events) {
+          if (!event.startsWith("event: next")) continue;
+          if (!event.includes('data: {"data"')) seen.error ??= event.slice(0, 200);
+          seen.results += 1;
+          seen.lastAt = performance.now();
+        }
+      }
+    })().catch((error: unknown) => {
+      if (!abort.signal.aborted) seen.error ??= String(error);
+    });
+    return {
+      close: async () => {
+        abort.abort();
+        await reading;
+        return { transport: "server-sent events", ...seen };
+      },
+    };
+  };
+
   const mix = async (ms: number) => {
     const until = performance.now() + ms;
     await Promise.all([
@@ -443,8 +522,13 @@ async function run(context: ScenarioContext): Promise<ScenarioOutcome> {
   const queriedBefore = load.queryMs.length;
   context.log(`  load ${sizes.loadMs / 1000} s`);
   http = createLoadClient(podflow.url, 16);
+  // Two dashboards open through the whole load, one per transport, each following every change
+  // of every episode: what is held per result passed to a long-lived subscriber shows here (the
+  // churned subscriptions above last seconds).
+  const dashboards = [longLivedWs(), longLivedSse()];
   await mix(sizes.loadMs);
   const loadSeconds = (performance.now() - loadStarted) / 1000;
+  const watched = await Promise.all(dashboards.map((dashboard) => dashboard.close()));
   clearInterval(sampler);
   http.close();
   await sleep(sizes.settleMs);
@@ -513,6 +597,21 @@ async function run(context: ScenarioContext): Promise<ScenarioOutcome> {
       `${load.queryMs.length} queries, ${load.queryErrors.length} errors${load.queryErrors.length ? `: ${load.queryErrors.slice(0, 3).join("; ")}` : ""}`,
     ),
     check(
+      "the long-lived dashboards were served to the end of the load",
+      watched.every(
+        (dashboard) =>
+          dashboard.error === null &&
+          dashboard.results > 0 &&
+          load.lastAnsweredAt - dashboard.lastAt < LAST_RESULT_WITHIN_MS,
+      ),
+      watched
+        .map(
+          (dashboard) =>
+            `${dashboard.transport}: ${dashboard.results} results, the last ${(Math.max(0, load.lastAnsweredAt - dashboard.lastAt) / 1000).toFixed(2)} s before the last delivery was answered${dashboard.error ? `, error ${dashboard.error}` : ""}`,
+        )
+        .join("; "),
+    ),
+    check(
       "every subscription got its first result",
       load.silent.length === 0,
       `${load.subscriptions} subscriptions opened and closed, ${load.silent.length} silent${load.silent.length ? `: ${load.silent.slice(0, 5).join(", ")}` : ""}`,
@@ -537,7 +636,7 @@ async function run(context: ScenarioContext): Promise<ScenarioOutcome> {
   return {
     notes: [
       `One Podflow process (API and workers, --max-old-space-size=${HEAP_LIMIT_MIB} --max-semi-space-size=${SEMI_SPACE_MIB}) on a fresh database; ${episodes.length} seeded episodes, 4 tasks each.`,
-      `${sizes.warmupMs / 1000} s warm-up, then ${sizes.loadMs / 1000} s of ${sizes.webhooksPerSecond} signed progress deliveries/s, ${sizes.queriesPerSecond} episode-list queries/s and ${sizes.subscriptionsPerSecond} new subscriptions/s (WebSocket and SSE alternately, each held 0.5–3 s).`,
+      `${sizes.warmupMs / 1000} s warm-up, then ${sizes.loadMs / 1000} s of ${sizes.webhooksPerSecond} signed progress deliveries/s, ${sizes.queriesPerSecond} episode-list queries/s and ${sizes.subscriptionsPerSecond} new subscriptions/s (WebSocket and SSE alternately, each held 0.5–3 s); two dashboards (one WebSocket, one SSE) follow every episode's changes (myEpisodesUpdated) from the start of the load to its end.`,
       `Start = after the warm-up and ${sizes.settleMs / 1000} s of quiet; end = after the load and as long again. Then ${QUIET_SAMPLES} samples a second apart: database connections are the most seen (pools open and close them as pg-boss's polls line up), other descriptors and handles the fewest (something leaked is in every sample). × baseline is end ÷ start.`,
       `Descriptors at the start: ${describeDescriptors(start.descriptors)}; at the end: ${describeDescriptors(end.descriptors)}.`,
       `Start: RSS ${mib(start.rss).toFixed(1)} (anonymous ${mib(start.anonymousBytes).toFixed(1)}, files ${mib(start.fileBytes).toFixed(1)}), heap used/reserved ${mib(start.heapUsed).toFixed(1)}/${mib(start.heapTotal).toFixed(1)}, external ${mib(start.external).toFixed(1)} MiB; end: RSS ${mib(end.rss).toFixed(1)} (anonymous ${mib(end.anonymousBytes).toFixed(1)}, files ${mib(end.fileBytes).toFixed(1)}), heap ${mib(end.heapUsed).toFixed(1)}/${mib(end.heapTotal).toFixed(1)}, external ${mib(end.external).toFixed(1)} MiB.`,

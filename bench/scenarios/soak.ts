@@ -383,6 +383,22 @@ async function run(context: ScenarioContext): Promise<ScenarioOutcome> {
       await client.dispose();
     }
   };
+  /** A subscription over server-sent events, open until `signal` aborts. */
+  const openEventStream = (
+    query: string,
+    variables: Record<string, unknown>,
+    signal: AbortSignal,
+  ) =>
+    fetch(`${podflow.url}/graphql`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        accept: "text/event-stream",
+        authorization: `Bearer ${token}`,
+      },
+      body: JSON.stringify({ query, variables }),
+      signal,
+    });
   const sseFirstResult = async (id: string | undefined, holdMs: number): Promise<boolean> => {
     const abort = new AbortController();
     const started = performance.now();
@@ -391,16 +407,7 @@ async function run(context: ScenarioContext): Promise<ScenarioOutcome> {
     let text = "";
     const hasResult = () => /event: next\ndata: \{"data"/.test(text);
     try {
-      const response = await fetch(`${podflow.url}/graphql`, {
-        method: "POST",
-        headers: {
-          "content-type": "application/json",
-          accept: "text/event-stream",
-          authorization: `Bearer ${token}`,
-        },
-        body: JSON.stringify({ query: EPISODE_UPDATED, variables: { id } }),
-        signal: abort.signal,
-      });
+      const response = await openEventStream(EPISODE_UPDATED, { id }, abort.signal);
       for await (const chunk of response.body ?? []) {
         const before = hasResult();
         text += Buffer.from(chunk).toString("utf8");
@@ -457,16 +464,7 @@ async function run(context: ScenarioContext): Promise<ScenarioOutcome> {
     const seen = { results: 0, lastAt: 0, error: null as string | null };
     const abort = new AbortController();
     const reading = (async () => {
-      const response = await fetch(`${podflow.url}/graphql`, {
-        method: "POST",
-        headers: {
-          "content-type": "application/json",
-          accept: "text/event-stream",
-          authorization: `Bearer ${token}`,
-        },
-        body: JSON.stringify({ query: MY_EPISODES_UPDATED }),
-        signal: abort.signal,
-      });
+      const response = await openEventStream(MY_EPISODES_UPDATED, {}, abort.signal);
       let text = "";
       for await (const chunk of response.body ?? []) {
         text += Buffer.from(chunk).toString("utf8");

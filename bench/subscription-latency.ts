@@ -12,7 +12,7 @@ import { TASK_TYPES } from "../src/domain/tasks.ts";
 import { hashToken } from "../src/services/accounts.ts";
 import { webhookHeaders } from "../test/support/webhook-signing.ts";
 import { Cleanups } from "./support/environment.ts";
-import { createLoadClient } from "./support/http.ts";
+import { createLoadClient, type LoadClient } from "./support/http.ts";
 import {
   BENCH_WEBHOOK_PATH,
   BENCH_WEBHOOK_SECRET,
@@ -121,6 +121,11 @@ export async function measureSubscriptionLatency(
     const instance = { databaseUrl, standIn: null, env: { PODFLOW_ROLES: "api" } };
     const a = await spawnPodflow(cleanups, instance);
     const b = await spawnPodflow(cleanups, instance);
+    // The sender is Ittybit's HTTP client, not Podflow: one keep-alive socket to A through
+    // node:http for the whole run, as in scenario 1 (fetch's own machinery added ~0.2 ms per
+    // request to every figure here).
+    const sender = createLoadClient(a.url, 1);
+    cleanups.add("close the webhook sender", async () => sender.close());
 
     const db = new pg.Client({ connectionString: databaseUrl, application_name: "podflow-bench" });
     await db.connect();
@@ -143,7 +148,7 @@ export async function measureSubscriptionLatency(
       const subscribers = await connectSubscribers(host.url, episode, count, subscriberOptions);
       const rssMiB = (await host.rssBytes()) / 2 ** 20;
       log(`${name}: ${webhooks} webhooks`);
-      const timings = await sendWebhooks(a.url, episode, subscribers, webhooks);
+      const timings = await sendWebhooks(sender, episode, subscribers, webhooks);
       const rssAfterMiB = (await host.rssBytes()) / 2 ** 20;
       cases.push({
         name,
@@ -171,7 +176,7 @@ export async function measureSubscriptionLatency(
       ...(await connectSubscribers(a.url, warmEpisode, 1, subscriberOptions)),
       ...(await connectSubscribers(b.url, warmEpisode, 1, subscriberOptions)),
     ];
-    await sendWebhooks(a.url, warmEpisode, warm, singleWebhooks);
+    await sendWebhooks(sender, warmEpisode, warm, singleWebhooks);
     await disconnect(warm);
 
     await disconnect(
@@ -334,7 +339,7 @@ async function disconnect(subscribers: Subscriber[]): Promise<void> {
  * for every subscriber to show it.
  */
 async function sendWebhooks(
-  aUrl: string,
+  sender: LoadClient,
   episode: SeededEpisode,
   subscribers: Subscriber[],
   count: number,
@@ -350,72 +355,64 @@ async function sendWebhooks(
   const answered: number[] = [];
   let missing = 0;
   let incompleteWebhooks = 0;
-  // The sender is Ittybit's HTTP client, not Podflow: one keep-alive socket through node:http,
-  // as in scenario 1 (fetch's own machinery added ~0.2 ms per request to every figure here).
-  const sender = createLoadClient(aUrl, 1);
-  try {
-    for (let index = 0; index < count; index += 1) {
-      const task = episode.tasks[
-        Math.floor(index / 99) % episode.tasks.length
-      ] as SeededEpisode["tasks"][number];
-      const progress = (index % 99) + 1;
-      const body = JSON.stringify({
-        id: task.engineTaskId,
-        object: "task",
-        kind: task.kind,
-        status: "processing",
-        progress,
-      });
-      const pending = new Set(subscribers);
-      let lastAt = 0;
-      let allArrived!: () => void;
-      const arrived = new Promise<void>((resolve) => {
-        allArrived = resolve;
-      });
-      const headers = {
-        "content-type": "application/json",
-        ...webhookHeaders(
-          BENCH_WEBHOOK_SECRET,
-          `msg_${randomUUID()}`,
-          Math.floor(Date.now() / 1000),
-          body,
-        ),
+  for (let index = 0; index < count; index += 1) {
+    const task = episode.tasks[
+      Math.floor(index / 99) % episode.tasks.length
+    ] as SeededEpisode["tasks"][number];
+    const progress = (index % 99) + 1;
+    const body = JSON.stringify({
+      id: task.engineTaskId,
+      object: "task",
+      kind: task.kind,
+      status: "processing",
+      progress,
+    });
+    const pending = new Set(subscribers);
+    let lastAt = 0;
+    let allArrived!: () => void;
+    const arrived = new Promise<void>((resolve) => {
+      allArrived = resolve;
+    });
+    const headers = {
+      "content-type": "application/json",
+      ...webhookHeaders(
+        BENCH_WEBHOOK_SECRET,
+        `msg_${randomUUID()}`,
+        Math.floor(Date.now() / 1000),
+        body,
+      ),
+    };
+    const sentAt = performance.now();
+    for (const subscriber of subscribers) {
+      subscriber.onMessage = () => {
+        if (!pending.has(subscriber) || (subscriber.progress.get(task.id) ?? 0) < progress) return;
+        const at = performance.now();
+        pending.delete(subscriber);
+        all.push(at - sentAt);
+        lastAt = at;
+        if (pending.size === 0) allArrived();
       };
-      const sentAt = performance.now();
-      for (const subscriber of subscribers) {
-        subscriber.onMessage = () => {
-          if (!pending.has(subscriber) || (subscriber.progress.get(task.id) ?? 0) < progress)
-            return;
-          const at = performance.now();
-          pending.delete(subscriber);
-          all.push(at - sentAt);
-          lastAt = at;
-          if (pending.size === 0) allArrived();
-        };
-      }
-      const response = await sender.post(BENCH_WEBHOOK_PATH, headers, body);
-      answered.push(performance.now() - sentAt);
-      if (response.status !== 200) {
-        throw new Error(`the webhook was answered ${response.status}: ${response.body}`);
-      }
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        arrived,
-        new Promise((resolve) => {
-          timer = setTimeout(resolve, DELIVERY_TIMEOUT_MS);
-        }),
-      ]);
-      clearTimeout(timer);
-      for (const subscriber of subscribers) subscriber.onMessage = null;
-      if (pending.size > 0) {
-        missing += pending.size;
-        incompleteWebhooks += 1;
-      } else {
-        last.push(lastAt - sentAt);
-      }
     }
-  } finally {
-    sender.close();
+    const response = await sender.post(BENCH_WEBHOOK_PATH, headers, body);
+    answered.push(performance.now() - sentAt);
+    if (response.status !== 200) {
+      throw new Error(`the webhook was answered ${response.status}: ${response.body}`);
+    }
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      arrived,
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, DELIVERY_TIMEOUT_MS);
+      }),
+    ]);
+    clearTimeout(timer);
+    for (const subscriber of subscribers) subscriber.onMessage = null;
+    if (pending.size > 0) {
+      missing += pending.size;
+      incompleteWebhooks += 1;
+    } else {
+      last.push(lastAt - sentAt);
+    }
   }
   return { all, last, answered, missing, incompleteWebhooks };
 }

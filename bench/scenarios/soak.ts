@@ -348,13 +348,16 @@ async function run(context: ScenarioContext): Promise<ScenarioOutcome> {
       number % 2 === 0 ? await wsFirstResult(id, holdMs) : await sseFirstResult(id, holdMs);
     if (!first) load.silent.push(`${number % 2 === 0 ? "ws" : "sse"} subscription ${number}`);
   };
-  const wsFirstResult = async (id: string | undefined, holdMs: number): Promise<boolean> => {
-    const client = createClient({
+  /** A graphql-ws client of its own socket, signed in with the producer's token. */
+  const openWsClient = () =>
+    createClient({
       url: `${podflow.url.replace(/^http/, "ws")}/graphql`,
       webSocketImpl: WebSocket,
       connectionParams: { authorization: `Bearer ${token}` },
       retryAttempts: 0,
     });
+  const wsFirstResult = async (id: string | undefined, holdMs: number): Promise<boolean> => {
+    const client = openWsClient();
     try {
       let got = false;
       const started = performance.now();
@@ -433,12 +436,7 @@ async function run(context: ScenarioContext): Promise<ScenarioOutcome> {
   }
   const longLivedWs = (): Dashboard => {
     const seen = { results: 0, lastAt: 0, error: null as string | null };
-    const client = createClient({
-      url: `${podflow.url.replace(/^http/, "ws")}/graphql`,
-      webSocketImpl: WebSocket,
-      connectionParams: { authorization: `Bearer ${token}` },
-      retryAttempts: 0,
-    });
+    const client = openWsClient();
     client.subscribe(
       { query: MY_EPISODES_UPDATED },
       {

@@ -50,10 +50,18 @@ export interface Metrics {
    * viewer, operation and variables (`shared`). See src/schema/shared-executions.ts.
    */
   subscriptionEvents: Counter<"execution">;
+  /**
+   * Counts one subscription event in subscriptionEvents. It is counted per subscriber, so ten
+   * thousand times for one change with ten thousand dashboards: plain numbers here, added to
+   * the counter when it is read, rather than prom-client's inc(), which hashes its labels on
+   * every call.
+   */
+  countSubscriptionEvent: (execution: "executed" | "shared") => void;
 }
 
 export function createMetrics(): Metrics {
   const registry = new Registry();
+  const subscriptionEventsUncollected = { executed: 0, shared: 0 };
   collectDefaultMetrics({ register: registry, prefix: "podflow_" });
   return {
     registry,
@@ -146,6 +154,17 @@ export function createMetrics(): Metrics {
       help: "Subscription events handed to subscribers, by execution (executed: ran it; shared: reused the result of a subscriber with the same viewer, operation and variables)",
       labelNames: ["execution"],
       registers: [registry],
+      collect() {
+        for (const execution of ["executed", "shared"] as const) {
+          const count = subscriptionEventsUncollected[execution];
+          if (count === 0) continue;
+          this.inc({ execution }, count);
+          subscriptionEventsUncollected[execution] = 0;
+        }
+      },
     }),
+    countSubscriptionEvent: (execution) => {
+      subscriptionEventsUncollected[execution] += 1;
+    },
   };
 }

@@ -66,6 +66,12 @@ type SocketExtra = {
   authorization?: string;
 };
 
+/** What a graphql-ws operation's context carries besides yoga's: its socket and its id. */
+interface WebSocketOperation {
+  socket: import("ws").WebSocket;
+  subscriptionId: string;
+}
+
 /** Yoga's envelop exposes execute/subscribe as functions taking the args bag. */
 interface EnvelopedRoot {
   execute: (args: ExecutionArgs) => unknown;
@@ -97,7 +103,17 @@ export function buildServer(deps: AppDeps): PodflowServer {
       // One execution and one serialisation per event for subscribers who ask the same thing.
       useSharedSubscriptionExecution({
         viewerOf: (context) => (context as GraphQLContext).viewer?.id ?? null,
-        onEvent: (execution) => deps.metrics.subscriptionEvents.inc({ execution }),
+        onEvent: deps.metrics.countSubscriptionEvent,
+        // A graphql-ws subscription's shared results are written to its socket directly.
+        directWriter: (context) => {
+          const { socket, subscriptionId } = context as Partial<WebSocketOperation>;
+          if (!socket || subscriptionId === undefined) return null;
+          const write = sharedSends.writer(socket, subscriptionId);
+          return (result) => {
+            socketLimits.checkSendBuffer(socket);
+            return write(result);
+          };
+        },
       }),
     ],
     logging: {
@@ -316,7 +332,7 @@ export function buildServer(deps: AppDeps): PodflowServer {
         socketLimits.checkSendBuffer(ctx.extra.socket);
         return sharedSends.send(ctx.extra.socket, id, result);
       },
-      onSubscribe: async (ctx, _id, sent) => {
+      onSubscribe: async (ctx, id, sent) => {
         let params = sent;
         const tooMany = socketLimits.subscriptionRefusal(Object.keys(ctx.subscriptions).length);
         if (tooMany) return tooMany;
@@ -338,8 +354,9 @@ export function buildServer(deps: AppDeps): PodflowServer {
           ...ctx,
           req: ctx.extra.request,
           socket: ctx.extra.socket,
+          subscriptionId: id,
           params,
-        } as unknown as YogaInitialContext);
+        } satisfies WebSocketOperation & Record<string, unknown> as unknown as YogaInitialContext);
         // A refused document (syntax, a limit) errors this subscription, not the socket; the
         // limits' validation rules throw rather than report.
         let document: ReturnType<typeof parse>;

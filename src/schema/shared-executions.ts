@@ -11,8 +11,13 @@
  * object stands for the state: the feed loads a new one for each change, so a later state never
  * finds an older result. Results live as long as the update object does (a WeakMap).
  *
- * Installed as an envelop plugin, so it applies to graphql-ws and server-sent events alike; the
- * rest of the pipeline (error masking, limits) still runs per subscriber on the shared result.
+ * Installed as an envelop plugin, so it applies to graphql-ws and server-sent events alike.
+ * Where the transport can write a result itself (`directWriter`: a graphql-ws socket), a shared
+ * result that is ready and has no errors is written in the feed's own delivery loop, in the
+ * turn the change is delivered: the per-subscriber chain of async iterators (graphql-ws's loop,
+ * envelop's wrappers, this plugin's) costs more than the write itself when one change goes to
+ * thousands of sockets. Anything else (a result with errors, which error masking must see; one
+ * still executing; no viewer) goes through that chain as before.
  */
 import {
   createSourceEventStream,
@@ -31,12 +36,29 @@ export interface SharedExecutionOptions {
   viewerOf: (context: unknown) => string | null;
   /** Called once per event for each subscriber: `executed` ran it, `shared` reused a result. */
   onEvent?: (outcome: "executed" | "shared") => void;
+  /**
+   * For a subscriber whose transport can be written to directly: writes one shared result
+   * (without errors) and says whether it did. Null (or absent): every result goes through the
+   * subscription's stream.
+   */
+  directWriter?: (context: unknown) => ((result: ExecutionResult) => boolean) | null;
+}
+
+/** A source that can hand an event over in the turn it happens (FeedSubscription does). */
+interface DirectSource {
+  takeDirectly(take: (payload: unknown) => boolean): void;
+}
+
+/** One event's execution for one key, and whether a subscriber has been counted for it yet. */
+interface SharedEntry {
+  result: MaybePromise<ExecutionResult>;
+  counted: boolean;
 }
 
 type MaybePromise<T> = T | Promise<T>;
 
 export function useSharedSubscriptionExecution(options: SharedExecutionOptions): Plugin {
-  const results = new WeakMap<object, Map<string, MaybePromise<ExecutionResult>>>();
+  const results = new WeakMap<object, Map<string, SharedEntry>>();
   const documentKeys = new WeakMap<DocumentNode, string>();
 
   const documentKey = (document: DocumentNode) => {
@@ -48,28 +70,44 @@ export function useSharedSubscriptionExecution(options: SharedExecutionOptions):
     return key;
   };
 
-  /** The operation executed for this event: once per key, shared by every subscriber with it. */
-  function executeEvent(args: ExecutionArgs, key: string | null, payload: unknown) {
-    if (key === null || typeof payload !== "object" || payload === null) {
-      options.onEvent?.("executed");
-      return execute({ ...args, rootValue: payload });
-    }
+  /** The event's execution for this key: run by the first subscriber to ask, shared after. */
+  function sharedEntry(args: ExecutionArgs, key: string, payload: object): SharedEntry {
     let byKey = results.get(payload);
     if (!byKey) {
       byKey = new Map();
       results.set(payload, byKey);
     }
     const known = byKey.get(key);
-    if (known) {
-      options.onEvent?.("shared");
-      return known;
-    }
-    options.onEvent?.("executed");
+    if (known) return known;
     const executed = execute({ ...args, rootValue: payload });
-    const result =
-      executed instanceof Promise ? executed.then(serialisedOnce) : serialisedOnce(executed);
-    byKey.set(key, result);
-    return result;
+    const entry: SharedEntry = { result: executed, counted: false };
+    if (executed instanceof Promise) {
+      // Once settled, later subscribers (and direct writes) take the result as it is.
+      entry.result = executed.then((result) => {
+        entry.result = serialisedOnce(result);
+        return entry.result;
+      });
+    } else {
+      entry.result = serialisedOnce(executed);
+    }
+    byKey.set(key, entry);
+    return entry;
+  }
+
+  /** Each subscriber handed the event counts once: the first as its execution. */
+  function handOver(entry: SharedEntry): MaybePromise<ExecutionResult> {
+    options.onEvent?.(entry.counted ? "shared" : "executed");
+    entry.counted = true;
+    return entry.result;
+  }
+
+  /** The operation executed for this event: once per key, shared by every subscriber with it. */
+  function executeEvent(args: ExecutionArgs, key: string | null, payload: unknown) {
+    if (key === null || typeof payload !== "object" || payload === null) {
+      options.onEvent?.("executed");
+      return execute({ ...args, rootValue: payload });
+    }
+    return handOver(sharedEntry(args, key, payload));
   }
 
   async function subscribe(args: ExecutionArgs) {
@@ -85,7 +123,19 @@ export function useSharedSubscriptionExecution(options: SharedExecutionOptions):
             args.operationName ?? null,
             args.variableValues ?? null,
           ]);
-    return mapEvents(source[Symbol.asyncIterator](), (payload) => executeEvent(args, key, payload));
+    const events = source[Symbol.asyncIterator]();
+    const write = key === null ? null : (options.directWriter?.(args.contextValue) ?? null);
+    if (key !== null && write && isDirectSource(events)) {
+      events.takeDirectly((payload) => {
+        if (typeof payload !== "object" || payload === null) return false;
+        const entry = sharedEntry(args, key, payload);
+        const { result } = entry;
+        if (result instanceof Promise || result.errors?.length || !write(result)) return false;
+        handOver(entry);
+        return true;
+      });
+    }
+    return mapEvents(events, (payload) => executeEvent(args, key, payload));
   }
 
   return {
@@ -93,6 +143,10 @@ export function useSharedSubscriptionExecution(options: SharedExecutionOptions):
       setSubscribeFn(subscribe as never);
     },
   };
+}
+
+function isDirectSource(value: object): value is DirectSource {
+  return typeof (value as Partial<DirectSource>).takeDirectly === "function";
 }
 
 function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
@@ -150,6 +204,7 @@ function serialisedOnce(result: ExecutionResult): ExecutionResult {
 }
 
 const payloadJson = new WeakMap<object, string>();
+const payloadBytes = new WeakMap<object, Buffer>();
 
 /**
  * The JSON of an event's result, computed once however many subscribers it goes to; null for a
@@ -165,15 +220,30 @@ export function sharedPayloadJson(result: ExecutionResult): string | null {
   return json;
 }
 
+/** sharedPayloadJson as UTF-8, encoded once however many sockets it is written to. */
+function sharedPayloadBytes(result: ExecutionResult): Buffer | null {
+  let bytes = payloadBytes.get(result);
+  if (bytes === undefined) {
+    const json = sharedPayloadJson(result);
+    if (json === null) return null;
+    bytes = Buffer.from(json);
+    payloadBytes.set(result, bytes);
+  }
+  return bytes;
+}
+
 /** What graphql-ws is told to send instead of a message already sent from the shared JSON. */
 const SENT = Object.freeze({ podflowSharedSent: true });
 const SENT_SUFFIX = `,"payload":${JSON.stringify(SENT)}}`;
+const MESSAGE_END = Buffer.from("}");
 
 /**
- * graphql-ws "next" messages written from sharedPayloadJson: graphql-ws serialises each
- * message whole (its subscription id is in it), so `send` writes the message itself (the
- * subscription id spliced around the shared JSON) and has graphql-ws send a marker instead,
- * which the socket installed here drops. Results with errors go graphql-ws's own way.
+ * graphql-ws "next" messages written from the shared JSON: graphql-ws serialises each message
+ * whole (its subscription id is in it), so this writes the message itself, the subscription's
+ * own start (`{"id":…,"type":"next","payload":`, encoded once per subscription) and the shared
+ * bytes copied into one buffer, sent as a text frame. Through graphql-ws (onNext) it then has
+ * graphql-ws send a marker instead, which the socket installed here drops. Results with errors
+ * go graphql-ws's own way.
  */
 export class SharedNextMessages {
   readonly #installed = new WeakSet<WebSocket>();
@@ -197,16 +267,27 @@ export class SharedNextMessages {
     }) as WebSocket["send"];
   }
 
+  /**
+   * Writes a result as subscription `id`'s next message; the writer says false (nothing
+   * written) for a socket not installed or not open, or a result with errors.
+   */
+  writer(socket: WebSocket, id: string): (result: ExecutionResult) => boolean {
+    const start = Buffer.from(`{"id":${JSON.stringify(id)},"type":"next","payload":`);
+    return (result) => {
+      if (!this.#installed.has(socket) || socket.readyState !== socket.OPEN) return false;
+      const payload = sharedPayloadBytes(result);
+      if (payload === null) return false;
+      socket.send(Buffer.concat([start, payload, MESSAGE_END]), { binary: false });
+      return true;
+    };
+  }
+
   /** For graphql-ws's onNext: sends `result` for subscription `id`, or returns undefined. */
   send(
     socket: WebSocket,
     id: string,
     result: ExecutionResult,
   ): FormattedExecutionResult | undefined {
-    if (!this.#installed.has(socket) || socket.readyState !== socket.OPEN) return undefined;
-    const json = sharedPayloadJson(result);
-    if (json === null) return undefined;
-    socket.send(`{"id":${JSON.stringify(id)},"type":"next","payload":${json}}`);
-    return SENT as FormattedExecutionResult;
+    return this.writer(socket, id)(result) ? (SENT as FormattedExecutionResult) : undefined;
   }
 }

@@ -7,6 +7,7 @@
 export class FeedSubscription<T> implements AsyncIterableIterator<T> {
   readonly #queue = new Map<string, T>();
   #waiting: ((result: IteratorResult<T>) => void) | null = null;
+  #take: ((value: T) => boolean) | null = null;
   #ended = false;
   readonly #onEnd: () => void;
 
@@ -18,10 +19,23 @@ export class FeedSubscription<T> implements AsyncIterableIterator<T> {
     return this.#ended;
   }
 
+  /**
+   * A way for the consumer to take updates at once, in the same turn as the push, rather than
+   * through a promise per update and whatever chain of iterators it reads through. Only while it
+   * waits in next(): it asks for the next update once it has dealt with the one before (as
+   * `for await` does), so an update taken at once never overtakes one handed over before it.
+   * `take` returns false to have the update go through next() after all. The GraphQL WebSocket
+   * server writes shared results this way (src/schema/shared-executions.ts).
+   */
+  takeDirectly(take: (value: T) => boolean): void {
+    this.#take = take;
+  }
+
   /** Hands `value` to the subscriber, replacing an undelivered update of the same key. */
   push(key: string, value: T): void {
     if (this.#ended) return;
     if (this.#waiting) {
+      if (this.#take && takenAtOnce(this.#take, value)) return;
       const resolve = this.#waiting;
       this.#waiting = null;
       resolve({ value, done: false });
@@ -36,6 +50,7 @@ export class FeedSubscription<T> implements AsyncIterableIterator<T> {
     if (this.#ended) return;
     this.#ended = true;
     this.#queue.clear();
+    this.#take = null;
     this.#onEnd();
     const resolve = this.#waiting;
     this.#waiting = null;
@@ -68,5 +83,14 @@ export class FeedSubscription<T> implements AsyncIterableIterator<T> {
 
   [Symbol.asyncIterator](): this {
     return this;
+  }
+}
+
+/** A `take` that throws has taken nothing: the update goes the usual way. */
+function takenAtOnce<T>(take: (value: T) => boolean, value: T): boolean {
+  try {
+    return take(value);
+  } catch {
+    return false;
   }
 }

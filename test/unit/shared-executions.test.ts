@@ -7,7 +7,11 @@ import {
   parse,
 } from "graphql";
 import { describe, expect, it } from "vitest";
-import { useSharedSubscriptionExecution } from "../../src/schema/shared-executions.ts";
+import {
+  type SharedExecutionOptions,
+  useSharedSubscriptionExecution,
+} from "../../src/schema/shared-executions.ts";
+import { FeedSubscription } from "../../src/services/feed-subscription.ts";
 
 // A subscription whose resolver shows who it runs for: a result handed to the wrong viewer
 // would say so. Every subscriber's stream yields the payload objects the test gives it, as the
@@ -16,6 +20,10 @@ import { useSharedSubscriptionExecution } from "../../src/schema/shared-executio
 interface Viewer {
   viewer: string | null;
   payloads: object[];
+  /** For `fed`: the stream the feed pushes this subscriber's events into. */
+  stream?: FeedSubscription<{ text: string }>;
+  /** Who a direct write goes to (a socket, in Podflow). */
+  name?: string;
 }
 
 const Subscription = new GraphQLObjectType<{ text: string }, Viewer>({
@@ -31,6 +39,17 @@ const Subscription = new GraphQLObjectType<{ text: string }, Viewer>({
       resolve: (payload, args: { prefix?: string }, context) =>
         `${args.prefix ?? ""}${payload.text} for ${context.viewer}`,
     },
+    // As the episode feed's subscriptions: the stream is a FeedSubscription, which a transport
+    // that can write results itself takes events from at once.
+    fed: {
+      type: GraphQLString,
+      subscribe: (_root, _args, context: Viewer) => context.stream,
+      resolve: (payload, _args, context) => {
+        if (payload.text === "boom") throw new Error("the resolver failed");
+        if (payload.text === "later") return Promise.resolve(`later for ${context.viewer}`);
+        return `${payload.text} for ${context.viewer}`;
+      },
+    },
   },
 });
 const schema = new GraphQLSchema({
@@ -39,11 +58,12 @@ const schema = new GraphQLSchema({
 });
 const DOCUMENT = parse("subscription($prefix: String) { changed(prefix: $prefix) }");
 
-function sharedSubscribe() {
+function sharedSubscribe(directWriter?: SharedExecutionOptions["directWriter"]) {
   const outcomes: string[] = [];
   const plugin = useSharedSubscriptionExecution({
     viewerOf: (context) => (context as Viewer).viewer,
     onEvent: (outcome) => outcomes.push(outcome),
+    directWriter,
   });
   let subscribe: ((args: ExecutionArgs) => Promise<unknown>) | null = null;
   plugin.onSubscribe?.({
@@ -69,7 +89,42 @@ function sharedSubscribe() {
     for await (const result of stream) results.push(result);
     return results;
   };
-  return { follow, outcomes };
+  /**
+   * A subscriber of `fed`: its feed stream, and what reached it through the subscription's
+   * stream (graphql-ws's way), read as graphql-ws reads it.
+   */
+  const feed = async (viewer: string | null, name: string) => {
+    const stream = new FeedSubscription<{ text: string }>(() => {});
+    const events = (await run({
+      schema,
+      document: FED,
+      contextValue: { viewer, payloads: [], stream, name },
+    })) as AsyncIterable<ExecutionResult>;
+    const streamed: ExecutionResult[] = [];
+    const done = (async () => {
+      for await (const result of events) streamed.push(result);
+    })();
+    return { stream, streamed, done };
+  };
+  return { follow, feed, outcomes };
+}
+
+const FED = parse("subscription { fed }");
+
+/** Lets every pending promise reaction run. */
+const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** A transport that writes results itself, recording who got what. */
+function recordingWriter() {
+  const written: Array<{ to: string; result: ExecutionResult }> = [];
+  const writer: SharedExecutionOptions["directWriter"] = (context) => {
+    const { name } = context as Viewer;
+    return (result) => {
+      written.push({ to: name ?? "?", result });
+      return true;
+    };
+  };
+  return { written, writer };
 }
 
 describe("shared subscription executions", () => {
@@ -122,5 +177,98 @@ describe("shared subscription executions", () => {
     expect(stringify?.(result)).toBe(JSON.stringify({ data: { changed: "changed for alice" } }));
     // Not part of the result itself.
     expect(Object.keys(result ?? {})).toEqual(["data"]);
+  });
+
+  it("writes a ready, error-free shared result straight to each subscriber's transport", async () => {
+    const { written, writer } = recordingWriter();
+    const { feed, outcomes } = sharedSubscribe(writer);
+    const subscribers = [
+      await feed("alice", "alice 1"),
+      await feed("alice", "alice 2"),
+      await feed("bob", "bob"),
+    ];
+    await settle();
+    const change = { text: "changed" };
+    for (const { stream } of subscribers) stream.push("episode", change);
+    // In the same turn as the push: no promise between the feed and the write.
+    expect(written.map(({ to, result }) => [to, result.data])).toEqual([
+      ["alice 1", { fed: "changed for alice" }],
+      ["alice 2", { fed: "changed for alice" }],
+      ["bob", { fed: "changed for bob" }],
+    ]);
+    expect(written[1]?.result).toBe(written[0]?.result);
+    expect(outcomes).toEqual(["executed", "shared", "executed"]);
+    await settle();
+    for (const { streamed } of subscribers) expect(streamed).toEqual([]);
+    for (const { stream, done } of subscribers) {
+      stream.end();
+      await done;
+    }
+  });
+
+  it("leaves a result with errors, one still executing, and one without a viewer to the stream", async () => {
+    const { written, writer } = recordingWriter();
+    const { feed, outcomes } = sharedSubscribe(writer);
+    const alice = await feed("alice", "alice");
+    const nobody = await feed(null, "nobody");
+    await settle();
+    const failing = { text: "boom" };
+    const pending = { text: "later" };
+    const plain = { text: "plain" };
+    for (const event of [failing, pending, plain]) {
+      alice.stream.push(event.text, event);
+      nobody.stream.push(event.text, event);
+      await settle();
+    }
+    // Alice's plain result was written; everything else came through the stream, in order, and
+    // each event was executed once for her (the stream found the execution the write began).
+    expect(written.map(({ to, result }) => [to, result.data])).toEqual([
+      ["alice", { fed: "plain for alice" }],
+    ]);
+    expect(alice.streamed.map((result) => [result.data, result.errors?.length ?? 0])).toEqual([
+      [{ fed: null }, 1],
+      [{ fed: "later for alice" }, 0],
+    ]);
+    expect(nobody.streamed.map((result) => result.data)).toEqual([
+      { fed: null },
+      { fed: "later for null" },
+      { fed: "plain for null" },
+    ]);
+    expect(outcomes.filter((outcome) => outcome === "shared")).toEqual([]);
+    expect(outcomes).toHaveLength(6);
+    for (const { stream, done } of [alice, nobody]) {
+      stream.end();
+      await done;
+    }
+  });
+
+  it("writes a result that finished executing to the subscribers that come after", async () => {
+    const { written, writer } = recordingWriter();
+    const { feed, outcomes } = sharedSubscribe(writer);
+    const first = await feed("alice", "first");
+    const second = await feed("alice", "second");
+    await settle();
+    const pending = { text: "later" };
+    first.stream.push("episode", pending);
+    await settle();
+    second.stream.push("episode", pending);
+    expect(first.streamed.map((result) => result.data)).toEqual([{ fed: "later for alice" }]);
+    expect(written.map(({ to, result }) => [to, result])).toEqual([["second", first.streamed[0]]]);
+    expect(outcomes).toEqual(["executed", "shared"]);
+    for (const { stream, done } of [first, second]) {
+      stream.end();
+      await done;
+    }
+  });
+
+  it("goes through the stream when the transport could not write", async () => {
+    const { feed } = sharedSubscribe(() => () => false);
+    const alice = await feed("alice", "alice");
+    await settle();
+    alice.stream.push("episode", { text: "changed" });
+    await settle();
+    expect(alice.streamed.map((result) => result.data)).toEqual([{ fed: "changed for alice" }]);
+    alice.stream.end();
+    await alice.done;
   });
 });

@@ -38,13 +38,12 @@ export function planBurst(
   const episodeIds = new Set<string>();
   const recipients = new Set<Follower>(burst.primes);
   for (const [episodeId, userId] of burst.changed) {
-    const concerned = [
-      ...followers.of(episodeTopic(episodeId), burst.number),
-      ...followers.of(userTopic(userId), burst.number),
-    ];
-    if (concerned.length === 0) continue;
-    episodeIds.add(episodeId);
-    for (const follower of concerned) recipients.add(follower);
+    for (const topic of [episodeTopic(episodeId), userTopic(userId)]) {
+      const concerned = followers.of(topic, burst.number);
+      if (concerned.length === 0) continue;
+      episodeIds.add(episodeId);
+      for (const follower of concerned) recipients.add(follower);
+    }
   }
   for (const follower of burst.primes) {
     if (follower.kind !== "user") episodeIds.add(follower.episodeId);

@@ -75,7 +75,11 @@ export class FollowerRegistry {
 
   /** The followers of `topic` that burst number `burst` may deliver to. */
   of(topic: string, burst: number): Follower[] {
-    return [...(this.#topics.get(topic) ?? [])].filter((follower) => follower.firstBurst <= burst);
+    const followers: Follower[] = [];
+    for (const follower of this.#topics.get(topic) ?? []) {
+      if (follower.firstBurst <= burst) followers.push(follower);
+    }
+    return followers;
   }
 
   /** Every open follower; with `burst`, only those that burst may deliver to. */

@@ -57,6 +57,11 @@ export interface LatencyCase {
   subscribers: number;
   /** Other subscribers connected to the same instance, following an episode that stays still. */
   idleSubscribers: number;
+  /**
+   * The subscribers' client: graphql-ws's own, or a minimal graphql-transport-ws client doing
+   * per message what the bare `ws` floor's clients do (one JSON.parse).
+   */
+  client: SubscriberClient;
   webhooks: number;
   /** Every (webhook, subscriber) message. */
   latency: LatencySummary;
@@ -73,6 +78,8 @@ export interface LatencyCase {
   /** Its RSS after the webhooks had reached them all, in MiB. */
   rssAfterMiB: number;
 }
+
+export type SubscriberClient = "graphql-ws" | "minimal";
 
 export interface SubscriptionLatencyResult {
   ok: boolean;
@@ -141,11 +148,15 @@ export async function measureSubscriptionLatency(
       count: number,
       webhooks: number,
       idle: Subscriber[],
+      client: SubscriberClient = "graphql-ws",
     ) => {
       const episode = await seedEpisode(db, producer.userId);
       const rssBeforeMiB = (await host.rssBytes()) / 2 ** 20;
       log(`${name}: connecting ${count} subscriber(s)`);
-      const subscribers = await connectSubscribers(host.url, episode, count, subscriberOptions);
+      const subscribers = await connectSubscribers(host.url, episode, count, {
+        ...subscriberOptions,
+        client,
+      });
       const rssMiB = (await host.rssBytes()) / 2 ** 20;
       log(`${name}: ${webhooks} webhooks`);
       const timings = await sendWebhooks(sender, episode, subscribers, webhooks);
@@ -155,6 +166,7 @@ export async function measureSubscriptionLatency(
         instance,
         subscribers: count,
         idleSubscribers: idle.length,
+        client,
         webhooks,
         latency: summarize(timings.all, timings.missing),
         lastSubscriber: summarize(timings.last, timings.incompleteWebhooks),
@@ -206,6 +218,20 @@ export async function measureSubscriptionLatency(
         ),
       );
       await disconnect(crowd);
+      // The same crowd size with the minimal client: with graphql-ws's client, this process
+      // decoding the messages of thousands of sockets was busy 91–96 % of a crowd's time, so
+      // the figure was partly the client's; these clients decode as the floor's do.
+      await disconnect(
+        await measure(
+          `across instances, ${count} subscribers of the episode, minimal client`,
+          "cross",
+          b,
+          count,
+          fanOutWebhooks,
+          [],
+          "minimal",
+        ),
+      );
     }
 
     const ok = cases.every((c) => c.latency.missing === 0 && c.lastSubscriber.missing === 0);
@@ -215,6 +241,7 @@ export async function measureSubscriptionLatency(
       notes: [
         "Latency: from just before the signed webhook POST to A starts (node:http, one keep-alive socket), to the graphql-ws message (episodeUpdated showing the new progress) arriving at a subscriber.",
         "A and B are separate `node src/main.ts` processes (api role, NODE_ENV=production) on one PostgreSQL; subscribers are graphql-ws clients, one WebSocket each, in the benchmark's own process, so decoding thousands of messages there is part of the figure.",
+        "Crowds are measured twice: with graphql-ws's client, and with a minimal graphql-transport-ws client (connection_init, subscribe, one JSON.parse per message), which decodes as the bare `ws` floor's clients do. With graphql-ws's client this process was busy 91–96 % of a 10,000-subscriber case, so that figure is partly the client's.",
         "Webhooks are sent one at a time, each once every subscriber has the previous one; each moves one task's progress up by one (applied, committed, NOTIFY).",
         "RSS is that of the subscribers' Podflow process: before the case's subscribers connected, once they were connected, and after the webhooks. It includes heap V8 has not given back: in a --expose-gc check the heap in use stayed flat across rounds of events and fell back once subscribers left.",
       ],
@@ -272,7 +299,7 @@ async function seedEpisode(db: pg.Client, userId: string): Promise<SeededEpisode
   return { id, globalId: Buffer.from(`Episode:${id}`).toString("base64"), tasks };
 }
 
-/** One graphql-ws subscriber: the latest progress it has seen of each task, and when. */
+/** One subscriber (either client): the latest progress it has seen of each task, and when. */
 interface Subscriber {
   progress: Map<string, number>;
   onMessage: (() => void) | null;
@@ -283,16 +310,42 @@ async function connectSubscribers(
   url: string,
   episode: { globalId: string },
   count: number,
-  options: { token: string; log: (message: string) => void },
+  options: { token: string; log: (message: string) => void; client?: SubscriberClient },
 ): Promise<Subscriber[]> {
+  const connect = options.client === "minimal" ? connectMinimalSubscriber : connectSubscriber;
   const subscribers: Subscriber[] = [];
   for (let start = 0; start < count; start += CONNECT_BATCH) {
     const batch = Array.from({ length: Math.min(CONNECT_BATCH, count - start) }, () =>
-      connectSubscriber(url, episode.globalId, options.token),
+      connect(url, episode.globalId, options.token),
     );
     subscribers.push(...(await Promise.all(batch)));
   }
   return subscribers;
+}
+
+type EpisodeUpdatedResult = {
+  data?: { episodeUpdated: { tasks: Array<{ id: string; progress: number | null }> } } | null;
+  errors?: unknown;
+};
+
+/** What each subscriber does with a result, whichever client decoded it. */
+function subscriberSink(
+  subscriber: Subscriber,
+  resolve: (subscriber: Subscriber) => void,
+  reject: (error: Error) => void,
+) {
+  let first = true;
+  return (result: EpisodeUpdatedResult) => {
+    for (const task of result.data?.episodeUpdated.tasks ?? []) {
+      subscriber.progress.set(task.id, task.progress ?? 0);
+    }
+    if (first) {
+      first = false;
+      if (result.errors) reject(new Error(JSON.stringify(result.errors)));
+      else resolve(subscriber);
+    }
+    subscriber.onMessage?.();
+  };
 }
 
 function connectSubscriber(url: string, episodeId: string, token: string): Promise<Subscriber> {
@@ -308,25 +361,62 @@ function connectSubscriber(url: string, episodeId: string, token: string): Promi
       onMessage: null,
       dispose: () => void client.dispose(),
     };
-    let first = true;
-    client.subscribe<{ episodeUpdated: { tasks: Array<{ id: string; progress: number | null }> } }>(
+    const next = subscriberSink(subscriber, resolve, reject);
+    client.subscribe<NonNullable<EpisodeUpdatedResult["data"]>>(
       { query: EPISODE_UPDATED, variables: { id: episodeId } },
       {
-        next: (result) => {
-          for (const task of result.data?.episodeUpdated.tasks ?? []) {
-            subscriber.progress.set(task.id, task.progress ?? 0);
-          }
-          if (first) {
-            first = false;
-            if (result.errors) reject(new Error(JSON.stringify(result.errors)));
-            else resolve(subscriber);
-          }
-          subscriber.onMessage?.();
-        },
+        next,
         error: (error) => reject(error instanceof Error ? error : new Error(String(error))),
         complete: () => reject(new Error("the subscription completed before its first message")),
       },
     );
+  });
+}
+
+/**
+ * A subscriber speaking graphql-transport-ws itself over a plain `ws` socket: connection_init
+ * with the token, one subscribe, then one JSON.parse per message, as the bare `ws` floor's
+ * clients decode theirs.
+ */
+function connectMinimalSubscriber(
+  url: string,
+  episodeId: string,
+  token: string,
+): Promise<Subscriber> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(`${url.replace(/^http/, "ws")}/graphql`, "graphql-transport-ws");
+    const subscriber: Subscriber = {
+      progress: new Map(),
+      onMessage: null,
+      dispose: () => socket.terminate(),
+    };
+    const next = subscriberSink(subscriber, resolve, reject);
+    socket.once("error", reject);
+    socket.once("close", (code) => reject(new Error(`the socket closed (${code})`)));
+    socket.once("open", () => {
+      socket.send(
+        JSON.stringify({ type: "connection_init", payload: { authorization: `Bearer ${token}` } }),
+      );
+    });
+    socket.on("message", (data) => {
+      const message = JSON.parse(String(data)) as {
+        type: string;
+        payload?: EpisodeUpdatedResult;
+      };
+      if (message.type === "next") next(message.payload ?? {});
+      else if (message.type === "connection_ack") {
+        socket.send(
+          JSON.stringify({
+            id: "1",
+            type: "subscribe",
+            payload: { query: EPISODE_UPDATED, variables: { id: episodeId } },
+          }),
+        );
+      } else if (message.type === "ping") socket.send('{"type":"pong"}');
+      else if (message.type === "error" || message.type === "complete") {
+        reject(new Error(`the subscription ended: ${String(data)}`));
+      }
+    });
   });
 }
 

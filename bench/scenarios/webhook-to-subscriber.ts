@@ -98,7 +98,8 @@ function caseLabel(entry: LatencyCase): string {
   const subscribers = `${entry.subscribers.toLocaleString("en-US")} sub.`;
   const idle =
     entry.idleSubscribers > 0 ? ` + ${entry.idleSubscribers.toLocaleString("en-US")} idle` : "";
-  return `${where}, ${subscribers}${idle}`;
+  const client = entry.client === "minimal" ? ", minimal client" : "";
+  return `${where}, ${subscribers}${idle}${client}`;
 }
 
 async function run(context: ScenarioContext): Promise<ScenarioOutcome> {
@@ -178,7 +179,9 @@ async function run(context: ScenarioContext): Promise<ScenarioOutcome> {
   }
   // RSS of the subscribers' process, once per crowd size (the idle-crowd cases repeat it).
   for (const entry of result.cases) {
-    if (entry.instance !== "cross" || entry.subscribers < 2) continue;
+    if (entry.instance !== "cross" || entry.subscribers < 2 || entry.client !== "graphql-ws") {
+      continue;
+    }
     figures.push(
       figure(`RSS, ${entry.subscribers.toLocaleString("en-US")} subscribers`, "MiB", "lower", [
         entry.rssMiB,
@@ -221,7 +224,10 @@ async function run(context: ScenarioContext): Promise<ScenarioOutcome> {
         .map((entry) => `${caseLabel(entry)} ${entry.webhookAnswered.medianMs.toFixed(1)} ms`)
         .join("; ")}.`,
       `RSS before the subscribers connected: ${result.cases
-        .filter((entry) => entry.instance === "cross" && entry.subscribers > 1)
+        .filter(
+          (entry) =>
+            entry.instance === "cross" && entry.subscribers > 1 && entry.client === "graphql-ws",
+        )
         .map((entry) => `${entry.rssBeforeMiB.toFixed(0)} MiB (before ${entry.subscribers})`)
         .join(", ")}.`,
       `Baseline: one autocommitted "UPDATE … RETURNING + pg_notify" through pg, timed until a second connection LISTENing has the message; ${sizes.rounds} rounds of ${sizes.baselineSamplesPerRound}, after the subscription cases.`,

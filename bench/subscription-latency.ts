@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { createClient } from "graphql-ws";
 import pg from "pg";
@@ -218,6 +219,8 @@ export async function measureSubscriptionLatency(
         ),
       );
       await disconnect(crowd);
+      // Closing is asynchronous: B tears the crowd down before the next one connects.
+      await sleep(2_000);
       // The same crowd size with the minimal client: with graphql-ws's client, this process
       // decoding the messages of thousands of sockets was busy 91–96 % of a crowd's time, so
       // the figure was partly the client's; these clients decode as the floor's do.

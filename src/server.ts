@@ -109,10 +109,7 @@ export function buildServer(deps: AppDeps): PodflowServer {
           const { socket, subscriptionId } = context as Partial<WebSocketOperation>;
           if (!socket || subscriptionId === undefined) return null;
           const write = sharedSends.writer(socket, subscriptionId);
-          return (result) => {
-            socketLimits.checkSendBuffer(socket);
-            return write(result);
-          };
+          return (result) => nextMessage(socket, () => write(result));
         },
       }),
     ],
@@ -305,6 +302,11 @@ export function buildServer(deps: AppDeps): PodflowServer {
     }
   });
   const sharedSends = new SharedNextMessages();
+  /** Each subscription's next message, however it is written: a reader too slow is dropped. */
+  const nextMessage = <T>(socket: import("ws").WebSocket, send: () => T): T => {
+    socketLimits.checkSendBuffer(socket);
+    return send();
+  };
   useServer<Record<string, unknown>, SocketExtra>(
     {
       // A connection without a valid token is refused with 4401 (graphql-ws would say 4403).
@@ -328,10 +330,10 @@ export function buildServer(deps: AppDeps): PodflowServer {
       },
       execute: (args) => (args.rootValue as EnvelopedRoot).execute(args) as never,
       subscribe: (args) => (args.rootValue as EnvelopedRoot).subscribe(args) as never,
-      onNext: (ctx, id, _payload, _args, result) => {
-        socketLimits.checkSendBuffer(ctx.extra.socket);
-        return sharedSends.send(ctx.extra.socket, id, result);
-      },
+      // Most next messages are written by the feed directly (directWriter above): whatever is
+      // done per message belongs in nextMessage, which both go through.
+      onNext: (ctx, id, _payload, _args, result) =>
+        nextMessage(ctx.extra.socket, () => sharedSends.send(ctx.extra.socket, id, result)),
       onSubscribe: async (ctx, id, sent) => {
         let params = sent;
         const tooMany = socketLimits.subscriptionRefusal(Object.keys(ctx.subscriptions).length);

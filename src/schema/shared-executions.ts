@@ -124,6 +124,10 @@ export function useSharedSubscriptionExecution(options: SharedExecutionOptions):
             args.variableValues ?? null,
           ]);
     const events = source[Symbol.asyncIterator]();
+    // Direct writes keep their order only because every iterator between this source and the
+    // socket asks for the next event once the previous one went out (graphql-ws's `for await`;
+    // envelop's and yoga's wrappers read nothing ahead): a plugin that buffers ahead would break
+    // that (test/unit/direct-writes.test.ts runs the real chain).
     const write = key === null ? null : (options.directWriter?.(args.contextValue) ?? null);
     if (key !== null && write && isDirectSource(events)) {
       events.takeDirectly((payload) => {
@@ -131,6 +135,7 @@ export function useSharedSubscriptionExecution(options: SharedExecutionOptions):
         const entry = sharedEntry(args, key, payload);
         const { result } = entry;
         if (result instanceof Promise || result.errors?.length || !write(result)) return false;
+        // Written: from here on nothing may throw (the update would go through next() too).
         handOver(entry);
         return true;
       });

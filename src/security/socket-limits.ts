@@ -177,6 +177,8 @@ export class SocketLimits {
 
   /** Before each message sent: a socket whose client stopped reading is dropped. */
   checkSendBuffer(socket: WebSocket): void {
+    // One already closing was dealt with (its buffer stays counted until ws lets it go).
+    if (socket.readyState !== socket.OPEN) return;
     if (socket.bufferedAmount <= this.#limits.wsMaxBufferedBytes) return;
     this.#logger.warn(
       { bufferedBytes: socket.bufferedAmount, limit: this.#limits.wsMaxBufferedBytes },

@@ -24,7 +24,8 @@ export class FeedSubscription<T> implements AsyncIterableIterator<T> {
    * through a promise per update and whatever chain of iterators it reads through. Only while it
    * waits in next(): it asks for the next update once it has dealt with the one before (as
    * `for await` does), so an update taken at once never overtakes one handed over before it.
-   * `take` returns false to have the update go through next() after all. The GraphQL WebSocket
+   * `take` returns false to have the update go through next() after all; one that throws is
+   * taken to have delivered nothing (so it must not throw once it has). The GraphQL WebSocket
    * server writes shared results this way (src/schema/shared-executions.ts).
    */
   takeDirectly(take: (value: T) => boolean): void {

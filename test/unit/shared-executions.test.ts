@@ -7,8 +7,10 @@ import {
   parse,
 } from "graphql";
 import { describe, expect, it } from "vitest";
+import type { WebSocket } from "ws";
 import {
   type SharedExecutionOptions,
+  SharedNextMessages,
   useSharedSubscriptionExecution,
 } from "../../src/schema/shared-executions.ts";
 import { FeedSubscription } from "../../src/services/feed-subscription.ts";
@@ -270,5 +272,47 @@ describe("shared subscription executions", () => {
     expect(alice.streamed.map((result) => result.data)).toEqual([{ fed: "changed for alice" }]);
     alice.stream.end();
     await alice.done;
+  });
+});
+
+describe("SharedNextMessages", () => {
+  /** Enough of a ws socket: its state and what was sent on it. */
+  function fakeSocket() {
+    const sent: Array<{ data: unknown; options: unknown }> = [];
+    const socket = {
+      OPEN: 1,
+      readyState: 1,
+      send: (data: unknown, options?: unknown) => {
+        sent.push({ data, options });
+      },
+    };
+    return { socket: socket as unknown as WebSocket, state: socket, sent };
+  }
+
+  it("writes graphql-ws's next message, as a text frame, for any subscription id", () => {
+    const messages = new SharedNextMessages();
+    const { socket, sent } = fakeSocket();
+    messages.install(socket);
+    const id = 'an "odd" id \\ ü';
+    const result = { data: { changed: "changed for alice" } };
+    expect(messages.writer(socket, id)(result)).toBe(true);
+    expect(sent).toHaveLength(1);
+    const [{ data, options }] = sent as [{ data: Buffer; options: unknown }];
+    expect(options).toEqual({ binary: false });
+    // The same message graphql-ws itself would have sent.
+    expect(JSON.parse(data.toString("utf8"))).toEqual({ id, type: "next", payload: result });
+  });
+
+  it("writes nothing for a result with errors, a closed socket, or one never installed", () => {
+    const messages = new SharedNextMessages();
+    const installed = fakeSocket();
+    const stranger = fakeSocket();
+    messages.install(installed.socket);
+    const failed = { errors: [new Error("failed")] } as never;
+    expect(messages.writer(installed.socket, "1")(failed)).toBe(false);
+    expect(messages.writer(stranger.socket, "1")({ data: { changed: "x" } })).toBe(false);
+    installed.state.readyState = 3;
+    expect(messages.writer(installed.socket, "1")({ data: { changed: "x" } })).toBe(false);
+    expect([...installed.sent, ...stranger.sent]).toEqual([]);
   });
 });

@@ -106,7 +106,12 @@ function sharedSubscribe(directWriter?: SharedExecutionOptions["directWriter"]) 
     const done = (async () => {
       for await (const result of events) streamed.push(result);
     })();
-    return { stream, streamed, done };
+    /** Ends the subscriber's feed stream and waits for its reader to finish. */
+    const end = async () => {
+      stream.end();
+      await done;
+    };
+    return { stream, streamed, end };
   };
   return { follow, feed, outcomes };
 }
@@ -202,10 +207,7 @@ describe("shared subscription executions", () => {
     expect(outcomes).toEqual(["executed", "shared", "executed"]);
     await settle();
     for (const { streamed } of subscribers) expect(streamed).toEqual([]);
-    for (const { stream, done } of subscribers) {
-      stream.end();
-      await done;
-    }
+    for (const subscriber of subscribers) await subscriber.end();
   });
 
   it("leaves a result with errors, one still executing, and one without a viewer to the stream", async () => {
@@ -238,10 +240,7 @@ describe("shared subscription executions", () => {
     ]);
     expect(outcomes.filter((outcome) => outcome === "shared")).toEqual([]);
     expect(outcomes).toHaveLength(6);
-    for (const { stream, done } of [alice, nobody]) {
-      stream.end();
-      await done;
-    }
+    for (const subscriber of [alice, nobody]) await subscriber.end();
   });
 
   it("writes a result that finished executing to the subscribers that come after", async () => {
@@ -257,10 +256,7 @@ describe("shared subscription executions", () => {
     expect(first.streamed.map((result) => result.data)).toEqual([{ fed: "later for alice" }]);
     expect(written.map(({ to, result }) => [to, result])).toEqual([["second", first.streamed[0]]]);
     expect(outcomes).toEqual(["executed", "shared"]);
-    for (const { stream, done } of [first, second]) {
-      stream.end();
-      await done;
-    }
+    for (const subscriber of [first, second]) await subscriber.end();
   });
 
   it("goes through the stream when the transport could not write", async () => {
@@ -270,8 +266,7 @@ describe("shared subscription executions", () => {
     alice.stream.push("episode", { text: "changed" });
     await settle();
     expect(alice.streamed.map((result) => result.data)).toEqual([{ fed: "changed for alice" }]);
-    alice.stream.end();
-    await alice.done;
+    await alice.end();
   });
 });
 

@@ -14,6 +14,7 @@ import {
   startCrashRig,
 } from "../support/crash.ts";
 import { createTestDatabase } from "../support/database.ts";
+import { waitUntil } from "../support/wait.ts";
 
 let database: Awaited<ReturnType<typeof createTestDatabase>>;
 let rig: CrashRig;
@@ -88,10 +89,16 @@ it("two Podflows on one database: the living one takes over the killed one's job
   rig.standIn.delayNext({ method: "POST", path: "/tasks", after: 2, delayMs: 120_000 });
   const uuid = await rig.uploadEpisode((instances[0] as PodflowInstance).url);
   await rig.standIn.waitForRequests({ method: "POST", path: "/tasks" }, 3);
-  // Whichever worker took the job logged its tasks.
-  const holder = instances.find((instance) =>
-    instance.lines.some((line) => line.msg === "task created" && line.episodeId === uuid),
-  ) as PodflowInstance;
+  // Whichever worker took the job logged its tasks. Its log comes through its stdout, which
+  // can trail the stand-in's third request when the machine is busy: wait for the line.
+  const loggedTasks = (instance: PodflowInstance) =>
+    instance.lines.some((line) => line.msg === "task created" && line.episodeId === uuid);
+  const holder = (await waitUntil(
+    async () => instances.find(loggedTasks),
+    (found) => found !== undefined,
+    "the worker that took the job to log its tasks",
+    10_000,
+  )) as PodflowInstance;
   const survivor = instances.find((instance) => instance !== holder) as PodflowInstance;
   expect(holder).toBeTruthy();
 

@@ -420,8 +420,11 @@ const LATEST_TASKS_JSON = `(select coalesce(array_to_json(array_agg(array[
         from processing_tasks p where p.episode_id = e.id
         order by p.type, p.attempt desc) t) as "latestTasks"`;
 
-/** One task of LATEST_TASKS_JSON, in its order: every value as text. */
-type TaskViewTuple = [
+/**
+ * One task of LATEST_TASKS_JSON, in its order: every value as text. A task's announcement
+ * carries its row in the same form (see the task_states migration).
+ */
+export type TaskViewTuple = [
   id: string,
   type: TaskType,
   status: TaskStatus,
@@ -434,7 +437,7 @@ type TaskViewTuple = [
   updatedAt: string,
 ];
 
-function taskViewOfTuple(tuple: TaskViewTuple): TaskView {
+export function taskViewOfTuple(tuple: TaskViewTuple): TaskView {
   const [id, type, status, progress, errorMessage, outputUrl, engineTaskId, attempt, updatedAt] =
     tuple;
   return {
@@ -462,6 +465,26 @@ function taskView(row: TaskViewRow): TaskView {
     attempt: row.attempt,
     updatedAt: new Date(row.updated_at),
   };
+}
+
+/**
+ * The episode with `task` as the latest attempt of its type, as loading it again would show it
+ * (a new object; the given one is left as it is), or null when `task` is an earlier attempt than
+ * the one shown, which changes nothing a subscriber sees.
+ */
+export function withLatestTask(
+  update: { episode: EpisodeView; tasks: readonly TaskView[] },
+  task: TaskView,
+): { episode: EpisodeView; tasks: TaskView[] } | null {
+  const shown = update.tasks.find((candidate) => candidate.type === task.type);
+  if (shown && shown.attempt > task.attempt) return null;
+  const others = update.tasks.filter((candidate) => candidate !== shown);
+  const tasks = sortTasks([...others, task], (view) => view);
+  const episode = Object.setPrototypeOf(
+    { ...update.episode, latestTasks: tasks },
+    Object.getPrototypeOf(update.episode),
+  ) as EpisodeView;
+  return { episode, tasks };
 }
 
 /** In TASK_TYPES order, as every list of an episode's tasks is. */

@@ -2,14 +2,20 @@ import pg from "pg";
 import type { Logger } from "pino";
 
 /**
- * A committed change of an episode or of one of its tasks, as announced to subscribers: ids
- * only (NOTIFY payloads must stay under 8000 bytes); each instance loads what its subscribers
- * need. Triggers on `episodes` and `processing_tasks` send it (see the lifecycle migration).
+ * A committed change of an episode or of one of its tasks, as announced to subscribers. Triggers
+ * on `episodes` and `processing_tasks` send it (see the lifecycle and task_states migrations).
+ * An episode's change has ids only (NOTIFY payloads must stay under 8000 bytes, and an episode's
+ * row need not fit): each instance loads what its subscribers need. A task's change also carries
+ * the task's row and the transaction's id, which the feed may use instead of reading it back.
  */
 export interface EpisodeChange {
   episodeId: string;
   /** The episode's owner: who may see the change. */
   userId: string;
+  /** A task's change: the id of the transaction that committed it (xid8, as text). */
+  txid?: string;
+  /** A task's change: its row, as episodes.ts's TaskViewTuple (unchecked here). */
+  task?: unknown;
 }
 
 /** Who hears the changes an instance receives: its episode feed (see episode-feed/). */
@@ -214,7 +220,7 @@ function parseChange(payload: string | undefined): EpisodeChange | null {
   try {
     const value = JSON.parse(payload ?? "") as Partial<EpisodeChange>;
     if (typeof value.episodeId !== "string" || typeof value.userId !== "string") return null;
-    return { episodeId: value.episodeId, userId: value.userId };
+    return { episodeId: value.episodeId, userId: value.userId, txid: value.txid, task: value.task };
   } catch {
     return null;
   }

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import pg from "pg";
 import pino from "pino";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type Orm, openOrm } from "../../src/database/orm.ts";
@@ -11,10 +12,16 @@ import {
 import {
   createEpisodeFeed,
   type EpisodeFeed,
+  type EpisodeUpdate,
   type Subscriber,
   type TaskUpdate,
 } from "../../src/services/episode-feed/index.ts";
-import type { ChangeListener, PubSub } from "../../src/services/pubsub.ts";
+import {
+  CHANGES_CHANNEL,
+  type ChangeListener,
+  type EpisodeChange,
+  type PubSub,
+} from "../../src/services/pubsub.ts";
 import { createTestDatabase } from "../support/database.ts";
 import { changeTask, insertProcessingEpisode } from "../support/episode-changes.ts";
 
@@ -180,5 +187,206 @@ describe("token checks", () => {
     expect((await revokedStream.next()).done).toBe(true);
     // The same sweep kept the other one.
     expect(feed.size).toBe(1);
+  });
+});
+
+describe("announced task states", () => {
+  /** The database's own announcements, held until the test hands them to the feed. */
+  let announced: { take(count: number): Promise<EpisodeChange[]>; close(): Promise<void> } | null =
+    null;
+  const reads: string[] = [];
+  let readingOrm: Orm;
+
+  beforeAll(async () => {
+    readingOrm = await openOrm(database.url, logger, {
+      onQuery: (sql) => {
+        if (sql.includes("pg_current_snapshot")) reads.push(sql);
+      },
+    });
+  });
+  afterEach(async () => {
+    await announced?.close();
+    announced = null;
+  });
+  afterAll(async () => {
+    await readingOrm?.close();
+  });
+
+  async function listenToDatabase() {
+    const client = new pg.Client({ connectionString: database.url });
+    await client.connect();
+    const heard: EpisodeChange[] = [];
+    client.on("notification", (message) => heard.push(JSON.parse(message.payload ?? "")));
+    await client.query(`listen ${CHANGES_CHANNEL}`);
+    announced = {
+      async take(count) {
+        await expect.poll(() => heard.length, { timeout: 10_000, interval: 5 }).toBe(count);
+        return heard.splice(0, count);
+      },
+      close: () => client.end(),
+    };
+    return announced;
+  }
+
+  async function startReadingFeed(): Promise<EpisodeFeed> {
+    feed = createEpisodeFeed({ orm: readingOrm, pubsub: handDriven, logger });
+    await feed.start();
+    return feed;
+  }
+
+  async function nextState(stream: AsyncIterableIterator<EpisodeUpdate>): Promise<EpisodeUpdate> {
+    const result = await stream.next();
+    if (result.done) throw new Error("the stream ended");
+    return result.value;
+  }
+
+  /** What a subscriber starting now is sent first: the episode as a read gives it. */
+  async function readNow(episodeId: string): Promise<EpisodeUpdate> {
+    const stream = feed.followEpisode(alice, episodeId);
+    const state = await nextState(stream);
+    await stream.return?.();
+    return state;
+  }
+
+  const sql = (text: string, values: unknown[]) => orm.em.fork().execute(text, values);
+
+  it("applies a change its announcement carried without reading, giving what a read gives", async () => {
+    await startReadingFeed();
+    const episode = await insertProcessingEpisode(deps(), alice.userId);
+    const stream = feed.followEpisode(alice, episode.id);
+    await nextState(stream);
+    const heard = await listenToDatabase();
+    const { AUDIO_EXTRACTION: audio, CHAPTER_DETECTION: chapters } = episode.tasks;
+
+    const changes: Array<() => Promise<unknown>> = [
+      () => changeTask(deps(), episode, audio.id, { status: "PROCESSING", progress: 10 }),
+      () =>
+        changeTask(deps(), episode, chapters.id, { status: "FAILED", errorMessage: "No speech" }),
+      // A retry's new attempt replaces the failed one.
+      () =>
+        sql(
+          `insert into processing_tasks (id, episode_id, type, attempt, round, engine_task_id, status, created_at, updated_at)
+           values (?, ?, 'CHAPTER_DETECTION', 2, 2, ?, 'PENDING', now(), now())`,
+          [randomUUID(), episode.id, `task_${randomUUID()}`],
+        ),
+      // A change of the failed attempt shows nowhere: the newer one is the episode's.
+      () =>
+        sql("update processing_tasks set error_message = 'Still no speech' where id = ?", [
+          chapters.id,
+        ]),
+      () =>
+        sql(
+          `update processing_tasks set status = 'COMPLETED', progress = 100,
+             output_url = 'https://media.test/audio.mp3', updated_at = clock_timestamp() where id = ?`,
+          [audio.id],
+        ),
+    ];
+    for (const change of changes) {
+      await change();
+      const [announcement] = await heard.take(1);
+      expect(announcement).toMatchObject({ txid: expect.any(String), task: expect.any(Array) });
+      reads.length = 0;
+      listener.change(announcement as EpisodeChange);
+      const carried = await nextState(stream);
+      expect(reads).toEqual([]);
+      expect(carried).toStrictEqual(await readNow(episode.id));
+    }
+    const last = await readNow(episode.id);
+    expect(last.tasks.map((task) => [task.type, task.status, task.attempt])).toEqual([
+      ["AUDIO_EXTRACTION", "COMPLETED", 1],
+      ["VIDEO_TRANSCODE", "PENDING", 1],
+      ["TRANSCRIPT_GENERATION", "PENDING", 1],
+      ["CHAPTER_DETECTION", "PENDING", 2],
+    ]);
+  });
+
+  it("reads the episode when a task is too large to carry, or the episode itself changed", async () => {
+    await startReadingFeed();
+    const episode = await insertProcessingEpisode(deps(), alice.userId);
+    const stream = feed.followEpisode(alice, episode.id);
+    await nextState(stream);
+    const heard = await listenToDatabase();
+
+    const longError = "x".repeat(9_000);
+    await changeTask(deps(), episode, episode.tasks.VIDEO_TRANSCODE.id, {
+      status: "FAILED",
+      errorMessage: longError,
+    });
+    const [tooLarge] = await heard.take(1);
+    expect(tooLarge).toEqual({ episodeId: episode.id, userId: alice.userId });
+    reads.length = 0;
+    listener.change(tooLarge as EpisodeChange);
+    const read = await nextState(stream);
+    expect(reads).toHaveLength(1);
+    expect(read.tasks.find((task) => task.type === "VIDEO_TRANSCODE")?.errorMessage).toBe(
+      longError,
+    );
+
+    // An episode's change and a task's, in one transaction: the episode is read.
+    await orm.em.fork().transactional(async (em) => {
+      await em.execute("update episodes set title = 'Renamed' where id = ?", [episode.id]);
+      await em.execute("update processing_tasks set progress = 5 where id = ?", [
+        episode.tasks.AUDIO_EXTRACTION.id,
+      ]);
+    });
+    reads.length = 0;
+    for (const announcement of await heard.take(2)) listener.change(announcement);
+    const both = await nextState(stream);
+    expect(reads).toHaveLength(1);
+    expect(both.episode.title).toBe("Renamed");
+    expect(both.tasks[0]?.progress).toBe(5);
+  });
+
+  it("skips a carried change that the state it was read with already holds", async () => {
+    await startReadingFeed();
+    const episode = await insertProcessingEpisode(deps(), alice.userId);
+    const audio = episode.tasks.AUDIO_EXTRACTION.id;
+    const early = feed.followEpisode(alice, episode.id);
+    await nextState(early);
+    const heard = await listenToDatabase();
+
+    // Two commits, announced only after a read that holds both (the second subscriber's first
+    // state): as if their notifications were still on their way while it loaded.
+    await changeTask(deps(), episode, audio, { progress: 10 });
+    await changeTask(deps(), episode, audio, { progress: 20 });
+    const late = feed.followEpisode(alice, episode.id);
+    expect((await nextState(late)).tasks[0]?.progress).toBe(20);
+    reads.length = 0;
+    const progress = [];
+    for (const announcement of await heard.take(2)) {
+      listener.change(announcement);
+      progress.push((await nextState(late)).tasks[0]?.progress);
+    }
+    // Each burst sent the state as it is, never back to 10, and read nothing.
+    expect(progress).toEqual([20, 20]);
+    expect(reads).toEqual([]);
+    await early.return?.();
+  });
+
+  it("reads an episode again once an announcement of it went by while nobody here followed it", async () => {
+    await startReadingFeed();
+    const episode = await insertProcessingEpisode(deps(), alice.userId);
+    const audio = episode.tasks.AUDIO_EXTRACTION.id;
+    const first = feed.followEpisode(alice, episode.id);
+    await nextState(first);
+    const heard = await listenToDatabase();
+    await first.return?.();
+
+    await expect.poll(() => feed.size).toBe(0);
+
+    // Announced while nobody follows it: the state the feed knew is now behind.
+    await changeTask(deps(), episode, audio, { progress: 40 });
+    listener.change((await heard.take(1))[0] as EpisodeChange);
+    // Bursts run one after another: once another episode's first state is here, that one ran.
+    await readNow((await insertProcessingEpisode(deps(), alice.userId)).id);
+    await heard.take(5);
+    // A dashboard starts (it is sent no first state), then another change is announced.
+    const dashboard = feed.followUserEpisodes(alice);
+    await changeTask(deps(), episode, episode.tasks.VIDEO_TRANSCODE.id, { progress: 7 });
+    reads.length = 0;
+    listener.change((await heard.take(1))[0] as EpisodeChange);
+    const state = await nextState(dashboard);
+    expect(reads).toHaveLength(1);
+    expect(state.tasks.map((task) => task.progress)).toEqual([40, 7, null, null]);
   });
 });

@@ -337,7 +337,22 @@ describe("rolled-back changes", () => {
       // In commit order: had the rollback been announced, it would have come first.
       await heard;
       expect(payloads.map((payload) => JSON.parse(payload))).toEqual([
-        { episodeId: episode.id, userId: alice.userId },
+        {
+          episodeId: episode.id,
+          userId: alice.userId,
+          txid: expect.stringMatching(/^\d+$/),
+          task: [
+            video,
+            "VIDEO_TRANSCODE",
+            "PENDING",
+            "5",
+            null,
+            null,
+            expect.any(String),
+            "1",
+            expect.stringMatching(/^\d+$/),
+          ],
+        },
       ]);
     } finally {
       await listener.end();
@@ -391,8 +406,8 @@ describe("access", () => {
 });
 
 describe("loading", () => {
-  it("loads a burst with the same few queries whether 1 or 30 subscribers follow the episode", async () => {
-    const queriesFor = async (subscribers: number) => {
+  it("reads once per burst whether 1 or 30 subscribers follow the episode, and nothing for a change its announcement carried", async () => {
+    const statementsOnB = async (subscribers: number) => {
       const episode = await insertProcessingEpisode(a.deps, alice.userId);
       const streams = await Promise.all(
         Array.from({ length: subscribers }, (_, index) =>
@@ -407,15 +422,26 @@ describe("loading", () => {
       );
       await Promise.all(streams.map((stream) => stream.waitForCount(1)));
       sqlOnB.length = 0;
-      await changeTask(a.deps, episode, episode.tasks.AUDIO_EXTRACTION.id, { progress: 50 });
+      // An episode's change is announced by ids: B reads the episode.
+      await changeEpisode(a.deps, episode, { title: "Renamed" });
       await Promise.all(streams.map((stream) => stream.waitForCount(2)));
-      return sqlOnB.length;
+      const episodeChange = sqlOnB.length;
+      // A task's change carries the task: B applies it to the state it read, and reads nothing.
+      await changeTask(a.deps, episode, episode.tasks.AUDIO_EXTRACTION.id, { progress: 50 });
+      await Promise.all(streams.map((stream) => stream.waitForCount(3)));
+      for (const stream of streams) {
+        const [, renamed, progressed] = stream.data.map((data) => data.episodeUpdated);
+        expect(renamed?.title).toBe("Renamed");
+        expect(progressed?.title).toBe("Renamed");
+        expect(taskProgress(progressed as EpisodeView, episode.tasks.AUDIO_EXTRACTION.id)).toBe(50);
+      }
+      return { episodeChange, taskChange: sqlOnB.length - episodeChange };
     };
-    const one = await queriesFor(1);
-    const many = await queriesFor(30);
-    expect(many).toBe(one);
+    const one = await statementsOnB(1);
+    const many = await statementsOnB(30);
+    expect(many).toEqual(one);
     // The episodes with their tasks, and the subscribers' tokens: one statement, which the
     // query log sees though it bypasses the ORM (a prepared statement on its pool).
-    expect(one).toBe(1);
+    expect(one).toEqual({ episodeChange: 1, taskChange: 0 });
   });
 });

@@ -96,6 +96,50 @@ describe("BurstScheduler", () => {
     await scheduler.stop();
   });
 
+  it("keeps the task changes announcements carried, in order, until one carries none; a retry reads", async () => {
+    const held = heldBursts();
+    const scheduler = new BurstScheduler((burst) => held.deliver(burst), logger);
+    const change = (txid: number, progress: number) => ({
+      txid,
+      task: {
+        id: "t1",
+        type: "AUDIO_EXTRACTION" as const,
+        status: "PROCESSING" as const,
+        progress,
+        errorMessage: null,
+        outputUrl: null,
+        engineTaskId: "task_1",
+        attempt: 1,
+        updatedAt: new Date(0),
+      },
+    });
+    scheduler.changed("e1", "u1", change(10, 1));
+    await held.started(1);
+    scheduler.changed("e1", "u1", change(11, 2));
+    scheduler.changed("e2", "u1", change(12, 3));
+    scheduler.changed("e1", "u1", change(13, 4));
+    scheduler.changed("e2", "u1");
+    scheduler.changed("e2", "u1", change(14, 5));
+    held.release(0);
+    await held.started(2);
+    const txids = (burst: Burst | undefined, id: string) =>
+      burst?.changed.get(id)?.tasks?.map((task) => task.txid) ?? null;
+    expect(txids(held.bursts[0], "e1")).toEqual([10]);
+    expect(txids(held.bursts[1], "e1")).toEqual([11, 13]);
+    // e2's episode changed (an announcement by ids): it is read, whatever came after.
+    expect(txids(held.bursts[1], "e2")).toBeNull();
+
+    // A burst that failed is run again reading its episodes.
+    scheduler.changed("e3", "u1", change(15, 6));
+    held.release(1, new Error("the database is away"));
+    await held.started(3);
+    expect(changedIds(held.bursts[2])).toEqual(["e3", "e1", "e2"]);
+    expect(txids(held.bursts[2], "e1")).toBeNull();
+    expect(txids(held.bursts[2], "e3")).toEqual([15]);
+    held.release(2);
+    await scheduler.stop();
+  });
+
   it("runs nothing once stopped, and stop waits for the running burst", async () => {
     const held = heldBursts();
     const scheduler = new BurstScheduler((burst) => held.deliver(burst), logger);

@@ -18,6 +18,7 @@ import {
   type TasksFollower,
   userTopic,
 } from "./followers.ts";
+import type { TaskChange } from "./known-states.ts";
 import type { BurstLoad, BurstLoadRequest } from "./loader.ts";
 import type { Burst } from "./scheduler.ts";
 import { tokenHashesOf } from "./token-watch.ts";
@@ -26,33 +27,64 @@ import type { EpisodeUpdate, TaskUpdate } from "./types.ts";
 export interface BurstPlan {
   /** The followers the burst may deliver to (or whose token it checks). */
   recipients: Set<Follower>;
-  load: BurstLoadRequest;
+  /** The episodes it delivers, in order (a resync may find more, delivered after these). */
+  episodeIds: string[];
+  /** What it must read; null when the announcements carried all it delivers. */
+  load: BurstLoadRequest | null;
+  /** The episodes whose state is their known one with these changes (see known-states.ts). */
+  carried: Map<string, TaskChange[]>;
+  /** Episodes announced that nobody here follows: their known state no longer holds. */
+  unfollowed: string[];
 }
 
-/** `resyncMarginMs`: slack on a resync's "changed since", for the clocks of many instances. */
+/**
+ * `resyncMarginMs`: slack on a resync's "changed since", for the clocks of many instances.
+ * `isKnown`: whether the feed knows an episode's state, so its carried changes can be applied.
+ */
 export function planBurst(
   burst: Burst,
   followers: FollowerRegistry,
   resyncMarginMs: number,
+  isKnown: (episodeId: string) => boolean,
 ): BurstPlan {
   const episodeIds = new Set<string>();
+  const toRead = new Set<string>();
+  const carried = new Map<string, TaskChange[]>();
+  const unfollowed: string[] = [];
   const recipients = new Set<Follower>(burst.primes);
-  for (const [episodeId, userId] of burst.changed) {
+  for (const [episodeId, { userId, tasks }] of burst.changed) {
+    let followed = false;
     for (const topic of [episodeTopic(episodeId), userTopic(userId)]) {
       const concerned = followers.of(topic, burst.number);
       if (concerned.length === 0) continue;
-      episodeIds.add(episodeId);
+      followed = true;
       for (const follower of concerned) recipients.add(follower);
+    }
+    if (!followed) {
+      unfollowed.push(episodeId);
+      continue;
+    }
+    episodeIds.add(episodeId);
+    if (tasks !== null && burst.resyncSince === null && isKnown(episodeId)) {
+      carried.set(episodeId, tasks);
+    } else {
+      toRead.add(episodeId);
     }
   }
   for (const follower of burst.primes) {
-    if (follower.kind !== "user") episodeIds.add(follower.episodeId);
+    if (follower.kind === "user") continue;
+    // A first state is read (what was carried meanwhile is in it).
+    episodeIds.add(follower.episodeId);
+    toRead.add(follower.episodeId);
+    carried.delete(follower.episodeId);
   }
   let resync: BurstLoadRequest["resync"] = null;
   if (burst.resyncSince) {
     for (const follower of followers.all(burst.number)) {
       recipients.add(follower);
-      if (follower.kind !== "user") episodeIds.add(follower.episodeId);
+      if (follower.kind === "user") continue;
+      episodeIds.add(follower.episodeId);
+      toRead.add(follower.episodeId);
     }
     resync = {
       userIds: followers.usersFollowed(burst.number),
@@ -62,11 +94,34 @@ export function planBurst(
   if (burst.sweepTokens) {
     for (const follower of followers.all()) recipients.add(follower);
   }
-  return { recipients, load: { episodeIds, resync, tokenHashes: tokenHashesOf(recipients) } };
+  // A burst that reads checks every recipient's token with it; one that only delivers carried
+  // changes reads nothing (a revocation is announced like a change, and ends its subscriptions
+  // as soon as it is heard).
+  const reads = toRead.size > 0 || resync !== null || burst.sweepTokens;
+  return {
+    recipients,
+    episodeIds: [...episodeIds],
+    load: reads
+      ? {
+          episodeIds: [...episodeIds].filter((id) => toRead.has(id)),
+          resync,
+          tokenHashes: tokenHashesOf(recipients),
+        }
+      : null,
+    carried,
+    unfollowed,
+  };
 }
 
-/** Sends what the burst loaded to the followers still open (revoked ones have ended by now). */
-export function deliverBurst(burst: Burst, followers: FollowerRegistry, loaded: BurstLoad): void {
+/**
+ * Sends the burst's episodes (loaded or carried) to the followers still open (revoked ones have
+ * ended by now). An episode looked for but not among `updates` is gone.
+ */
+export function deliverBurst(
+  burst: Burst,
+  followers: FollowerRegistry,
+  loaded: Pick<BurstLoad, "episodeIds" | "updates" | "recentlyChanged">,
+): void {
   // One update object per task and burst, handed to each of its followers: subscribers given
   // the same object share one GraphQL execution of it (src/schema/shared-executions.ts).
   const taskUpdates = new Map<TaskView, TaskUpdate>();

@@ -3,6 +3,8 @@
  * only wires the parts together, each readable alone:
  * - scheduler.ts: changes and other work gathered into bursts, run one at a time, in order;
  * - loader.ts: what a burst reads from the database (episodes, tasks, tokens) in one round;
+ * - known-states.ts: the states it knows, to which changes announced in full are applied
+ *   without reading;
  * - followers.ts / delivery.ts: the three kinds of follower, and what each is sent;
  * - token-watch.ts: ending the subscriptions of revoked tokens.
  */
@@ -12,6 +14,7 @@ import { FeedSubscription } from "../feed-subscription.ts";
 import type { ChangeListener, PubSub } from "../pubsub.ts";
 import { deliverBurst, planBurst } from "./delivery.ts";
 import { type Follower, FollowerRegistry } from "./followers.ts";
+import { KnownStates, taskChangeOf } from "./known-states.ts";
 import { loadBurst } from "./loader.ts";
 import { type Burst, BurstScheduler } from "./scheduler.ts";
 import { TokenWatch } from "./token-watch.ts";
@@ -44,16 +47,39 @@ export function createEpisodeFeed(
   const resyncMarginMs = options.resyncMarginMs ?? DEFAULT_RESYNC_MARGIN_MS;
 
   const followers = new FollowerRegistry();
+  const known = new KnownStates();
   const tokenWatch = new TokenWatch(followers, logger);
   const scheduler = new BurstScheduler(runBurst, logger);
   let stopped = false;
 
   async function runBurst(burst: Burst): Promise<void> {
-    const plan = planBurst(burst, followers, resyncMarginMs);
-    const loaded = await loadBurst(orm, plan.load);
+    // After a resync, announcements may have been missed: no known state can be trusted.
+    if (burst.resyncSince) known.clear();
+    const plan = planBurst(burst, followers, resyncMarginMs, (id) => known.has(id));
+    for (const episodeId of plan.unfollowed) known.forget(episodeId);
+    const updates = new Map<string, EpisodeUpdate>();
+    for (const [episodeId, changes] of plan.carried) {
+      const update = known.advance(episodeId, changes);
+      if (update) updates.set(episodeId, update);
+    }
+    let episodeIds = plan.episodeIds;
+    let recentlyChanged = new Set<string>();
+    if (plan.load) {
+      const loaded = await loadBurst(orm, plan.load);
+      if (stopped) return;
+      tokenWatch.endRevoked(plan.recipients, loaded.activeTokens);
+      for (const episodeId of loaded.episodeIds) {
+        const update = loaded.updates.get(episodeId);
+        if (update && loaded.snapshot) known.loaded(episodeId, update, loaded.snapshot);
+        else known.forget(episodeId);
+        if (update) updates.set(episodeId, update);
+      }
+      // A resync's finds come after the episodes the burst heard of.
+      episodeIds = [...new Set([...episodeIds, ...loaded.episodeIds])];
+      recentlyChanged = loaded.recentlyChanged;
+    }
     if (stopped) return;
-    tokenWatch.endRevoked(plan.recipients, loaded.activeTokens);
-    deliverBurst(burst, followers, loaded);
+    deliverBurst(burst, followers, { episodeIds, updates, recentlyChanged });
   }
 
   function follow<F extends Follower>(make: (firstBurst: number) => F): F["stream"] {
@@ -68,7 +94,8 @@ export function createEpisodeFeed(
   }
 
   const listener: ChangeListener = {
-    change: (change) => scheduler.changed(change.episodeId, change.userId),
+    change: (change) =>
+      scheduler.changed(change.episodeId, change.userId, taskChangeOf(change.txid, change.task)),
     resync: (since) => scheduler.resync(since),
   };
 

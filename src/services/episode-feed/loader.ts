@@ -14,6 +14,7 @@ import { Episode } from "../../entities/episode.entity.ts";
 import { ProcessingTask } from "../../entities/processing-task.entity.ts";
 import { episodeIdsParam, episodeViewSelect } from "../episodes.ts";
 import { ACTIVE_TOKEN_HASHES_SQL, tokenHashesParam } from "../subscriber-tokens.ts";
+import { parseSnapshot, type Snapshot } from "./known-states.ts";
 import type { EpisodeUpdate } from "./types.ts";
 
 export interface BurstLoadRequest {
@@ -34,6 +35,8 @@ export interface BurstLoad {
   recentlyChanged: Set<string>;
   /** The token hashes asked about that still belong to unrevoked tokens. */
   activeTokens: Set<string>;
+  /** Which transactions the episodes' states hold; null when no episode was read. */
+  snapshot: Snapshot | null;
 }
 
 export async function loadBurst(orm: Orm, request: BurstLoadRequest): Promise<BurstLoad> {
@@ -46,17 +49,18 @@ export async function loadBurst(orm: Orm, request: BurstLoadRequest): Promise<Bu
   }
 
   const ids = [...episodeIds];
-  const { updates, activeTokens } = await loadEpisodesAndTokens(
+  const { updates, activeTokens, snapshot } = await loadEpisodesAndTokens(
     orm.em.fork(),
     ids,
     request.tokenHashes,
   );
-  return { episodeIds: ids, updates, recentlyChanged, activeTokens };
+  return { episodeIds: ids, updates, recentlyChanged, activeTokens, snapshot };
 }
 
 /**
  * The episodes (with their latest tasks) and which of the token hashes are unrevoked, in one
- * statement: one row per episode found, or one row with no episode, each saying the tokens.
+ * statement: one row per episode found, or one row with no episode, each saying the tokens and
+ * the statement's snapshot (which transactions the states hold: see known-states.ts).
  * Every burst of every instance runs this same statement, so it is a named prepared statement
  * on the ORM's pool (pg prepares it once per connection): PostgreSQL neither parses nor plans
  * it again, and the ORM's query formatting (the values spliced into the text) is skipped. The
@@ -66,30 +70,39 @@ async function loadEpisodesAndTokens(
   em: EntityManager,
   episodeIds: readonly string[],
   tokenHashes: Iterable<string>,
-): Promise<{ updates: Map<string, EpisodeUpdate>; activeTokens: Set<string> }> {
+): Promise<Pick<BurstLoad, "updates" | "activeTokens" | "snapshot">> {
   const ids = episodeIdsParam(episodeIds);
   const hashes = tokenHashesParam(tokenHashes);
   // Nobody here follows what changed: nothing to read.
-  if (ids === null && hashes === "{}") return { updates: new Map(), activeTokens: new Set() };
+  if (ids === null && hashes === "{}") {
+    return { updates: new Map(), activeTokens: new Set(), snapshot: null };
+  }
   const select = episodeViewSelect(em);
   const pool = await (em.getConnection() as PostgreSqlConnection).getNativeClient();
   const text = `with active as (${ACTIVE_TOKEN_HASHES_SQL})
-     select active.hashes as active_tokens, ${select.columns}
+     select active.hashes as active_tokens, pg_current_snapshot()::text as snapshot,
+       ${select.columns}
      from active left join episodes e on e.id = any(cast($2 as uuid[]))`;
   // Past the ORM, but still in its query log (LOG_LEVEL=trace, and onSqlQuery in tests).
   em.config.getLogger().logQuery({ query: text, level: "info" });
-  const { rows } = await pool.query<Record<string, unknown> & { active_tokens: string[] }>({
+  const { rows } = await pool.query<
+    Record<string, unknown> & { active_tokens: string[]; snapshot: string }
+  >({
     name: LOAD_STATEMENT,
     text,
     values: [hashes, ids ?? "{}"],
   });
   const updates = new Map<string, EpisodeUpdate>();
-  for (const { active_tokens: _, ...row } of rows) {
+  for (const { active_tokens: _, snapshot: __, ...row } of rows) {
     if (row.id == null) continue;
     const update = select.view(row);
     updates.set(update.episode.id, update);
   }
-  return { updates, activeTokens: new Set(rows[0]?.active_tokens ?? []) };
+  return {
+    updates,
+    activeTokens: new Set(rows[0]?.active_tokens ?? []),
+    snapshot: parseSnapshot(rows[0]?.snapshot),
+  };
 }
 
 /** The burst load's prepared statement (one text per process: the columns are the ORM's). */

@@ -12,11 +12,23 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
 import { runInRequest } from "../../request-context.ts";
 import type { Follower } from "./followers.ts";
+import type { TaskChange } from "./known-states.ts";
+
+/** What a burst heard of one episode. */
+export interface EpisodeChanges {
+  /** The episode's owner. */
+  userId: string;
+  /**
+   * The task changes its announcements carried, in the order heard; null once one carried
+   * nothing to apply (an episode's change, or a task too large to carry): the episode is read.
+   */
+  tasks: TaskChange[] | null;
+}
 
 export interface Burst {
   number: number;
-  /** Changed episode → its owner, in the order of their latest change. */
-  changed: Map<string, string>;
+  /** Changed episode → what was heard of it, in the order of their latest change. */
+  changed: Map<string, EpisodeChanges>;
   /** Followers waiting for their first state. */
   primes: Set<Follower>;
   /** Set when the listener reconnected: everyone gets the current state of what they follow. */
@@ -46,11 +58,15 @@ export class BurstScheduler {
     return this.#pending.number;
   }
 
-  /** A committed change of the episode (or of one of its tasks). */
-  changed(episodeId: string, userId: string): void {
+  /** A committed change of the episode, or of one of its tasks (`task`, when it carried one). */
+  changed(episodeId: string, userId: string, task: TaskChange | null = null): void {
+    const heard = this.#pending.changed.get(episodeId) ?? { userId, tasks: [] };
+    heard.userId = userId;
+    if (task === null) heard.tasks = null;
+    else heard.tasks?.push(task);
     // Re-inserted, so the burst's order is that of each episode's latest change.
     this.#pending.changed.delete(episodeId);
-    this.#pending.changed.set(episodeId, userId);
+    this.#pending.changed.set(episodeId, heard);
     this.#schedule();
   }
 
@@ -121,11 +137,14 @@ export class BurstScheduler {
     }
   }
 
-  /** A failed burst's work joins the next one (whose loads are fresher still). */
+  /**
+   * A failed burst's work joins the next one (whose loads are fresher still): its episodes are
+   * read, whatever their announcements carried.
+   */
   #putBack(burst: Burst): void {
     const pending = this.#pending;
-    for (const [episodeId, userId] of burst.changed) {
-      if (!pending.changed.has(episodeId)) pending.changed.set(episodeId, userId);
+    for (const [episodeId, { userId }] of burst.changed) {
+      pending.changed.set(episodeId, { userId, tasks: null });
     }
     for (const follower of burst.primes) if (!follower.stream.ended) pending.primes.add(follower);
     pending.resyncSince = earliest(pending.resyncSince, burst.resyncSince);

@@ -4,7 +4,9 @@ import type { Logger } from "pino";
 /**
  * A committed change of an episode or of one of its tasks, as announced to subscribers: ids
  * only (NOTIFY payloads must stay under 8000 bytes); each instance loads what its subscribers
- * need. Triggers on `episodes` and `processing_tasks` send it (see the lifecycle migration).
+ * need. Triggers on `episodes` and `processing_tasks` send it (see the lifecycle migration); a
+ * trigger on `api_tokens` sends revocations on the same channel (see the token revocations
+ * migration), so the two arrive in one commit order.
  */
 export interface EpisodeChange {
   episodeId: string;
@@ -17,6 +19,11 @@ export interface ChangeListener {
   /** A committed change. Changes arrive in commit order, never for a rolled-back transaction. */
   change(change: EpisodeChange): void;
   /**
+   * A token was revoked (or deleted, as when its user is): its hash. Arrives in commit order
+   * with the changes, never for a rolled-back transaction.
+   */
+  revoked(tokenHash: string): void;
+  /**
    * Changes may have been missed (the transport lost its connection and has it back): whatever
    * is followed should be reloaded. Every change committed before `since` was delivered.
    */
@@ -25,8 +32,9 @@ export interface ChangeListener {
 
 /**
  * Fan-out of episode changes to every instance, as PostgreSQL announces them: a trigger NOTIFYs
- * each committed row change of an episode or a task, so they arrive after the commit, in commit
- * order, and never for a rollback. This is the only file that listens.
+ * each committed row change of an episode or a task, and each revoked or deleted API token, so
+ * they arrive after the commit, in commit order, and never for a rollback. This is the only file
+ * that listens.
  */
 export interface PubSub {
   /**
@@ -105,15 +113,17 @@ export function createPostgresPubSub(options: PostgresPubSubOptions): PostgresPu
   }
 
   function receive(payload: string | undefined): void {
-    const change = parseChange(payload);
-    if (!change) {
+    const notice = parseNotification(payload);
+    if (!notice) {
       logger.warn({ payload }, "ignoring a malformed episode change notification");
       return;
     }
+    if (!listener) return;
     try {
-      listener?.change(change);
+      dispatchNotification(notice, listener);
     } catch (error) {
-      logger.error({ err: error, episodeId: change.episodeId }, "episode change listener failed");
+      const episodeId = notice.kind === "change" ? notice.change.episodeId : undefined;
+      logger.error({ err: error, kind: notice.kind, episodeId }, "episode change listener failed");
     }
   }
 
@@ -210,12 +220,39 @@ export function createPostgresPubSub(options: PostgresPubSubOptions): PostgresPu
   };
 }
 
-function parseChange(payload: string | undefined): EpisodeChange | null {
+/** What one notification on the changes channel announces. */
+export type Notification =
+  | { kind: "change"; change: EpisodeChange }
+  | { kind: "revoked"; tokenHash: string };
+
+/** A token hash as `api_tokens` stores it: SHA-256, in hex. */
+const TOKEN_HASH = /^[0-9a-f]{64}$/;
+
+/**
+ * The notification a payload carries: `{"episodeId", "userId"}` (a change) or
+ * `{"revokedToken": <token hash>}` (a revocation); null for anything else.
+ */
+export function parseNotification(payload: string | undefined): Notification | null {
+  let value: unknown;
   try {
-    const value = JSON.parse(payload ?? "") as Partial<EpisodeChange>;
-    if (typeof value.episodeId !== "string" || typeof value.userId !== "string") return null;
-    return { episodeId: value.episodeId, userId: value.userId };
+    value = JSON.parse(payload ?? "");
   } catch {
     return null;
   }
+  if (typeof value !== "object" || value === null) return null;
+  const fields = value as Partial<EpisodeChange> & { revokedToken?: unknown };
+  if ("revokedToken" in fields) {
+    const tokenHash = fields.revokedToken;
+    return typeof tokenHash === "string" && TOKEN_HASH.test(tokenHash)
+      ? { kind: "revoked", tokenHash }
+      : null;
+  }
+  if (typeof fields.episodeId !== "string" || typeof fields.userId !== "string") return null;
+  return { kind: "change", change: { episodeId: fields.episodeId, userId: fields.userId } };
+}
+
+/** Hands a notification to the listener's method for it. */
+export function dispatchNotification(notice: Notification, listener: ChangeListener): void {
+  if (notice.kind === "revoked") listener.revoked(notice.tokenHash);
+  else listener.change(notice.change);
 }

@@ -181,4 +181,29 @@ describe("token checks", () => {
     // The same sweep kept the other one.
     expect(feed.size).toBe(1);
   });
+
+  it("an announced revocation ends that token's subscriptions at once, with no read", async () => {
+    const owner = await findUserByEmail(orm.em.fork(), "alice@feed.test");
+    const kept = await issueToken(orm.em.fork(), owner, "kept on announcement");
+    const revoked = await issueToken(orm.em.fork(), owner, "announced");
+    // No sweep within the test; the token is not even revoked in the database: the announcement
+    // alone ends the subscriptions.
+    feed = createEpisodeFeed({ orm, pubsub: handDriven, logger }, { tokenRecheckMs: 3_600_000 });
+    await feed.start();
+    const told: string[] = [];
+    feed.onRevoked((tokenHash) => told.push(tokenHash));
+    feed.followUserEpisodes({ userId: alice.userId, tokenHash: kept.token.tokenHash });
+    const revokedSubscriber = { userId: alice.userId, tokenHash: revoked.token.tokenHash };
+    const dashboard = feed.followUserEpisodes(revokedSubscriber);
+    const episode = await insertProcessingEpisode(deps(), alice.userId);
+    const episodeStream = feed.followEpisode(revokedSubscriber, episode.id);
+    expect((await episodeStream.next()).done).toBe(false);
+    expect(feed.size).toBe(3);
+
+    listener.revoked(revoked.token.tokenHash);
+    expect(feed.size).toBe(1);
+    expect((await dashboard.next()).done).toBe(true);
+    expect((await episodeStream.next()).done).toBe(true);
+    expect(told).toEqual([revoked.token.tokenHash]);
+  });
 });

@@ -10,6 +10,7 @@ import { Migration20261202124212_publishing } from "./Migration20261202124212_pu
 import { Migration20261202125500_producer_limits } from "./Migration20261202125500_producer_limits.ts";
 import { Migration20261202130000_operations } from "./Migration20261202130000_operations.ts";
 import { Migration20261202160000_progress_events } from "./Migration20261202160000_progress_events.ts";
+import { Migration20261203110000_token_revocations } from "./Migration20261203110000_token_revocations.ts";
 
 export const migrations: MigrationObject[] = [
   { name: "Migration20261130061822_initial", class: Migration20261130061822_initial },
@@ -33,5 +34,9 @@ export const migrations: MigrationObject[] = [
   {
     name: "Migration20261202160000_progress_events",
     class: Migration20261202160000_progress_events,
+  },
+  {
+    name: "Migration20261203110000_token_revocations",
+    class: Migration20261203110000_token_revocations,
   },
 ];

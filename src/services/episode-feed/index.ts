@@ -69,6 +69,7 @@ export function createEpisodeFeed(
 
   const listener: ChangeListener = {
     change: (change) => scheduler.changed(change.episodeId, change.userId),
+    revoked: (tokenHash) => tokenWatch.revoke(tokenHash),
     resync: (since) => scheduler.resync(since),
   };
 

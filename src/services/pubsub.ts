@@ -7,6 +7,8 @@ import type { Logger } from "pino";
  * An episode's change has ids only (NOTIFY payloads must stay under 8000 bytes, and an episode's
  * row need not fit): each instance loads what its subscribers need. A task's change also carries
  * the task's row and the transaction's id, which the feed may use instead of reading it back.
+ * A trigger on `api_tokens` sends revocations on the same channel (see the token revocations
+ * migration), so changes and revocations arrive in one commit order.
  */
 export interface EpisodeChange {
   episodeId: string;
@@ -23,6 +25,11 @@ export interface ChangeListener {
   /** A committed change. Changes arrive in commit order, never for a rolled-back transaction. */
   change(change: EpisodeChange): void;
   /**
+   * A token was revoked (or deleted, as when its user is): its hash. Arrives in commit order
+   * with the changes, never for a rolled-back transaction.
+   */
+  revoked(tokenHash: string): void;
+  /**
    * Changes may have been missed (the transport lost its connection and has it back): whatever
    * is followed should be reloaded. Every change committed before `since` was delivered.
    */
@@ -31,8 +38,9 @@ export interface ChangeListener {
 
 /**
  * Fan-out of episode changes to every instance, as PostgreSQL announces them: a trigger NOTIFYs
- * each committed row change of an episode or a task, so they arrive after the commit, in commit
- * order, and never for a rollback. This is the only file that listens.
+ * each committed row change of an episode or a task, and each revoked or deleted API token, so
+ * they arrive after the commit, in commit order, and never for a rollback. This is the only file
+ * that listens.
  */
 export interface PubSub {
   /**
@@ -111,15 +119,17 @@ export function createPostgresPubSub(options: PostgresPubSubOptions): PostgresPu
   }
 
   function receive(payload: string | undefined): void {
-    const change = parseChange(payload);
-    if (!change) {
+    const notice = parseNotification(payload);
+    if (!notice) {
       logger.warn({ payload }, "ignoring a malformed episode change notification");
       return;
     }
+    if (!listener) return;
     try {
-      listener?.change(change);
+      dispatchNotification(notice, listener);
     } catch (error) {
-      logger.error({ err: error, episodeId: change.episodeId }, "episode change listener failed");
+      const episodeId = notice.kind === "change" ? notice.change.episodeId : undefined;
+      logger.error({ err: error, kind: notice.kind, episodeId }, "episode change listener failed");
     }
   }
 
@@ -216,12 +226,40 @@ export function createPostgresPubSub(options: PostgresPubSubOptions): PostgresPu
   };
 }
 
-function parseChange(payload: string | undefined): EpisodeChange | null {
+/** What one notification on the changes channel announces. */
+export type Notification =
+  | { kind: "change"; change: EpisodeChange }
+  | { kind: "revoked"; tokenHash: string };
+
+/** A token hash as `api_tokens` stores it: SHA-256, in hex. */
+const TOKEN_HASH = /^[0-9a-f]{64}$/;
+
+/**
+ * The notification a payload carries: `{"episodeId", "userId"}` (a change) or
+ * `{"revokedToken": <token hash>}` (a revocation); null for anything else.
+ */
+export function parseNotification(payload: string | undefined): Notification | null {
+  let value: unknown;
   try {
-    const value = JSON.parse(payload ?? "") as Partial<EpisodeChange>;
-    if (typeof value.episodeId !== "string" || typeof value.userId !== "string") return null;
-    return { episodeId: value.episodeId, userId: value.userId, txid: value.txid, task: value.task };
+    value = JSON.parse(payload ?? "");
   } catch {
     return null;
   }
+  if (typeof value !== "object" || value === null) return null;
+  const fields = value as Partial<EpisodeChange> & { revokedToken?: unknown };
+  if ("revokedToken" in fields) {
+    const tokenHash = fields.revokedToken;
+    return typeof tokenHash === "string" && TOKEN_HASH.test(tokenHash)
+      ? { kind: "revoked", tokenHash }
+      : null;
+  }
+  if (typeof fields.episodeId !== "string" || typeof fields.userId !== "string") return null;
+  const { episodeId, userId, txid, task } = fields;
+  return { kind: "change", change: { episodeId, userId, txid, task } };
+}
+
+/** Hands a notification to the listener's method for it. */
+export function dispatchNotification(notice: Notification, listener: ChangeListener): void {
+  if (notice.kind === "revoked") listener.revoked(notice.tokenHash);
+  else listener.change(notice.change);
 }

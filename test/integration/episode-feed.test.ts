@@ -188,6 +188,67 @@ describe("token checks", () => {
     // The same sweep kept the other one.
     expect(feed.size).toBe(1);
   });
+
+  it("an announced revocation ends that token's subscriptions at once, with no read", async () => {
+    const owner = await findUserByEmail(orm.em.fork(), "alice@feed.test");
+    const kept = await issueToken(orm.em.fork(), owner, "kept on announcement");
+    const revoked = await issueToken(orm.em.fork(), owner, "announced");
+    // No sweep within the test; the token is not even revoked in the database: the announcement
+    // alone ends the subscriptions.
+    feed = createEpisodeFeed({ orm, pubsub: handDriven, logger }, { tokenRecheckMs: 3_600_000 });
+    await feed.start();
+    const told: string[] = [];
+    feed.onRevoked((tokenHash) => told.push(tokenHash));
+    feed.followUserEpisodes({ userId: alice.userId, tokenHash: kept.token.tokenHash });
+    const revokedSubscriber = { userId: alice.userId, tokenHash: revoked.token.tokenHash };
+    const dashboard = feed.followUserEpisodes(revokedSubscriber);
+    const episode = await insertProcessingEpisode(deps(), alice.userId);
+    const episodeStream = feed.followEpisode(revokedSubscriber, episode.id);
+    expect((await episodeStream.next()).done).toBe(false);
+    expect(feed.size).toBe(3);
+
+    listener.revoked(revoked.token.tokenHash);
+    expect(feed.size).toBe(1);
+    expect((await dashboard.next()).done).toBe(true);
+    expect((await episodeStream.next()).done).toBe(true);
+    expect(told).toEqual([revoked.token.tokenHash]);
+  });
+
+  it("checks a new dashboard's token in its first burst, so no carried change reaches a token revoked before it joined", async () => {
+    const owner = await findUserByEmail(orm.em.fork(), "alice@feed.test");
+    const revoked = await issueToken(orm.em.fork(), owner, "revoked before joining");
+    feed = createEpisodeFeed({ orm, pubsub: handDriven, logger }, { tokenRecheckMs: 3_600_000 });
+    await feed.start();
+    const episode = await insertProcessingEpisode(deps(), alice.userId);
+    const known = feed.followEpisode(alice, episode.id);
+    await known.next();
+    // Authorised, then revoked and announced (before it joined: it never hears that), then it
+    // joins; a change its announcement carries follows, which reads nothing.
+    await revokeToken(orm.em.fork(), revoked.token.id);
+    const dashboard = feed.followUserEpisodes({
+      userId: alice.userId,
+      tokenHash: revoked.token.tokenHash,
+    });
+    await changeTask(deps(), episode, episode.tasks.AUDIO_EXTRACTION.id, { progress: 3 });
+    listener.change({
+      episodeId: episode.id,
+      userId: alice.userId,
+      txid: String(Number.MAX_SAFE_INTEGER),
+      task: [
+        episode.tasks.AUDIO_EXTRACTION.id,
+        "AUDIO_EXTRACTION",
+        "PENDING",
+        "3",
+        null,
+        null,
+        episode.tasks.AUDIO_EXTRACTION.engineTaskId,
+        "1",
+        "0",
+      ],
+    });
+    expect((await dashboard.next()).done).toBe(true);
+    expect((await known.next()).done).toBe(false);
+  });
 });
 
 describe("announced task states", () => {

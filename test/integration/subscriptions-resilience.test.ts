@@ -219,6 +219,66 @@ describe("a revoked token", () => {
   });
 });
 
+describe("a revocation announced by PostgreSQL", () => {
+  // C re-checks tokens only once an hour, and no episode changes after the revocation: only the
+  // announcement can end these subscriptions within the test.
+  let c: RunningPodflow;
+  beforeAll(async () => {
+    c = await startTestPodflow({
+      databaseUrl: scenario.databaseUrl,
+      env: { PODFLOW_ROLES: "api" },
+      start: { subscriptions: { tokenRecheckMs: 3_600_000 } },
+    });
+  });
+  afterAll(async () => {
+    await c?.stop();
+  });
+
+  const tokenIdOf = async (producer: TestProducer) => {
+    const rows = await scenario
+      .em()
+      .execute("select id from api_tokens where user_id = ?", [producer.userId]);
+    return rows[0]?.id as string;
+  };
+
+  it("ends the token's subscriptions on every instance once it commits, not on a rollback", async () => {
+    const producer = await scenario.producer();
+    const episode = await insertProcessingEpisode(a.deps, producer.userId);
+    const other = await scenario.producer();
+    const ws = await follow(subscribeWs, c, producer, EPISODE_UPDATED, { id: episode.globalId });
+    const sse = await follow(subscribeSse, c, producer, MY_EPISODES_UPDATED);
+    const unaffected = await follow(subscribeSse, c, other, MY_EPISODES_UPDATED);
+    await ws.waitForCount(1);
+    const tokenId = await tokenIdOf(producer);
+
+    // A rolled-back revocation announces nothing: the change committed after it still arrives.
+    await admin.query("begin");
+    await admin.query("update api_tokens set revoked_at = now() where id = $1", [tokenId]);
+    await admin.query("rollback");
+    await changeTask(a.deps, episode, episode.tasks.AUDIO_EXTRACTION.id, { progress: 5 });
+    await sse.waitForCount(1);
+    await ws.waitForCount(2);
+
+    await revokeToken(scenario.em(), tokenId);
+    expect((await ws.waitForEnd(5_000)).closeCode).toBe(4401);
+    expect((await sse.waitForEnd(5_000)).completed).toBe(true);
+    expect(unaffected.end).toBeNull();
+  });
+
+  it("ends a deleted user's subscriptions (their tokens go with them)", async () => {
+    const producer = await scenario.producer();
+    const other = await scenario.producer();
+    const ws = await follow(subscribeWs, c, producer, MY_EPISODES_UPDATED);
+    const sse = await follow(subscribeSse, c, producer, MY_EPISODES_UPDATED);
+    const unaffected = await follow(subscribeWs, c, other, MY_EPISODES_UPDATED);
+
+    await admin.query("delete from users where id = $1", [producer.userId]);
+    expect((await ws.waitForEnd(5_000)).closeCode).toBe(4401);
+    expect((await sse.waitForEnd(5_000)).completed).toBe(true);
+    expect(unaffected.end).toBeNull();
+  });
+});
+
 describe("stopping an instance", () => {
   it("ends its SSE streams and WebSockets instead of waiting out the grace period", async () => {
     const producer = await scenario.producer();

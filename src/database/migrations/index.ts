@@ -10,6 +10,7 @@ import { Migration20261202124212_publishing } from "./Migration20261202124212_pu
 import { Migration20261202125500_producer_limits } from "./Migration20261202125500_producer_limits.ts";
 import { Migration20261202130000_operations } from "./Migration20261202130000_operations.ts";
 import { Migration20261202160000_progress_events } from "./Migration20261202160000_progress_events.ts";
+import { Migration20261203110000_token_revocations } from "./Migration20261203110000_token_revocations.ts";
 import { Migration20261203120000_task_states } from "./Migration20261203120000_task_states.ts";
 
 export const migrations: MigrationObject[] = [
@@ -34,6 +35,10 @@ export const migrations: MigrationObject[] = [
   {
     name: "Migration20261202160000_progress_events",
     class: Migration20261202160000_progress_events,
+  },
+  {
+    name: "Migration20261203110000_token_revocations",
+    class: Migration20261203110000_token_revocations,
   },
   { name: "Migration20261203120000_task_states", class: Migration20261203120000_task_states },
 ];

@@ -95,9 +95,10 @@ export function planBurst(
     for (const follower of followers.all()) recipients.add(follower);
   }
   // A burst that reads checks every recipient's token with it; one that only delivers carried
-  // changes reads nothing (a revocation is announced like a change, and ends its subscriptions
-  // as soon as it is heard).
-  const reads = toRead.size > 0 || resync !== null || burst.sweepTokens;
+  // changes reads nothing: a revocation is announced like a change and ends its subscriptions
+  // as soon as it is heard, and each new follower's token is checked in its first burst (which
+  // reads), so none can have missed one.
+  const reads = toRead.size > 0 || burst.primes.size > 0 || resync !== null || burst.sweepTokens;
   return {
     recipients,
     episodeIds: [...episodeIds],

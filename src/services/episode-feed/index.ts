@@ -96,6 +96,7 @@ export function createEpisodeFeed(
   const listener: ChangeListener = {
     change: (change) =>
       scheduler.changed(change.episodeId, change.userId, taskChangeOf(change.txid, change.task)),
+    revoked: (tokenHash) => tokenWatch.revoke(tokenHash),
     resync: (since) => scheduler.resync(since),
   };
 
@@ -153,6 +154,9 @@ export function createEpisodeFeed(
           firstBurst,
           stream: new FeedSubscription<EpisodeUpdate>(() => remove(follower)),
         };
+        // No first state, but its token is checked once it hears: a revocation announced
+        // between the subscription's authorisation and now has passed it by.
+        scheduler.prime(follower);
         return follower;
       });
     },

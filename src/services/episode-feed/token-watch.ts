@@ -1,10 +1,13 @@
 /**
  * Ends the subscriptions of revoked tokens. A subscription is authorised once, when it starts,
- * and may stay open for hours: a token revoked meanwhile must not keep it. Each burst checks the
+ * and may stay open for hours: a token revoked meanwhile must not keep it. PostgreSQL announces
+ * each revocation (and each deleted token) on the changes channel, in commit order with the
+ * changes, and `revoke` ends that token's subscriptions at once. Each burst also checks the
  * tokens of the followers it delivers to (with its other loads, so in the same round of
  * queries), so a revoked subscriber gets no further event; and a periodic sweep has every open
- * subscription's token checked, so an idle one ends too. The server hears of each revoked token
- * (`onRevoked`) to close the WebSockets that carried its subscriptions.
+ * subscription's token checked, so an idle one ends too, even if an announcement was missed.
+ * The server hears of each revoked token (`onRevoked`) to close the WebSockets that carried its
+ * subscriptions.
  */
 import type { Logger } from "pino";
 import type { Follower, FollowerRegistry } from "./followers.ts";
@@ -48,6 +51,15 @@ export class TokenWatch {
       const { tokenHash } = follower.subscriber;
       if (tokenHash && !activeTokens.has(tokenHash)) revoked.add(tokenHash);
     }
+    this.#end(revoked);
+  }
+
+  /** Ends every subscription of a token announced revoked (or deleted), then tells the listeners. */
+  revoke(tokenHash: string): void {
+    this.#end(new Set([tokenHash]));
+  }
+
+  #end(revoked: Set<string>): void {
     if (revoked.size === 0) return;
     const ended = new Map<string, number>();
     for (const follower of this.#followers.all()) {

@@ -161,6 +161,7 @@ async function main(): Promise<number> {
         scenarioCleanups = null;
       }
       if (interrupted) return 130;
+      await server.checkpoint();
     }
   } finally {
     await runCleanups.runAll(log);

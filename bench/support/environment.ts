@@ -98,6 +98,11 @@ export interface DatabaseServer {
    * server on Linux only, NaN otherwise.
    */
   cpuMs(): Promise<number>;
+  /**
+   * Writes out what the scenarios so far left dirty (CHECKPOINT), so that the next one does not
+   * pay for it while it measures — and its baseline, measured at another moment, does not.
+   */
+  checkpoint(): Promise<void>;
 }
 
 const COMMIT_SETTINGS = [
@@ -154,6 +159,7 @@ export async function startDatabaseServer(
     kind,
     ...info,
     cpuMs: () => (postmasterPid ? processTreeCpuMs(postmasterPid) : Promise.resolve(Number.NaN)),
+    checkpoint: () => withClient(adminUrl, (client) => client.query("checkpoint")).then(() => {}),
     async createDatabase(label: string) {
       const name = `podflow_bench_${label.replace(/[^a-z0-9]/g, "_")}_${randomBytes(4).toString("hex")}`;
       await withClient(adminUrl, (client) => client.query(`create database ${name}`));

@@ -8,8 +8,10 @@
  * name, variables) and every subscriber with that key is handed the same result, serialised
  * once (sharedPayloadJson). The viewer's user id is part of the key: it is what decides what a
  * resolver may show, so no one is ever handed a result executed for someone else. The update
- * object stands for the state: the feed loads a new one for each change, so a later state never
- * finds an older result. Results live as long as the update object does (a WeakMap).
+ * object stands for the state: the feed makes a new one for each state (read, or with carried
+ * task changes applied), and hands the same one again only for the same state, so a later state
+ * never finds an older result. Results live as long as the update object does (a WeakMap): the
+ * feed's known states keep theirs until the episode is read again, forgotten or evicted.
  *
  * Installed as an envelop plugin, so it applies to graphql-ws and server-sent events alike.
  * Where the transport can write a result itself (`directWriter`: a graphql-ws socket), a shared

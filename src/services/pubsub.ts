@@ -30,6 +30,11 @@ export interface ChangeListener {
    */
   revoked(tokenHash: string): void;
   /**
+   * Transaction `txid` (xid8, as text), which changed tasks, has announced everything it
+   * changed: its task changes may be applied together (see the task_states migration).
+   */
+  transactionEnded(txid: string): void;
+  /**
    * Changes may have been missed (the transport lost its connection and has it back): whatever
    * is followed should be reloaded. Every change committed before `since` was delivered.
    */
@@ -229,14 +234,16 @@ export function createPostgresPubSub(options: PostgresPubSubOptions): PostgresPu
 /** What one notification on the changes channel announces. */
 export type Notification =
   | { kind: "change"; change: EpisodeChange }
-  | { kind: "revoked"; tokenHash: string };
+  | { kind: "revoked"; tokenHash: string }
+  | { kind: "transactionEnded"; txid: string };
 
 /** A token hash as `api_tokens` stores it: SHA-256, in hex. */
 const TOKEN_HASH = /^[0-9a-f]{64}$/;
 
 /**
  * The notification a payload carries: `{"episodeId", "userId"}` (a change) or
- * `{"revokedToken": <token hash>}` (a revocation); null for anything else.
+ * `{"revokedToken": <token hash>}` (a revocation), `{"txEnd": <txid>}` (a transaction that
+ * changed tasks announced all of it); null for anything else.
  */
 export function parseNotification(payload: string | undefined): Notification | null {
   let value: unknown;
@@ -246,7 +253,13 @@ export function parseNotification(payload: string | undefined): Notification | n
     return null;
   }
   if (typeof value !== "object" || value === null) return null;
-  const fields = value as Partial<EpisodeChange> & { revokedToken?: unknown };
+  const fields = value as Partial<EpisodeChange> & { revokedToken?: unknown; txEnd?: unknown };
+  if ("txEnd" in fields) {
+    const txid = fields.txEnd;
+    return typeof txid === "string" && /^\d+$/.test(txid)
+      ? { kind: "transactionEnded", txid }
+      : null;
+  }
   if ("revokedToken" in fields) {
     const tokenHash = fields.revokedToken;
     return typeof tokenHash === "string" && TOKEN_HASH.test(tokenHash)
@@ -261,5 +274,6 @@ export function parseNotification(payload: string | undefined): Notification | n
 /** Hands a notification to the listener's method for it. */
 export function dispatchNotification(notice: Notification, listener: ChangeListener): void {
   if (notice.kind === "revoked") listener.revoked(notice.tokenHash);
+  else if (notice.kind === "transactionEnded") listener.transactionEnded(notice.txid);
   else listener.change(notice.change);
 }

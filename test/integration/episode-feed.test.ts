@@ -19,8 +19,9 @@ import {
 import {
   CHANGES_CHANNEL,
   type ChangeListener,
-  type EpisodeChange,
+  dispatchNotification,
   type PubSub,
+  parseNotification,
 } from "../../src/services/pubsub.ts";
 import { createTestDatabase } from "../support/database.ts";
 import { changeTask, insertProcessingEpisode } from "../support/episode-changes.ts";
@@ -253,8 +254,8 @@ describe("token checks", () => {
 
 describe("announced task states", () => {
   /** The database's own announcements, held until the test hands them to the feed. */
-  let announced: { take(count: number): Promise<EpisodeChange[]>; close(): Promise<void> } | null =
-    null;
+  /** Payloads as the database sent them. */
+  let announced: { take(count: number): Promise<string[]>; close(): Promise<void> } | null = null;
   const reads: string[] = [];
   let readingOrm: Orm;
 
@@ -276,8 +277,8 @@ describe("announced task states", () => {
   async function listenToDatabase() {
     const client = new pg.Client({ connectionString: database.url });
     await client.connect();
-    const heard: EpisodeChange[] = [];
-    client.on("notification", (message) => heard.push(JSON.parse(message.payload ?? "")));
+    const heard: string[] = [];
+    client.on("notification", (message) => heard.push(message.payload ?? ""));
     await client.query(`listen ${CHANGES_CHANNEL}`);
     announced = {
       async take(count) {
@@ -287,6 +288,15 @@ describe("announced task states", () => {
       close: () => client.end(),
     };
     return announced;
+  }
+
+  /** Hands payloads to the feed as its listener would. */
+  function hand(payloads: string[]): void {
+    for (const payload of payloads) {
+      const notice = parseNotification(payload);
+      if (!notice) throw new Error(`not an announcement: ${payload}`);
+      dispatchNotification(notice, listener);
+    }
   }
 
   async function startReadingFeed(): Promise<EpisodeFeed> {
@@ -344,10 +354,14 @@ describe("announced task states", () => {
     ];
     for (const change of changes) {
       await change();
-      const [announcement] = await heard.take(1);
-      expect(announcement).toMatchObject({ txid: expect.any(String), task: expect.any(Array) });
+      // The task's change, then its transaction's end.
+      const announcements = await heard.take(2);
+      expect(announcements.map((payload) => JSON.parse(payload))).toEqual([
+        expect.objectContaining({ txid: expect.any(String), task: expect.any(Array) }),
+        { txEnd: JSON.parse(announcements[0] ?? "").txid },
+      ]);
       reads.length = 0;
-      listener.change(announcement as EpisodeChange);
+      hand(announcements);
       const carried = await nextState(stream);
       expect(reads).toEqual([]);
       expect(carried).toStrictEqual(await readNow(episode.id));
@@ -373,10 +387,10 @@ describe("announced task states", () => {
       status: "FAILED",
       errorMessage: longError,
     });
-    const [tooLarge] = await heard.take(1);
-    expect(tooLarge).toEqual({ episodeId: episode.id, userId: alice.userId });
+    const tooLarge = await heard.take(2);
+    expect(JSON.parse(tooLarge[0] ?? "")).toEqual({ episodeId: episode.id, userId: alice.userId });
     reads.length = 0;
-    listener.change(tooLarge as EpisodeChange);
+    hand(tooLarge);
     const read = await nextState(stream);
     expect(reads).toHaveLength(1);
     expect(read.tasks.find((task) => task.type === "VIDEO_TRANSCODE")?.errorMessage).toBe(
@@ -391,7 +405,7 @@ describe("announced task states", () => {
       ]);
     });
     reads.length = 0;
-    for (const announcement of await heard.take(2)) listener.change(announcement);
+    hand(await heard.take(3));
     const both = await nextState(stream);
     expect(reads).toHaveLength(1);
     expect(both.episode.title).toBe("Renamed");
@@ -414,8 +428,9 @@ describe("announced task states", () => {
     expect((await nextState(late)).tasks[0]?.progress).toBe(20);
     reads.length = 0;
     const progress = [];
-    for (const announcement of await heard.take(2)) {
-      listener.change(announcement);
+    const announcements = await heard.take(4);
+    for (const transaction of [announcements.slice(0, 2), announcements.slice(2)]) {
+      hand(transaction);
       progress.push((await nextState(late)).tasks[0]?.progress);
     }
     // Each burst sent the state as it is, never back to 10, and read nothing.
@@ -437,17 +452,59 @@ describe("announced task states", () => {
 
     // Announced while nobody follows it: the state the feed knew is now behind.
     await changeTask(deps(), episode, audio, { progress: 40 });
-    listener.change((await heard.take(1))[0] as EpisodeChange);
+    hand(await heard.take(2));
     // Bursts run one after another: once another episode's first state is here, that one ran.
     await readNow((await insertProcessingEpisode(deps(), alice.userId)).id);
-    await heard.take(5);
+    await heard.take(6);
     // A dashboard starts (it is sent no first state), then another change is announced.
     const dashboard = feed.followUserEpisodes(alice);
     await changeTask(deps(), episode, episode.tasks.VIDEO_TRANSCODE.id, { progress: 7 });
     reads.length = 0;
-    listener.change((await heard.take(1))[0] as EpisodeChange);
+    hand(await heard.take(2));
     const state = await nextState(dashboard);
     expect(reads).toHaveLength(1);
     expect(state.tasks.map((task) => task.progress)).toEqual([40, 7, null, null]);
+  });
+
+  it("applies a transaction's carried changes only once its end is heard, else reads", async () => {
+    await startReadingFeed();
+    const episode = await insertProcessingEpisode(deps(), alice.userId);
+    const stream = feed.followEpisode(alice, episode.id);
+    await nextState(stream);
+    const heard = await listenToDatabase();
+    const { AUDIO_EXTRACTION: audio, VIDEO_TRANSCODE: video } = episode.tasks;
+    await orm.em.fork().transactional(async (em) => {
+      await em.execute("update processing_tasks set progress = 60 where id = ?", [audio.id]);
+      await em.execute("update processing_tasks set progress = 30 where id = ?", [video.id]);
+    });
+    const [first, second, end] = await heard.take(3);
+    // The first of the two heard alone (the rest in a later network read): not applied, read.
+    reads.length = 0;
+    hand([first ?? ""]);
+    const read = await nextState(stream);
+    expect(reads).toHaveLength(1);
+    expect(read.tasks.slice(0, 2).map((task) => task.progress)).toEqual([60, 30]);
+    // The rest, with the end: applied without reading (the state already holds it).
+    hand([second ?? "", end ?? ""]);
+    expect((await nextState(stream)).tasks.slice(0, 2).map((task) => task.progress)).toEqual([
+      60, 30,
+    ]);
+    expect(reads).toHaveLength(1);
+  });
+
+  it("reads for a follower joining the burst: carried changes may be older than its start", async () => {
+    await startReadingFeed();
+    const episode = await insertProcessingEpisode(deps(), alice.userId);
+    const stream = feed.followEpisode(alice, episode.id);
+    await nextState(stream);
+    const heard = await listenToDatabase();
+    await changeTask(deps(), episode, episode.tasks.AUDIO_EXTRACTION.id, { progress: 10 });
+    await changeTask(deps(), episode, episode.tasks.VIDEO_TRANSCODE.id, { progress: 5 });
+    const [firstChange, firstEnd] = await heard.take(4);
+    // The second commit is not heard yet when a dashboard joins the burst of the first.
+    hand([firstChange ?? "", firstEnd ?? ""]);
+    const dashboard = feed.followUserEpisodes(alice);
+    const state = await nextState(dashboard);
+    expect(state.tasks.slice(0, 2).map((task) => task.progress)).toEqual([10, 5]);
   });
 });

@@ -353,6 +353,7 @@ describe("rolled-back changes", () => {
             expect.stringMatching(/^\d+$/),
           ],
         },
+        { txEnd: expect.stringMatching(/^\d+$/) },
       ]);
     } finally {
       await listener.end();

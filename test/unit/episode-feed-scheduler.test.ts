@@ -140,6 +140,20 @@ describe("BurstScheduler", () => {
     await scheduler.stop();
   });
 
+  it("keeps the owner heard later when a failed burst is put back", async () => {
+    const held = heldBursts();
+    const scheduler = new BurstScheduler((burst) => held.deliver(burst), logger);
+    scheduler.changed("e1", "alice");
+    await held.started(1);
+    // The episode changed hands while the burst that heard its old owner failed.
+    scheduler.changed("e1", "bob");
+    held.release(0, new Error("the database is away"));
+    await held.started(2);
+    expect(held.bursts[1]?.changed.get("e1")).toEqual({ userId: "bob", tasks: null });
+    held.release(1);
+    await scheduler.stop();
+  });
+
   it("runs nothing once stopped, and stop waits for the running burst", async () => {
     const held = heldBursts();
     const scheduler = new BurstScheduler((burst) => held.deliver(burst), logger);

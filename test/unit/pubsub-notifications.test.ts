@@ -18,6 +18,7 @@ function recorder(): { heard: string[]; listener: ChangeListener } {
     listener: {
       change: (change) => heard.push(`change ${change.episodeId} ${change.userId}`),
       revoked: (tokenHash) => heard.push(`revoked ${tokenHash}`),
+      transactionEnded: (txid) => heard.push(`ended ${txid}`),
       resync: () => heard.push("resync"),
     },
   };
@@ -54,11 +55,13 @@ describe("parseNotification", () => {
 });
 
 describe("dispatchNotification", () => {
-  it("hands a change to `change` and a revocation to `revoked`", () => {
+  it("hands a change to `change`, a revocation to `revoked`, a transaction's end to `transactionEnded`", () => {
     const { heard, listener } = recorder();
     for (const payload of [
       JSON.stringify(EPISODE),
       JSON.stringify({ revokedToken: HASH }),
+      JSON.stringify({ txEnd: "812" }),
+      JSON.stringify({ txEnd: 812 }),
       JSON.stringify(EPISODE),
     ]) {
       const notice = parseNotification(payload);
@@ -67,6 +70,7 @@ describe("dispatchNotification", () => {
     expect(heard).toEqual([
       `change ${EPISODE.episodeId} ${EPISODE.userId}`,
       `revoked ${HASH}`,
+      "ended 812",
       `change ${EPISODE.episodeId} ${EPISODE.userId}`,
     ]);
   });

@@ -10,6 +10,10 @@ import { Migration } from "@mikro-orm/migrations";
  *   in the same transaction is announced after it);
  * - `txid`: the transaction's id, so that an instance can tell whether a state it loaded already
  *   holds this change (the transaction is visible in the load's snapshot) or not.
+ * After a transaction's last change of a task, `{"txEnd": txid}` (a deferred constraint trigger,
+ * so it fires at commit, after every row's own; PostgreSQL folds the identical payloads of one
+ * transaction into the first): a transaction's announcements may reach an instance in two network
+ * reads, and applying only the first part would show a state never committed.
  * A task whose tuple does not fit in a NOTIFY payload (a very long error) is announced by ids
  * only, as episode changes are: those are read back. Publications keep the ids-only
  * `podflow_announce_task_change` (their rows are no tasks).
@@ -37,9 +41,21 @@ export class Migration20261203120000_task_states extends Migration {
         return null;
       end $$;`);
     for (const sql of announceTasksWith("podflow_announce_task_state")) this.addSql(sql);
+    this.addSql(`create or replace function podflow_announce_transaction_end() returns trigger
+      language plpgsql as $$
+      begin
+        perform pg_notify('podflow_episode_changes',
+          json_build_object('txEnd', pg_current_xact_id()::text)::text);
+        return null;
+      end $$;`);
+    this.addSql(`create constraint trigger processing_tasks_announce_end
+      after insert or update on "processing_tasks" deferrable initially deferred
+      for each row execute function podflow_announce_transaction_end();`);
   }
 
   override down(): void | Promise<void> {
+    this.addSql(`drop trigger processing_tasks_announce_end on "processing_tasks";`);
+    this.addSql("drop function podflow_announce_transaction_end();");
     for (const sql of announceTasksWith("podflow_announce_task_change")) this.addSql(sql);
     this.addSql("drop function podflow_announce_task_state();");
   }

@@ -54,18 +54,26 @@ export function planBurst(
   const recipients = new Set<Follower>(burst.primes);
   for (const [episodeId, { userId, tasks }] of burst.changed) {
     let followed = false;
+    // A follower new in this burst must not be sent a state older than its start: carried
+    // changes hold only what was heard before the burst began, a read holds what has committed.
+    let joining = false;
     for (const topic of [episodeTopic(episodeId), userTopic(userId)]) {
       const concerned = followers.of(topic, burst.number);
       if (concerned.length === 0) continue;
       followed = true;
-      for (const follower of concerned) recipients.add(follower);
+      for (const follower of concerned) {
+        recipients.add(follower);
+        if (burst.primes.has(follower)) joining = true;
+      }
     }
     if (!followed) {
       unfollowed.push(episodeId);
       continue;
     }
     episodeIds.add(episodeId);
-    if (tasks !== null && burst.resyncSince === null && isKnown(episodeId)) {
+    // Only changes of transactions announced whole (their end heard) are applied.
+    const whole = tasks?.every((change) => burst.ended.has(change.txid)) === true;
+    if (tasks !== null && whole && !joining && burst.resyncSince === null && isKnown(episodeId)) {
       carried.set(episodeId, tasks);
     } else {
       toRead.add(episodeId);

@@ -97,6 +97,7 @@ export function createEpisodeFeed(
     change: (change) =>
       scheduler.changed(change.episodeId, change.userId, taskChangeOf(change.txid, change.task)),
     revoked: (tokenHash) => tokenWatch.revoke(tokenHash),
+    transactionEnded: (txid) => scheduler.transactionEnded(Number(txid)),
     resync: (since) => scheduler.resync(since),
   };
 

@@ -2,7 +2,7 @@
  * The feed's bursts. Everything the feed must do — a change heard, a resync after the listener
  * reconnected, a follower waiting for its first state, a token sweep — goes into the pending
  * burst, and one burst runs at a time: whatever is heard while a burst loads goes into the next.
- * So a burst loads each of its episodes once however many changes it merged, and bursts are
+ * So a burst reads each of its episodes at most once however many changes it merged, and bursts are
  * delivered in the order they ran, which keeps what a subscriber sees of one episode in commit
  * order. A burst that fails (the database is away) is merged into the next one, whose loads
  * are fresher still, and retried with a growing pause.
@@ -31,6 +31,11 @@ export interface Burst {
   changed: Map<string, EpisodeChanges>;
   /** Followers waiting for their first state. */
   primes: Set<Follower>;
+  /**
+   * Transactions whose announcements have all been heard by the time this burst runs: only
+   * their carried changes may be applied (one heard in part would show a state never committed).
+   */
+  ended: Set<number>;
   /** Set when the listener reconnected: everyone gets the current state of what they follow. */
   resyncSince: Date | null;
   /** Check the tokens of every subscription, not only of those this burst delivers to. */
@@ -68,6 +73,11 @@ export class BurstScheduler {
     this.#pending.changed.delete(episodeId);
     this.#pending.changed.set(episodeId, heard);
     this.#schedule();
+  }
+
+  /** Every change transaction `txid` made has been announced (no burst of its own). */
+  transactionEnded(txid: number): void {
+    this.#pending.ended.add(txid);
   }
 
   /** Changes committed from `since` on may have been missed. */
@@ -144,7 +154,11 @@ export class BurstScheduler {
   #putBack(burst: Burst): void {
     const pending = this.#pending;
     for (const [episodeId, { userId }] of burst.changed) {
-      pending.changed.set(episodeId, { userId, tasks: null });
+      // The owner heard later (still pending) is the newer one.
+      pending.changed.set(episodeId, {
+        userId: pending.changed.get(episodeId)?.userId ?? userId,
+        tasks: null,
+      });
     }
     for (const follower of burst.primes) if (!follower.stream.ended) pending.primes.add(follower);
     pending.resyncSince = earliest(pending.resyncSince, burst.resyncSince);
@@ -153,7 +167,14 @@ export class BurstScheduler {
 }
 
 function emptyBurst(number: number): Burst {
-  return { number, changed: new Map(), primes: new Set(), resyncSince: null, sweepTokens: false };
+  return {
+    number,
+    changed: new Map(),
+    ended: new Set(),
+    primes: new Set(),
+    resyncSince: null,
+    sweepTokens: false,
+  };
 }
 
 function hasWork(burst: Burst): boolean {

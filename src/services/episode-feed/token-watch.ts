@@ -2,9 +2,9 @@
  * Ends the subscriptions of revoked tokens. A subscription is authorised once, when it starts,
  * and may stay open for hours: a token revoked meanwhile must not keep it. PostgreSQL announces
  * each revocation (and each deleted token) on the changes channel, in commit order with the
- * changes, and `revoke` ends that token's subscriptions at once. Each burst also checks the
- * tokens of the followers it delivers to (with its other loads, so in the same round of
- * queries), so a revoked subscriber gets no further event; and a periodic sweep has every open
+ * changes, and `revoke` ends that token's subscriptions at once. Each burst that reads also
+ * checks the tokens of the followers it delivers to (in the same statement), and each new
+ * follower's first burst reads, so none joins past a revocation it never heard; and a periodic sweep has every open
  * subscription's token checked, so an idle one ends too, even if an announcement was missed.
  * The server hears of each revoked token (`onRevoked`) to close the WebSockets that carried its
  * subscriptions.

@@ -33,8 +33,9 @@ export interface EpisodeFeedOptions {
 
 /**
  * The subscriptions of one instance, fed by its PubSub listener. Changes are handled in bursts,
- * one at a time: every change heard while a burst loads goes into the next one, each burst loads
- * its episodes and their tasks with one query each (however many subscribers), and bursts are
+ * one at a time: every change heard while a burst loads goes into the next one, each burst reads
+ * its episodes and their tasks in one statement (however many subscribers) or applies the task
+ * changes their announcements carried to the states it knows, and bursts are
  * delivered in the order they ran, so what a subscriber sees of one episode follows commit order.
  */
 export interface EpisodeFeed {

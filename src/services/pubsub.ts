@@ -1,5 +1,6 @@
 import pg from "pg";
 import type { Logger } from "pino";
+import { isTokenHash } from "./subscriber-tokens.ts";
 
 /**
  * A committed change of an episode or of one of its tasks, as announced to subscribers. Triggers
@@ -237,9 +238,6 @@ export type Notification =
   | { kind: "revoked"; tokenHash: string }
   | { kind: "transactionEnded"; txid: string };
 
-/** A token hash as `api_tokens` stores it: SHA-256, in hex. */
-const TOKEN_HASH = /^[0-9a-f]{64}$/;
-
 /**
  * The notification a payload carries: `{"episodeId", "userId"}` (a change) or
  * `{"revokedToken": <token hash>}` (a revocation), `{"txEnd": <txid>}` (a transaction that
@@ -262,9 +260,7 @@ export function parseNotification(payload: string | undefined): Notification | n
   }
   if ("revokedToken" in fields) {
     const tokenHash = fields.revokedToken;
-    return typeof tokenHash === "string" && TOKEN_HASH.test(tokenHash)
-      ? { kind: "revoked", tokenHash }
-      : null;
+    return isTokenHash(tokenHash) ? { kind: "revoked", tokenHash } : null;
   }
   if (typeof fields.episodeId !== "string" || typeof fields.userId !== "string") return null;
   const { episodeId, userId, txid, task } = fields;

@@ -11,6 +11,11 @@ export function bearerTokenHash(authorization: string | null | undefined): strin
 
 const HEX_HASH = /^[0-9a-f]{64}$/;
 
+/** Whether `value` can be a token's hash (hashToken's form: SHA-256 in lowercase hex). */
+export function isTokenHash(value: unknown): value is string {
+  return typeof value === "string" && HEX_HASH.test(value);
+}
+
 /**
  * One row, `hashes`: those of the hashes in parameter $1 (tokenHashesParam) that belong to
  * unrevoked tokens. Plain SQL for pg's own placeholders: the live feed runs it beside each
@@ -21,5 +26,5 @@ export const ACTIVE_TOKEN_HASHES_SQL = `select coalesce(array_agg(token_hash), '
 
 /** Token hashes as one text[] parameter; only hex ones (hashToken's): no other is a token's. */
 export function tokenHashesParam(tokenHashes: Iterable<string>): string {
-  return `{${[...new Set(tokenHashes)].filter((hash) => HEX_HASH.test(hash)).join(",")}}`;
+  return `{${[...new Set(tokenHashes)].filter(isTokenHash).join(",")}}`;
 }

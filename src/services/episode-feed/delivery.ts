@@ -72,8 +72,8 @@ export function planBurst(
     }
     episodeIds.add(episodeId);
     // Only changes of transactions announced whole (their end heard) are applied.
-    const whole = tasks?.every((change) => burst.ended.has(change.txid)) === true;
-    if (tasks !== null && whole && !joining && burst.resyncSince === null && isKnown(episodeId)) {
+    const whole = tasks?.every((change) => burst.ended.has(change.txid));
+    if (tasks && whole && !joining && burst.resyncSince === null && isKnown(episodeId)) {
       carried.set(episodeId, tasks);
     } else {
       toRead.add(episodeId);
@@ -81,10 +81,9 @@ export function planBurst(
   }
   for (const follower of burst.primes) {
     if (follower.kind === "user") continue;
-    // A first state is read (what was carried meanwhile is in it).
+    // A first state is read (a changed episode it follows is not carried: it is joining).
     episodeIds.add(follower.episodeId);
     toRead.add(follower.episodeId);
-    carried.delete(follower.episodeId);
   }
   let resync: BurstLoadRequest["resync"] = null;
   if (burst.resyncSince) {

@@ -14,7 +14,7 @@ import { FeedSubscription } from "../feed-subscription.ts";
 import type { ChangeListener, PubSub } from "../pubsub.ts";
 import { deliverBurst, planBurst } from "./delivery.ts";
 import { type Follower, FollowerRegistry } from "./followers.ts";
-import { KnownStates, taskChangeOf } from "./known-states.ts";
+import { KnownStates, taskChangeOf, txidOf } from "./known-states.ts";
 import { loadBurst } from "./loader.ts";
 import { type Burst, BurstScheduler } from "./scheduler.ts";
 import { TokenWatch } from "./token-watch.ts";
@@ -78,7 +78,6 @@ export function createEpisodeFeed(
       episodeIds = [...new Set([...episodeIds, ...loaded.episodeIds])];
       recentlyChanged = loaded.recentlyChanged;
     }
-    if (stopped) return;
     deliverBurst(burst, followers, { episodeIds, updates, recentlyChanged });
   }
 
@@ -97,7 +96,10 @@ export function createEpisodeFeed(
     change: (change) =>
       scheduler.changed(change.episodeId, change.userId, taskChangeOf(change.txid, change.task)),
     revoked: (tokenHash) => tokenWatch.revoke(tokenHash),
-    transactionEnded: (txid) => scheduler.transactionEnded(Number(txid)),
+    transactionEnded: (text) => {
+      const txid = txidOf(text);
+      if (txid !== null) scheduler.transactionEnded(txid);
+    },
     resync: (since) => scheduler.resync(since),
   };
 

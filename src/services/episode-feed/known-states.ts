@@ -50,13 +50,19 @@ export function sees(snapshot: Snapshot, txid: number): boolean {
   return txid < snapshot.xmax && !snapshot.inProgress.has(txid);
 }
 
+/** An announced transaction id (xid8 as text), or null when it is not one. */
+export function txidOf(text: unknown): number | null {
+  if (typeof text !== "string" || !/^\d+$/.test(text)) return null;
+  const txid = Number(text);
+  return Number.isSafeInteger(txid) ? txid : null;
+}
+
 /** A task change from an announcement's `txid` and `task`, or null when they are not one. */
-export function taskChangeOf(txid: unknown, tuple: unknown): TaskChange | null {
-  if (typeof txid !== "string" || !/^\d+$/.test(txid)) return null;
-  const id = Number(txid);
-  if (!Number.isSafeInteger(id) || !Array.isArray(tuple) || tuple.length !== 9) return null;
+export function taskChangeOf(text: unknown, tuple: unknown): TaskChange | null {
+  const txid = txidOf(text);
+  if (txid === null || !Array.isArray(tuple) || tuple.length !== 9) return null;
   if (!tuple.every((value) => value === null || typeof value === "string")) return null;
-  return { txid: id, task: taskViewOfTuple(tuple as TaskViewTuple) };
+  return { txid, task: taskViewOfTuple(tuple as TaskViewTuple) };
 }
 
 interface Known {
